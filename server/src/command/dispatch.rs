@@ -1,0 +1,134 @@
+//! From a parsed request to its reply: table lookup, arity check, routing by key.
+//!
+//! ```text
+//! lookup -> arity -> Handler::Shard: keys -> core
+//!                       own core    -> execute now (after replies already pending)
+//!                       other core  -> outbox run for that core (batched per tick)
+//!                    Handler::Multi / Conn -> await the handler on this core
+//! ```
+//! A connection's commands execute in request order: a command for another core (or a
+//! multi-core one) is started only after the replies of the run before it came back, so
+//! a pipelined "SET a; SET flag" is never observed the other way round.
+
+use super::session::{ReplyMode, Session};
+use super::{table, unknown_command, Args, Handler, Spec, Status};
+use crate::core::exec::execute_shard;
+use crate::shard::slot::key_core;
+use std::time::Instant;
+
+/// Executes one request; its reply is in `session.out` (or pending in the session's run).
+pub async fn dispatch(session: &mut Session, args: Args<'_>) {
+    let mode_before = session.reply_mode;
+    if mode_before != ReplyMode::On {
+        // Replies are about to be dropped: collect pending ones first so the cut is exact.
+        session.finish_run().await;
+    }
+    let before = session.out.len();
+    run(session, args).await;
+    if mode_before != ReplyMode::On || session.reply_mode != ReplyMode::On {
+        session.finish_run().await;
+        apply_reply_mode(session, before, mode_before);
+    }
+}
+
+async fn run(session: &mut Session, mut args: Args<'_>) {
+    let Some((index, spec)) = table().lookup(args.name()) else {
+        session.finish_run().await;
+        let text = unknown_command(&args);
+        session.reply().error(&text);
+        session.core.stats.borrow_mut().reject(None);
+        return;
+    };
+    session.info.last_cmd.set(spec.name);
+    session.info.last_s.set(session.core.clock_s.get());
+    if !spec.arity_ok(args.len()) {
+        session.finish_run().await;
+        session
+            .reply()
+            .error(&Status::WrongArity(spec.name.into()).text());
+        session.core.stats.borrow_mut().reject(Some(index));
+        return;
+    }
+    match spec.handler {
+        Handler::Shard(_) => route_shard(session, index, spec, &mut args).await,
+        Handler::Multi(handler) | Handler::Conn(handler) => {
+            session.finish_run().await;
+            let started = Instant::now();
+            let result = handler(session, args.to_vec()).await;
+            let failed = result.is_err();
+            if let Err(status) = result {
+                session.reply().error(&status.text());
+            }
+            session
+                .core
+                .stats
+                .borrow_mut()
+                .record(index, started.elapsed(), failed);
+        }
+    }
+}
+
+async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut Args<'_>) {
+    let core = session.core.clone();
+    let Some(dest) = keys_core(spec, args, core.cores) else {
+        session.finish_run().await;
+        session
+            .reply()
+            .error("CROSSSLOT Keys in request don't hash to the same slot");
+        return;
+    };
+    let dest = dest.unwrap_or(core.id);
+    if dest == core.id {
+        session.finish_run().await;
+        if core.is_held() {
+            core.wait_unheld().await;
+        }
+        let mut shard = core.shard.borrow_mut();
+        let proto = session.proto;
+        execute_shard(
+            &core,
+            index,
+            spec,
+            &mut shard,
+            session.db,
+            args,
+            &mut crate::resp::Reply::new(&mut session.out, proto),
+        );
+    } else {
+        if session.run.is_some_and(|run| run != dest) {
+            session.finish_run().await;
+        }
+        core.outbox()
+            .push(dest, session.db as u8, session.proto, index, args.all());
+        session.run = Some(dest);
+    }
+}
+
+/// The core owning every key of the request: `Some(None)` without keys, `None` when the
+/// keys live on different cores.
+fn keys_core(spec: &Spec, args: &Args<'_>, cores: usize) -> Option<Option<usize>> {
+    let mut positions = spec.keys.positions(args.len());
+    let Some(first) = positions.next() else {
+        return Some(None);
+    };
+    let core = key_core(args.get(first), cores);
+    for position in positions {
+        if key_core(args.get(position), cores) != core {
+            return None;
+        }
+    }
+    Some(Some(core))
+}
+
+/// CLIENT REPLY OFF/SKIP: drop what this command wrote, as Redis does.
+fn apply_reply_mode(session: &mut Session, before: usize, mode_before: ReplyMode) {
+    match (mode_before, session.reply_mode) {
+        (_, ReplyMode::Off) => session.out.truncate(before),
+        (ReplyMode::Skip, _) => {
+            session.out.truncate(before);
+            session.reply_mode = ReplyMode::On;
+        }
+        (_, ReplyMode::SkipNext) => session.reply_mode = ReplyMode::Skip,
+        _ => {}
+    }
+}

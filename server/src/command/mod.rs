@@ -1,0 +1,261 @@
+//! Commands: one table of every command (name, arity, flags, key positions, handler), and
+//! one file per command family, each ending with its block of table rows.
+//!
+//! Routing and, later, "log before reply" come from the table, never from inside a
+//! handler. Handlers come in three shapes:
+//!
+//! ```text
+//! Handler::Shard  keys on one core: runs on the shard owning them (where it was parsed,
+//!                 or shipped there in the cross-core batch); synchronous, never blocks
+//! Handler::Multi  keys that may span cores: coordinates the multi-core execution path
+//!                 (shard::multi), holding every core it touches while it runs
+//! Handler::Conn   connection and server commands, on the connection's own core
+//! ```
+
+pub mod args;
+pub mod connection;
+pub mod dispatch;
+pub mod keys;
+pub mod server;
+pub mod session;
+pub mod status;
+pub mod string;
+
+pub use args::Args;
+pub use status::Status;
+
+use crate::resp::Reply;
+use crate::shard::Ctx;
+use futures::future::LocalBoxFuture;
+use session::Session;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Runs on the shard that owns the command's keys.
+pub type ShardFn = fn(&mut Ctx<'_>, &mut Args<'_>, &mut Reply<'_>) -> Result<(), Status>;
+
+/// Runs on the connection's core and may await other cores. Arguments are owned because
+/// the work may outlive the read buffer's borrow while it waits.
+pub type AsyncFn =
+    for<'a> fn(&'a mut Session, Vec<Vec<u8>>) -> LocalBoxFuture<'a, Result<(), Status>>;
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Shard(ShardFn),
+    Multi(AsyncFn),
+    Conn(AsyncFn),
+}
+
+/// Command flags, as COMMAND INFO reports them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const ALLOW_BUSY: u32 = 1 << 11;
+    pub const NO_MULTI: u32 = 1 << 12;
+
+    pub const NAMES: [(u32, &str); 13] = [
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (ALLOW_BUSY, "allow_busy"),
+        (NO_MULTI, "no_multi"),
+    ];
+}
+
+/// Where a command's keys are: Redis's (first, last, step) triple; last < 0 counts from
+/// the end. `first == 0` means no keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    pub first: i16,
+    pub last: i16,
+    pub step: i16,
+}
+
+pub const NO_KEYS: KeySpec = KeySpec {
+    first: 0,
+    last: 0,
+    step: 0,
+};
+pub const ONE_KEY: KeySpec = KeySpec {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+pub const ALL_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+
+impl KeySpec {
+    /// Indices of the key arguments in a request of `argc` arguments.
+    pub fn positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let first = self.first.max(0) as usize;
+        let last = if self.last < 0 {
+            argc as i64 + self.last as i64
+        } else {
+            self.last as i64
+        };
+        let last = if first == 0 {
+            -1
+        } else {
+            last.min(argc as i64 - 1)
+        };
+        let step = self.step.max(1) as usize;
+        (first..=last.max(0) as usize)
+            .step_by(step)
+            .filter(move |_| first > 0 && last >= first as i64)
+    }
+}
+
+pub struct Spec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: N exact arguments (with the name), -N at least N.
+    pub arity: i16,
+    pub flags: u32,
+    pub keys: KeySpec,
+    pub handler: Handler,
+    /// COMMAND DOCS: group, one-line summary, and the Redis version that introduced it.
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    /// Subcommands (CLIENT ID, CONFIG GET, ...): name and arity, for COMMAND INFO/DOCS.
+    pub subcommands: &'static [(&'static str, i16, u32)],
+}
+
+impl Spec {
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let arity = self.arity as i64;
+        (arity >= 0 && argc as i64 == arity) || (arity < 0 && argc as i64 >= -arity)
+    }
+}
+
+/// Every command, in one table built from each family's rows.
+pub struct Table {
+    pub specs: Vec<&'static Spec>,
+    by_name: HashMap<&'static str, u16>,
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut specs: Vec<&'static Spec> = Vec::new();
+        for family in [
+            connection::COMMANDS,
+            server::COMMANDS,
+            string::COMMANDS,
+            keys::COMMANDS,
+        ] {
+            specs.extend(family.iter());
+        }
+        let mut by_name = HashMap::new();
+        for (index, spec) in specs.iter().enumerate() {
+            debug_assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            let previous = by_name.insert(spec.name, index as u16);
+            assert!(previous.is_none(), "command {} defined twice", spec.name);
+        }
+        Table { specs, by_name }
+    }
+
+    /// Looks a command up by its name in any case, without allocating.
+    pub fn lookup(&self, name: &[u8]) -> Option<(u16, &'static Spec)> {
+        let mut lower = [0u8; 32];
+        if name.len() > lower.len() {
+            return None;
+        }
+        for (dst, src) in lower.iter_mut().zip(name) {
+            *dst = src.to_ascii_lowercase();
+        }
+        let lower = std::str::from_utf8(&lower[..name.len()]).ok()?;
+        let &index = self.by_name.get(lower)?;
+        Some((index, self.specs[index as usize]))
+    }
+
+    pub fn get(&self, index: u16) -> &'static Spec {
+        self.specs[index as usize]
+    }
+}
+
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Table::build)
+}
+
+/// Redis's reply to an unknown command.
+pub fn unknown_command(args: &Args<'_>) -> String {
+    let mut text = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(args.name())
+    );
+    for arg in args.all().skip(1) {
+        text.push('\'');
+        text.push_str(&String::from_utf8_lossy(arg));
+        text.push_str("' ");
+    }
+    text
+}
+
+/// Redis's reply to an unknown subcommand of a container command.
+pub fn unknown_subcommand(command: &str, sub: &[u8]) -> Status {
+    Status::Error(
+        format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(sub),
+            command.to_ascii_uppercase()
+        )
+        .into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_positions_follow_redis_triples() {
+        let mset = KeySpec {
+            first: 1,
+            last: -1,
+            step: 2,
+        };
+        assert_eq!(mset.positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(ONE_KEY.positions(3).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(ALL_KEYS.positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(NO_KEYS.positions(4).count(), 0);
+        let rename = KeySpec {
+            first: 1,
+            last: 2,
+            step: 1,
+        };
+        assert_eq!(rename.positions(3).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn table_lookup_is_case_insensitive_and_names_are_unique() {
+        let table = table();
+        assert_eq!(table.lookup(b"GeT").unwrap().1.name, "get");
+        assert!(table.lookup(b"nosuchcommand").is_none());
+        assert!(table.lookup(&[b'a'; 100]).is_none());
+    }
+}

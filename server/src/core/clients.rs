@@ -1,0 +1,56 @@
+//! The clients connected to this core, for CLIENT LIST / INFO / KILL across cores.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// What CLIENT LIST shows about one connection. Shared between the connection's session
+/// (which updates it) and the core's registry (which lists it).
+pub struct ClientInfo {
+    pub id: u64,
+    pub fd: i32,
+    pub addr: String,
+    pub laddr: String,
+    pub created_s: u32,
+    pub name: RefCell<Vec<u8>>,
+    pub lib_name: RefCell<Vec<u8>>,
+    pub lib_ver: RefCell<Vec<u8>>,
+    pub db: Cell<usize>,
+    pub proto: Cell<u8>,
+    pub last_cmd: Cell<&'static str>,
+    pub last_s: Cell<u32>,
+    pub killed: Cell<bool>,
+    pub qbuf: Cell<usize>,
+    pub omem: Cell<usize>,
+}
+
+#[derive(Default)]
+pub struct Clients {
+    pub by_id: BTreeMap<u64, Rc<ClientInfo>>,
+}
+
+impl ClientInfo {
+    /// One CLIENT LIST line in Redis 7.0's field order.
+    pub fn list_line(&self, now_s: u32) -> String {
+        let name = String::from_utf8_lossy(&self.name.borrow()).into_owned();
+        let lib_name = String::from_utf8_lossy(&self.lib_name.borrow()).into_owned();
+        let lib_ver = String::from_utf8_lossy(&self.lib_ver.borrow()).into_owned();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            name,
+            now_s.saturating_sub(self.created_s),
+            now_s.saturating_sub(self.last_s.get()),
+            self.db.get(),
+            self.qbuf.get(),
+            self.omem.get(),
+            self.last_cmd.get(),
+            self.proto.get(),
+            lib_name,
+            lib_ver,
+        )
+    }
+}

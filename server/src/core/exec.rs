@@ -1,0 +1,62 @@
+//! Executing a single-shard command on the shard that owns its keys: the one function both
+//! the local path (a connection on the owning core) and the batch path (commands shipped
+//! from other cores) go through, so accounting is the same either way.
+
+use super::mesh::{BatchMsg, BatchReply};
+use super::Core;
+use crate::command::{table, Args, Handler, Spec};
+use crate::resp::Reply;
+use crate::shard::{Ctx, Shard};
+use std::time::Instant;
+
+/// Runs a `Handler::Shard` command; errors become Redis error replies.
+pub fn execute_shard(
+    core: &Core,
+    index: u16,
+    spec: &Spec,
+    shard: &mut Shard,
+    db: usize,
+    args: &mut Args<'_>,
+    reply: &mut Reply<'_>,
+) {
+    let Handler::Shard(handler) = spec.handler else {
+        unreachable!("{} is not a single-shard command", spec.name);
+    };
+    let started = Instant::now();
+    let mut ctx = Ctx::new(shard, db);
+    let result = handler(&mut ctx, args, reply);
+    let failed = match result {
+        Ok(()) => false,
+        Err(status) => {
+            reply.error(&status.text());
+            true
+        }
+    };
+    core.stats
+        .borrow_mut()
+        .record(index, started.elapsed(), failed);
+}
+
+pub fn execute_batch(core: &Core, msg: BatchMsg) {
+    let BatchMsg { batch, reply } = msg;
+    let mut out = Vec::with_capacity(batch.reqs.len() * 16);
+    let mut ends = Vec::with_capacity(batch.reqs.len());
+    let table = table();
+    let mut shard = core.shard.borrow_mut();
+    for req in &batch.reqs {
+        let ranges = &batch.ranges[req.args.0 as usize..req.args.1 as usize];
+        let mut args = Args::new(&batch.data, ranges);
+        let mut encoder = Reply::new(&mut out, req.proto);
+        execute_shard(
+            core,
+            req.cmd,
+            table.get(req.cmd),
+            &mut shard,
+            req.db as usize,
+            &mut args,
+            &mut encoder,
+        );
+        ends.push(out.len() as u32);
+    }
+    let _ = reply.send(BatchReply { out, ends });
+}

@@ -1,0 +1,45 @@
+//! Every fixed bound of the server in one place, with compile-time checks of how they
+//! relate. Run-time settings that Redis exposes through CONFIG live in `config/`.
+
+/// Redis Cluster's number of hash slots; keys map to slots with CRC16 and `{hashtag}`.
+pub const SLOTS: usize = 16384;
+
+/// Logical databases (SELECT 0..15), as Redis's default `databases 16`.
+pub const DATABASES: usize = 16;
+
+/// Redis rejects a multibulk header above 1024*1024 arguments.
+pub const MULTIBULK_ARGS_MAX: usize = 1024 * 1024;
+
+/// An inline request (or a `*`/`$` count line) must fit in 64 KiB, as in Redis.
+pub const INLINE_REQUEST_BYTES_MAX: usize = 64 * 1024;
+
+/// Bytes read from a socket at once; larger buffers measured no faster (PERF-NOTES.md).
+pub const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// A connection flushes its replies to the socket once they exceed this, even in the
+/// middle of a long pipeline, so output memory per connection stays bounded.
+pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
+
+/// Cross-core messages in flight from one core to another before senders wait.
+pub const MESH_CHANNEL_MESSAGES: usize = 1024;
+
+/// Each database's table is split into this many independently resized segments, so no
+/// single insert rehashes the whole keyspace (a 1M-key rehash stalls a core for ~40 ms).
+pub const DB_SEGMENTS: usize = 256;
+
+/// Active expiry: how often each core runs a cycle, and how many entries one cycle may
+/// examine before yielding to foreground work.
+pub const ACTIVE_EXPIRE_INTERVAL_MS: u64 = 100;
+pub const ACTIVE_EXPIRE_ENTRIES_PER_CYCLE: usize = 20_000;
+
+/// SCAN's default COUNT.
+pub const SCAN_COUNT_DEFAULT: usize = 10;
+
+/// Slow log entries kept per core (slowlog-max-len defaults to 128).
+pub const SLOWLOG_ARGS_MAX: usize = 32;
+pub const SLOWLOG_ARG_BYTES_MAX: usize = 128;
+
+const _: () = assert!(DB_SEGMENTS.is_power_of_two());
+const _: () = assert!(DATABASES <= u8::MAX as usize);
+const _: () = assert!(READ_CHUNK_BYTES <= INLINE_REQUEST_BYTES_MAX);
+const _: () = assert!(SLOTS.is_power_of_two());

@@ -1,0 +1,155 @@
+//! One client connection: read, parse every complete request in the buffer, dispatch each,
+//! and write all replies of the batch with one send.
+//!
+//! The read buffer is a zero-initialised Vec used up to `filled`; requests are parsed in
+//! place and handlers borrow their arguments from it. A protocol error is answered with
+//! `-ERR Protocol error: ...` and closes the connection, as in Redis; any other error is
+//! one reply and the connection goes on.
+
+use crate::command::dispatch::dispatch;
+use crate::command::session::Session;
+use crate::command::Args;
+use crate::core::clients::ClientInfo;
+use crate::core::Core;
+use crate::limits::{READ_CHUNK_BYTES, REPLY_FLUSH_BYTES};
+use crate::resp::{parse_request, Parsed};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+pub async fn refuse(mut stream: TcpStream, error: &str) {
+    let _ = stream.write_all(format!("-{error}\r\n").as_bytes()).await;
+    let _ = stream.close().await;
+}
+
+fn register(core: &Rc<Core>, stream: &TcpStream) -> Rc<ClientInfo> {
+    let id = core.global.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let info = Rc::new(ClientInfo {
+        id,
+        fd: stream.as_raw_fd(),
+        addr: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        laddr: stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        created_s: core.clock_s.get(),
+        name: Default::default(),
+        lib_name: Default::default(),
+        lib_ver: Default::default(),
+        db: Default::default(),
+        proto: std::cell::Cell::new(2),
+        last_cmd: std::cell::Cell::new("NULL"),
+        last_s: std::cell::Cell::new(core.clock_s.get()),
+        killed: Default::default(),
+        qbuf: Default::default(),
+        omem: Default::default(),
+    });
+    core.clients.borrow_mut().by_id.insert(id, info.clone());
+    info
+}
+
+pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let info = register(&core, &stream);
+    let mut session = Session::new(core.clone(), info.clone());
+    let _ = serve_requests(&mut session, &mut stream).await;
+    core.clients.borrow_mut().by_id.remove(&info.id);
+    core.global
+        .connected_clients
+        .fetch_sub(1, Ordering::Relaxed);
+    let _ = stream.close().await;
+}
+
+async fn serve_requests(session: &mut Session, stream: &mut TcpStream) -> std::io::Result<()> {
+    let core = session.core.clone();
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    let (mut start, mut filled) = (0usize, 0usize);
+    let mut ranges = Vec::new();
+    loop {
+        if filled == buf.len() {
+            if start > 0 {
+                buf.copy_within(start..filled, 0);
+                (start, filled) = (0, filled - start);
+            } else {
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        let n = stream.read(&mut buf[filled..]).await?;
+        if n == 0 || session.info.killed.get() {
+            return Ok(());
+        }
+        filled += n;
+        core.stats.borrow_mut().total_net_input_bytes += n as u64;
+        let settings = core.settings.borrow().clone();
+        loop {
+            let parsed = parse_request(
+                &buf[start..filled],
+                start,
+                settings.proto_max_bulk_len,
+                &mut ranges,
+            );
+            match parsed {
+                Ok(Parsed::Request { consumed }) => {
+                    if !ranges.is_empty() {
+                        dispatch(session, Args::new(&buf, &ranges)).await;
+                    }
+                    start += consumed;
+                }
+                Ok(Parsed::Owned { consumed, args }) => {
+                    let mut scratch = Vec::new();
+                    ranges.clear();
+                    for arg in &args {
+                        ranges.push((scratch.len() as u32, (scratch.len() + arg.len()) as u32));
+                        scratch.extend_from_slice(arg);
+                    }
+                    if !ranges.is_empty() {
+                        dispatch(session, Args::new(&scratch, &ranges)).await;
+                    }
+                    start += consumed;
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(err) => {
+                    session.finish_run().await;
+                    session
+                        .reply()
+                        .error(&format!("ERR Protocol error: {}", err.0));
+                    session.close = true;
+                }
+            }
+            if session.close || session.info.killed.get() {
+                break;
+            }
+            if session.out.len() >= REPLY_FLUSH_BYTES {
+                session.finish_run().await;
+                flush(session, stream).await?;
+            }
+        }
+        session.finish_run().await;
+        flush(session, stream).await?;
+        if session.close || session.info.killed.get() {
+            return Ok(());
+        }
+        if start == filled {
+            (start, filled) = (0, 0);
+        } else if (filled - start) as u64 > settings.client_query_buffer_limit {
+            // Redis closes a client whose pending query exceeds client-query-buffer-limit.
+            return Ok(());
+        }
+        session.info.qbuf.set(filled - start);
+    }
+}
+
+async fn flush(session: &mut Session, stream: &mut TcpStream) -> std::io::Result<()> {
+    if session.out.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(&session.out).await?;
+    session.core.stats.borrow_mut().total_net_output_bytes += session.out.len() as u64;
+    session.out.clear();
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Starting the server: one pinned glommio executor per core, joined by the channel mesh,
+//! each with its shard, its listener on the shared port, its flusher and its cron.
+
+use crate::config::{ConfigStore, Options, Settings};
+use crate::core::mesh::Msg;
+use crate::core::{Core, Global};
+use crate::limits::MESH_CHANNEL_MESSAGES;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+/// What `main` resolved from flags and the config file.
+pub struct Plan {
+    pub cpus: Vec<usize>,
+    pub bind: String,
+    pub port: u16,
+    pub config: ConfigStore,
+    pub config_file: Option<std::path::PathBuf>,
+}
+
+/// The configuration store shared by every core (CONFIG is not on the data path).
+pub static CONFIG: Mutex<Option<ConfigStore>> = Mutex::new(None);
+
+pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
+    let mut config = match options.config_path() {
+        Some(path) => {
+            ConfigStore::load_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => ConfigStore::defaults(),
+    };
+    let mut flags: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    if let Some(port) = options.port {
+        flags.push((b"port".to_vec(), port.to_string().into_bytes()));
+    }
+    if let Some(bind) = &options.bind {
+        flags.push((b"bind".to_vec(), bind.clone().into_bytes()));
+    }
+    if let Some(dir) = &options.dir {
+        flags.push((b"dir".to_vec(), dir.display().to_string().into_bytes()));
+    }
+    config.set(&flags).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(mode) = options.durability {
+        if mode != crate::config::cli::Durability::None {
+            anyhow::bail!("--durability {mode:?} is not available yet: this build keeps data in memory only; run with --durability none");
+        }
+    }
+    if options
+        .cluster_enabled
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+    {
+        anyhow::bail!("--cluster-enabled yes is not available yet: run without it (a single endpoint serving all 16384 slots)");
+    }
+    let available: Vec<usize> = core_ids();
+    let cpus = match &options.cpus {
+        Some(list) => crate::config::cli::parse_cpu_list(list).map_err(|e| anyhow::anyhow!(e))?,
+        None => available.clone(),
+    };
+    let threads = options.threads.unwrap_or(cpus.len());
+    if threads == 0 || threads > cpus.len() {
+        anyhow::bail!(
+            "--threads {threads}: must be between 1 and the {} CPUs available to pin to",
+            cpus.len()
+        );
+    }
+    let port = config
+        .get(b"port")
+        .first()
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(6379);
+    let bind = config
+        .get(b"bind")
+        .first()
+        .map(|(_, v)| {
+            v.split_whitespace()
+                .next()
+                .unwrap_or("127.0.0.1")
+                .to_string()
+        })
+        .unwrap_or_else(|| "127.0.0.1".into());
+    Ok(Plan {
+        cpus: cpus[..threads].to_vec(),
+        bind,
+        port,
+        config,
+        config_file: options.config_path().cloned(),
+    })
+}
+
+/// CPUs this process may run on (its affinity mask).
+fn core_ids() -> Vec<usize> {
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
+    let ok =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
+            == 0;
+    let cpus: Vec<usize> = if ok {
+        // SAFETY: CPU_ISSET reads the set initialised above.
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if cpus.is_empty() {
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+    } else {
+        cpus
+    }
+}
+
+pub fn run(plan: Plan) -> anyhow::Result<()> {
+    let cores = plan.cpus.len();
+    let settings: Settings = plan.config.settings();
+    *CONFIG.lock().expect("config lock") = Some(plan.config);
+    let global = Arc::new(Global {
+        started: Instant::now(),
+        started_unix: SystemTime::now(),
+        run_id: run_id(),
+        port: plan.port,
+        cores,
+        config_file: plan.config_file,
+        connected_clients: AtomicUsize::new(0),
+        next_client_id: AtomicU64::new(1),
+        shutdown: AtomicBool::new(false),
+    });
+    let addr = format!("{}:{}", plan.bind, plan.port);
+    // Bind once up front so a taken port is one clear error, not one per core.
+    drop(
+        std::net::TcpListener::bind(&addr)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+    );
+    let mesh = MeshBuilder::<Msg, _>::full(cores, MESH_CHANNEL_MESSAGES);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut handles = Vec::new();
+    for (id, &cpu) in plan.cpus.iter().enumerate() {
+        let (mesh, global, settings, addr, ready) = (
+            mesh.clone(),
+            global.clone(),
+            settings.clone(),
+            addr.clone(),
+            ready_tx.clone(),
+        );
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("holdfast-core-{id}"))
+            .spawn(move || async move {
+                let (senders, receivers) = mesh.join().await.expect("channel mesh");
+                let core = Core::new(id, global, settings, Some(senders));
+                core.spawn_receivers(receivers);
+                crate::core::outbox::spawn_flusher(&core);
+                core.spawn_cron();
+                match crate::net::listener::bind(&addr) {
+                    Ok(listener) => {
+                        let _ = ready.send(Ok(()));
+                        crate::net::listener::accept_loop(core, listener).await;
+                    }
+                    Err(err) => {
+                        let _ =
+                            ready.send(Err(format!("core {id}: cannot listen on {addr}: {err}")));
+                    }
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start the executor for CPU {cpu}: {e}"))?;
+        handles.push(handle);
+    }
+    for _ in 0..cores {
+        ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("an executor died while starting"))?
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    println!(
+        "holdfast {} ready: {} core(s) on CPUs {:?}, listening on {addr}, durability none",
+        env!("CARGO_PKG_VERSION"),
+        cores,
+        plan.cpus
+    );
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("executor failed: {e}"))?;
+    }
+    Ok(())
+}
+
+fn run_id() -> String {
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+        ^ (std::process::id() as u128) << 64;
+    let mut x = seed as u64 ^ (seed >> 64) as u64 | 1;
+    (0..40)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x % 16) as u32, 16).unwrap_or('0')
+        })
+        .collect()
+}

@@ -1,0 +1,164 @@
+//! The keyspace of one core: its databases, and the context handlers act through.
+//!
+//! A shard is owned by exactly one core and touched only by it; other cores reach it by
+//! sending messages (see `core`). Nothing here knows about connections or the network.
+//!
+//! ```text
+//! Ctx (one command's view: shard + selected db + its clock)
+//!   -> Db (segmented hash table, lazy expiry)  -> Entry { key, Value, expiry }
+//! ```
+
+pub mod db;
+pub mod expire;
+pub mod slot;
+pub mod value;
+
+use crate::limits::DATABASES;
+use db::Db;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use value::{Entry, Value};
+
+/// Counters INFO stats reports, kept per shard and summed across cores.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShardStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub expired_stale_perc: f64,
+    pub expire_cycle_cpu_ms: u64,
+}
+
+pub struct Shard {
+    pub dbs: Vec<Db>,
+    pub stats: ShardStats,
+    started: Instant,
+    /// Seconds since start, refreshed by the cron (see `tick_clock`).
+    pub clock_s: u32,
+    /// Where the active expiry cycle continues, per database.
+    pub expire_cursor: Vec<Option<db::Cursor>>,
+    rng_state: u64,
+}
+
+impl Shard {
+    pub fn new(seed: u64) -> Self {
+        Shard {
+            dbs: (0..DATABASES).map(|_| Db::new()).collect(),
+            stats: ShardStats::default(),
+            started: Instant::now(),
+            clock_s: 0,
+            expire_cursor: vec![None; DATABASES],
+            rng_state: seed | 1,
+        }
+    }
+
+    /// Refreshes the coarse seconds clock (OBJECT IDLETIME's), from the core's cron, as
+    /// Redis refreshes its LRU clock, so reads never call the clock for it.
+    pub fn tick_clock(&mut self) {
+        self.clock_s = self.started.elapsed().as_secs() as u32;
+    }
+
+    /// A random number in `0..n` (xorshift; RANDOMKEY and sampling need no crypto).
+    pub fn random(&mut self, n: usize) -> usize {
+        let mut x = self.rng_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng_state = x;
+        (x % n.max(1) as u64) as usize
+    }
+
+    pub fn keys(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One command's view of a shard: the selected database and a clock read at most once.
+pub struct Ctx<'a> {
+    pub shard: &'a mut Shard,
+    pub db: usize,
+    now_ms: u64,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(shard: &'a mut Shard, db: usize) -> Self {
+        Ctx {
+            shard,
+            db,
+            now_ms: 0,
+        }
+    }
+
+    /// The command's time in Unix milliseconds, read once per command as Redis does, so a
+    /// command sees one consistent instant.
+    pub fn now_ms(&mut self) -> u64 {
+        if self.now_ms == 0 {
+            self.now_ms = unix_ms();
+        }
+        self.now_ms
+    }
+
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.shard.dbs[self.db]
+    }
+
+    /// A live entry for a write (no hit/miss accounting); expired entries are removed.
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.live(key, false)
+    }
+
+    /// A live entry for a read: counts keyspace hits and misses and refreshes its access
+    /// time (from the shard's coarse clock, so a read costs no clock call).
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.live(key, true)
+    }
+
+    fn live(&mut self, key: &[u8], read: bool) -> Option<&mut Entry> {
+        let shard = &mut *self.shard;
+        let now_ms = &mut self.now_ms;
+        let result = shard.dbs[self.db].get_live(key, || {
+            if *now_ms == 0 {
+                *now_ms = unix_ms();
+            }
+            *now_ms
+        });
+        match result {
+            Ok(entry) => {
+                if read {
+                    shard.stats.keyspace_hits += 1;
+                    entry.touched_s = shard.clock_s;
+                }
+                Some(entry)
+            }
+            Err(expired) => {
+                if expired.is_some() {
+                    shard.stats.expired_keys += 1;
+                }
+                if read {
+                    shard.stats.keyspace_misses += 1;
+                }
+                None
+            }
+        }
+    }
+
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.lookup_write(key).is_some()
+    }
+
+    /// Stores a value, replacing whatever the key held (and its TTL unless `expire_at_ms`
+    /// says otherwise).
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
+        let clock = self.shard.clock_s;
+        self.shard.dbs[self.db].insert(key, value, expire_at_ms, clock);
+    }
+
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        self.lookup_write(key).is_some() && self.shard.dbs[self.db].remove(key).is_some()
+    }
+}
