@@ -13,8 +13,10 @@
 //! ```
 
 pub mod args;
+pub mod config;
 pub mod connection;
 pub mod dispatch;
+pub mod glob;
 pub mod keys;
 pub mod server;
 pub mod session;
@@ -164,6 +166,7 @@ impl Table {
         for family in [
             connection::COMMANDS,
             server::COMMANDS,
+            config::COMMANDS,
             string::COMMANDS,
             keys::COMMANDS,
         ] {

@@ -1,0 +1,118 @@
+//! Starting the real `holdfast-server` binary for integration tests.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub port: u16,
+    child: Child,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Starts the server with `--threads 2` (keys spread over two cores).
+    pub fn start() -> Server {
+        Server::start_with(&["--threads", "2"])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
+            .args(["--port", &port.to_string(), "--durability", "none"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start holdfast-server");
+        let server = Server { port, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "holdfast-server did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn raw(&self) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Raw { stream }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw TCP connection for protocol-level tests.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads until `expected_len` bytes arrived (or the timeout), returning what came.
+    pub fn read_exactly(&mut self, expected_len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; expected_len];
+        let mut got = 0;
+        while got < expected_len {
+            match self.stream.read(&mut out[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        out.truncate(got);
+        out
+    }
+
+    /// Sends `request` and expects exactly `reply` back.
+    pub fn roundtrip(&mut self, request: &[u8], reply: &[u8]) {
+        self.send(request);
+        let got = self.read_exactly(reply.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(reply),
+            "reply to {:?}",
+            String::from_utf8_lossy(request)
+        );
+    }
+
+    /// True when the server closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0))
+    }
+}
