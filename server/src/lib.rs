@@ -19,6 +19,7 @@ pub mod config;
 pub mod core;
 pub mod limits;
 pub mod net;
+pub mod process;
 pub mod resp;
 pub mod server;
 pub mod shard;

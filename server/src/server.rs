@@ -124,6 +124,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         config_file: plan.config_file,
         connected_clients: AtomicUsize::new(0),
         next_client_id: AtomicU64::new(1),
+        next_slowlog_id: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
     });
     let addr = format!("{}:{}", plan.bind, plan.port);

@@ -49,6 +49,8 @@ impl<'a> Args<'a> {
         self.pos
     }
 
+    // A cursor, not an Iterator: handlers mix `next` with typed pulls (`i64`, `required`).
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<&'a [u8]> {
         (self.pos < self.ranges.len()).then(|| {
             self.pos += 1;

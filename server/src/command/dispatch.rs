@@ -36,17 +36,16 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         session.finish_run().await;
         let text = unknown_command(&args);
         session.reply().error(&text);
-        session.core.stats.borrow_mut().reject(None);
+        session.core.stats.borrow_mut().reject(None, &text);
         return;
     };
     session.info.last_cmd.set(spec.name);
     session.info.last_s.set(session.core.clock_s.get());
     if !spec.arity_ok(args.len()) {
         session.finish_run().await;
-        session
-            .reply()
-            .error(&Status::WrongArity(spec.name.into()).text());
-        session.core.stats.borrow_mut().reject(Some(index));
+        let text = Status::WrongArity(spec.name.into()).text().into_owned();
+        session.reply().error(&text);
+        session.core.stats.borrow_mut().reject(Some(index), &text);
         return;
     }
     match spec.handler {
@@ -55,15 +54,15 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
             session.finish_run().await;
             let started = Instant::now();
             let result = handler(session, args.to_vec()).await;
-            let failed = result.is_err();
+            let took = started.elapsed();
+            let core = session.core.clone();
+            core.stats.borrow_mut().record(index, took);
             if let Err(status) = result {
-                session.reply().error(&status.text());
+                let text = status.text();
+                session.reply().error(&text);
+                core.stats.borrow_mut().failed(index, &text);
             }
-            session
-                .core
-                .stats
-                .borrow_mut()
-                .record(index, started.elapsed(), failed);
+            core.slowlog_check(took, || args.all(), Some(&session.info));
         }
     }
 }
@@ -72,9 +71,9 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
     let core = session.core.clone();
     let Some(dest) = keys_core(spec, args, core.cores) else {
         session.finish_run().await;
-        session
-            .reply()
-            .error("CROSSSLOT Keys in request don't hash to the same slot");
+        let text = "CROSSSLOT Keys in request don't hash to the same slot";
+        session.reply().error(text);
+        core.stats.borrow_mut().reject(Some(index), text);
         return;
     };
     let dest = dest.unwrap_or(core.id);
@@ -84,16 +83,9 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
             core.wait_unheld().await;
         }
         let mut shard = core.shard.borrow_mut();
-        let proto = session.proto;
-        execute_shard(
-            &core,
-            index,
-            spec,
-            &mut shard,
-            session.db,
-            args,
-            &mut crate::resp::Reply::new(&mut session.out, proto),
-        );
+        let mut reply = crate::resp::Reply::new(&mut session.out, session.proto);
+        let (db, info) = (session.db, Some(&*session.info));
+        execute_shard(&core, index, spec, &mut shard, db, args, &mut reply, info);
     } else {
         if session.run.is_some_and(|run| run != dest) {
             session.finish_run().await;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod connection;
 pub mod dispatch;
 pub mod glob;
+pub mod info;
 pub mod keys;
 pub mod server;
 pub mod session;

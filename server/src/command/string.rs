@@ -15,7 +15,7 @@ type Argv = Vec<Vec<u8>>;
 type Done<'a> = LocalBoxFuture<'a, Result<(), Status>>;
 
 /// The string stored at `key`, or WRONGTYPE.
-fn string_of<'e>(value: &'e Value) -> Result<&'e [u8], Status> {
+fn string_of(value: &Value) -> Result<&[u8], Status> {
     match value {
         Value::Str(s) => Ok(s),
     }
@@ -57,10 +57,7 @@ fn set(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> 
             let amount = args.required()?;
             let amount = super::args::parse_i64(amount)?;
             let absolute = option.len() == 4;
-            if amount <= 0
-                || (!absolute && amount > i64::MAX / unit_ms)
-                || (absolute && amount > i64::MAX / unit_ms)
-            {
+            if amount <= 0 || amount > i64::MAX / unit_ms {
                 return Err(Status::InvalidExpire("set"));
             }
             let ms = amount * unit_ms;

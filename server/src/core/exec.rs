@@ -2,6 +2,7 @@
 //! the local path (a connection on the owning core) and the batch path (commands shipped
 //! from other cores) go through, so accounting is the same either way.
 
+use super::clients::ClientInfo;
 use super::mesh::{BatchMsg, BatchReply};
 use super::Core;
 use crate::command::{table, Args, Handler, Spec};
@@ -9,7 +10,9 @@ use crate::resp::Reply;
 use crate::shard::{Ctx, Shard};
 use std::time::Instant;
 
-/// Runs a `Handler::Shard` command; errors become Redis error replies.
+/// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
+/// when the command runs on its connection's core (for the slow log).
+#[allow(clippy::too_many_arguments)]
 pub fn execute_shard(
     core: &Core,
     index: u16,
@@ -18,6 +21,7 @@ pub fn execute_shard(
     db: usize,
     args: &mut Args<'_>,
     reply: &mut Reply<'_>,
+    client: Option<&ClientInfo>,
 ) {
     let Handler::Shard(handler) = spec.handler else {
         unreachable!("{} is not a single-shard command", spec.name);
@@ -25,16 +29,16 @@ pub fn execute_shard(
     let started = Instant::now();
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
-    let failed = match result {
-        Ok(()) => false,
-        Err(status) => {
-            reply.error(&status.text());
-            true
-        }
-    };
-    core.stats
-        .borrow_mut()
-        .record(index, started.elapsed(), failed);
+    let took = started.elapsed();
+    let mut stats = core.stats.borrow_mut();
+    stats.record(index, took);
+    if let Err(status) = result {
+        let text = status.text();
+        reply.error(&text);
+        stats.failed(index, &text);
+    }
+    drop(stats);
+    core.slowlog_check(took, || args.all(), client);
 }
 
 pub fn execute_batch(core: &Core, msg: BatchMsg) {
@@ -55,6 +59,7 @@ pub fn execute_batch(core: &Core, msg: BatchMsg) {
             req.db as usize,
             &mut args,
             &mut encoder,
+            None,
         );
         ends.push(out.len() as u32);
     }

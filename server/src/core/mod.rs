@@ -21,10 +21,11 @@ pub mod stats;
 
 use crate::config::Settings;
 use crate::shard::Shard;
+use clients::ClientInfo;
 use clients::Clients;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use mesh::{Msg, TxId};
-use stats::CoreStats;
+use stats::{CoreStats, SlowEntry};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -43,6 +44,7 @@ pub struct Global {
     pub config_file: Option<std::path::PathBuf>,
     pub connected_clients: AtomicUsize,
     pub next_client_id: AtomicU64,
+    pub next_slowlog_id: AtomicU64,
     pub shutdown: AtomicBool,
 }
 
@@ -67,6 +69,8 @@ pub struct Core {
     pub stats: RefCell<CoreStats>,
     /// Seconds since start, refreshed by the cron; the coarse clock of client idle times.
     pub clock_s: Cell<u32>,
+    /// DEBUG SET-ACTIVE-EXPIRE: whether the cron expires keys nobody reads.
+    pub active_expire: Cell<bool>,
     senders: Option<Senders<Msg>>,
     hold: Hold,
     outbox: outbox::Outbox,
@@ -90,6 +94,7 @@ impl Core {
             clients: RefCell::new(Clients::default()),
             stats: RefCell::new(CoreStats::default()),
             clock_s: Cell::new(0),
+            active_expire: Cell::new(true),
             senders,
             hold: Hold::default(),
             outbox: outbox::Outbox::new(cores),
@@ -272,14 +277,61 @@ impl Core {
         .detach();
     }
 
+    /// Adds a slow log entry when a command took at least slowlog-log-slower-than.
+    pub fn slowlog_check<'a, I: Iterator<Item = &'a [u8]>>(
+        &self,
+        took: std::time::Duration,
+        args: impl FnOnce() -> I,
+        client: Option<&ClientInfo>,
+    ) {
+        let (threshold_us, max_len) = {
+            let settings = self.settings.borrow();
+            (
+                settings.slowlog_log_slower_than_us,
+                settings.slowlog_max_len as usize,
+            )
+        };
+        let micros = took.as_micros() as u64;
+        if threshold_us < 0 || micros < threshold_us as u64 {
+            return;
+        }
+        let entry = SlowEntry {
+            id: self
+                .global
+                .next_slowlog_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            unix_s: crate::shard::unix_ms() / 1000,
+            micros,
+            args: slowlog_args(args()),
+            addr: client.map(|c| c.addr.clone()).unwrap_or_default(),
+            name: client.map(|c| c.name.borrow().clone()).unwrap_or_default(),
+        };
+        let mut stats = self.stats.borrow_mut();
+        stats.slowlog.push_front(entry);
+        stats.slowlog.truncate(max_len);
+    }
+
+    fn sample_rates(&self) {
+        let now_ms = crate::shard::unix_ms();
+        let mut stats = self.stats.borrow_mut();
+        let ops = stats.total_commands_processed;
+        let (input, output) = (stats.total_net_input_bytes, stats.total_net_output_bytes);
+        stats.ops.sample(ops, now_ms);
+        stats.input.sample(input, now_ms);
+        stats.output.sample(output, now_ms);
+    }
+
     fn cron(&self) {
         self.clock_s
             .set(self.global.started.elapsed().as_secs() as u32);
-        if self.is_held() {
-            return;
-        }
+        self.sample_rates();
         let mut shard = self.shard.borrow_mut();
         shard.tick_clock();
+        // Expiring keys while a multi-core operation holds the shard would interleave
+        // writes with it; the next cycle catches up.
+        if self.is_held() || !self.active_expire.get() {
+            return;
+        }
         let started = Instant::now();
         crate::shard::expire::active_cycle(
             &mut shard,
@@ -288,4 +340,27 @@ impl Core {
         );
         shard.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;
     }
+}
+
+/// Redis keeps at most 32 arguments of a slow command, each cut at 128 bytes.
+fn slowlog_args<'a>(args: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
+    use crate::limits::{SLOWLOG_ARGS_MAX, SLOWLOG_ARG_BYTES_MAX};
+    let all: Vec<&[u8]> = args.collect();
+    let mut kept = Vec::with_capacity(all.len().min(SLOWLOG_ARGS_MAX));
+    for (i, arg) in all.iter().enumerate() {
+        if i == SLOWLOG_ARGS_MAX - 1 && all.len() > SLOWLOG_ARGS_MAX {
+            kept.push(format!("... ({} more arguments)", all.len() - i).into_bytes());
+            break;
+        }
+        if arg.len() > SLOWLOG_ARG_BYTES_MAX {
+            let mut cut = arg[..SLOWLOG_ARG_BYTES_MAX].to_vec();
+            cut.extend_from_slice(
+                format!("... ({} more bytes)", arg.len() - SLOWLOG_ARG_BYTES_MAX).as_bytes(),
+            );
+            kept.push(cut);
+        } else {
+            kept.push(arg.to_vec());
+        }
+    }
+    kept
 }
