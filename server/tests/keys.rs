@@ -475,7 +475,7 @@ fn scan_returns_every_key_while_keys_are_added() {
     loop {
         let (next, batch): (u64, Vec<String>) =
             query(&mut con, &["SCAN", &cursor.to_string(), "COUNT", "20"]);
-        assert!(batch.len() <= 20 * 2, "COUNT is a hint, not far exceeded");
+        assert!(batch.len() <= 20, "one call visits at most COUNT entries");
         seen.extend(batch);
         calls += 1;
         let more: Vec<(String, i64)> = (added..added + 60)
@@ -699,17 +699,19 @@ fn object_idletime_counts_from_the_last_access() {
     let mut con = server.client();
     let key = key_on(1, "idle");
     let _: () = con.set(&key, "v").unwrap();
-    assert_eq!(query::<i64>(&mut con, &["OBJECT", "IDLETIME", &key]), 0);
+    // The clock is in whole seconds: a tick may fall between two commands.
+    let idle_now = |con: &mut Connection| query::<i64>(con, &["OBJECT", "IDLETIME", &key]);
+    assert!(idle_now(&mut con) <= 1);
     std::thread::sleep(Duration::from_millis(2300));
     // TYPE, TTL, EXISTS and OBJECT look without touching.
     let _: String = query(&mut con, &["TYPE", &key]);
     let _: i64 = query(&mut con, &["TTL", &key]);
     let _: i64 = query(&mut con, &["EXISTS", &key]);
-    let idle: i64 = query(&mut con, &["OBJECT", "IDLETIME", &key]);
+    let idle = idle_now(&mut con);
     assert!((2..=3).contains(&idle), "idle {idle}");
-    assert_eq!(query::<i64>(&mut con, &["OBJECT", "IDLETIME", &key]), idle);
+    assert!((idle..=idle + 1).contains(&idle_now(&mut con)));
     let _: String = con.get(&key).unwrap();
-    assert_eq!(query::<i64>(&mut con, &["OBJECT", "IDLETIME", &key]), 0);
+    assert!(idle_now(&mut con) <= 1);
 }
 
 #[test]

@@ -23,8 +23,8 @@ use super::connection::reply_help;
 use super::glob::glob_match;
 use super::session::Session;
 use super::string::by_core;
-use super::{flags::*, unknown_subcommand, Handler, KeySpec, Spec, Status, ALL_KEYS};
-use super::{NO_KEYS, ONE_KEY};
+use super::Handler::{self, Conn, Multi, Shard as OnShard};
+use super::{flags::*, unknown_subcommand, KeySpec, Spec, Status, ALL_KEYS, NO_KEYS, ONE_KEY};
 use crate::core::multi::MultiCore;
 use crate::limits::{DATABASES, DB_SEGMENTS, SCAN_COUNT_DEFAULT};
 use crate::resp::Reply;
@@ -816,8 +816,8 @@ struct ScanStep {
 }
 
 /// Walks one core's table from `at`, visiting at most `want` entries and examining at most
-/// ten buckets per wanted entry (Redis's bound). Expired entries it meets are removed, as
-/// Redis's SCAN expires the keys it returns would-be.
+/// ten buckets per wanted entry (Redis's bound). Expired entries it meets are not returned
+/// but removed, as Redis's SCAN does with the expired keys it comes across.
 fn scan_core(
     shard: &mut Shard,
     db: usize,
@@ -1079,9 +1079,10 @@ const fn row(
     }
 }
 
+/// The two COMMAND DOCS groups of this family: `G` generic, `S` server (DBSIZE, SWAPDB,
+/// FLUSHDB, FLUSHALL).
 const G: &str = "generic";
 const S: &str = "server";
-use Handler::{Conn, Multi, Shard as OnShard};
 
 pub static COMMANDS: &[Spec] = &[
     row("del", -2, WRITE, ALL_KEYS, Multi(del), G, "Delete a key", "1.0.0"),
@@ -1290,6 +1291,30 @@ mod tests {
         assert_eq!(seen.len(), 400);
         assert_eq!(shard.dbs[0].len(), 400);
         assert_eq!(shard.stats.expired_keys, 100);
+    }
+
+    #[test]
+    fn random_live_key_never_returns_an_expired_entry() {
+        let mut shard = Shard::new(3);
+        for i in 0..300 {
+            shard.dbs[2].insert(
+                format!("gone{i}").as_bytes(),
+                Value::Str(b"v".to_vec()),
+                1,
+                0,
+            );
+        }
+        shard.dbs[2].insert(b"live", Value::Str(b"v".to_vec()), 0, 0);
+        for _ in 0..20 {
+            assert_eq!(
+                random_live_key(&mut shard, 2).as_deref(),
+                Some(&b"live"[..])
+            );
+        }
+        shard.dbs[2].remove(b"live");
+        assert_eq!(random_live_key(&mut shard, 2), None);
+        assert!(shard.dbs[2].is_empty());
+        assert_eq!(shard.stats.expired_keys, 300);
     }
 
     #[test]
