@@ -377,11 +377,7 @@ async fn rename_across_cores(
 
 async fn rename_generic(s: &mut Session, argv: Argv, nx: bool) -> Result<(), Status> {
     let db = s.db;
-    let mut argv = argv.into_iter().skip(1);
-    let (src, dst) = (
-        argv.next().unwrap_or_default(),
-        argv.next().unwrap_or_default(),
-    );
+    let (src, dst) = (argv[1].clone(), argv[2].clone());
     let (src_core, dst_core) = (key_core(&src, s.core.cores), key_core(&dst, s.core.cores));
     let mut op = MultiCore::new(&s.core, [src_core, dst_core]);
     let renamed = if src_core == dst_core {
