@@ -201,7 +201,7 @@ const CLIENT_HELP: &[&str] = &[
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 pub fn reply_help(s: &mut Session, lines: &[&str]) {

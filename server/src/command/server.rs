@@ -180,7 +180,7 @@ const COMMAND_HELP: &[&str] = &[
     "GETKEYSANDFLAGS <full-command>",
     "    Return the keys and the access flags from a full Redis command.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn command(s: &mut Session, argv: Argv) -> Done<'_> {
@@ -344,7 +344,7 @@ const SLOWLOG_HELP: &[&str] = &[
     "RESET",
     "    Reset the slowlog.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn slowlog(s: &mut Session, argv: Argv) -> Done<'_> {
@@ -429,7 +429,7 @@ const DEBUG_HELP: &[&str] = &[
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn debug(s: &mut Session, argv: Argv) -> Done<'_> {
