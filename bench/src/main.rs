@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use holdfast_bench::compare;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
@@ -22,10 +23,19 @@ enum Command {
     Compare(compare::CompareArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors are printed as their chain of causes, one line each, never as a backtrace:
+/// they say what to do (install a tool, build the server), not where the code was.
+fn main() -> ExitCode {
     let invocation = std::env::args().collect::<Vec<_>>().join(" ");
-    match Cli::parse().command {
+    let outcome = match Cli::parse().command {
         Command::Compare(args) => run_compare(&args, invocation),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("holdfast-bench: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

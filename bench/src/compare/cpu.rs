@@ -12,6 +12,10 @@ use std::io;
 /// and the server's ops/s is then a lower bound.
 pub const CLIENT_SATURATED_FRACTION: f64 = 0.9;
 
+/// Below this fraction of one core for both server and client, neither was CPU-bound:
+/// the machine was busy with something else, or the test waited on the network.
+pub const IDLE_FRACTION: f64 = 0.5;
+
 /// CPU seconds used by every child this process has waited for (user + system).
 ///
 /// Sampled before and after running one client to completion, the difference is that

@@ -48,7 +48,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::MissingTool { tool, install } => {
-                write!(f, "{tool} not found on PATH; install it with `{install}`")
+                write!(f, "{tool} not found; install it with `{install}`")
             }
             Error::MissingHoldfast(path) => write!(
                 f,

@@ -73,6 +73,8 @@ pub struct Sample {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub server_cpu_secs_per_million: f64,
+    /// The server's CPU time over the test's wall time (above 1.0 with several threads).
+    pub server_core_fraction: f64,
     /// redis-benchmark's CPU time over its wall time: 1.0 is one core, saturated.
     pub client_core_fraction: f64,
 }
@@ -307,13 +309,15 @@ fn run_round(
             let sample = measure(&server, &command, workload, test, round)?;
             eprintln!(
                 "round {round}/{}: {} {test} -P {pipeline}: {:.0} ops/s, p50 {:.3} ms, \
-                 p99 {:.3} ms, server {:.2} CPU s/M ops, client {:.0}% of a core{}",
+                 p99 {:.3} ms, server {:.2} CPU s/M ops ({:.0}% of a core), \
+                 client {:.0}% of a core{}",
                 args.repeat,
                 kind.title(),
                 sample.rps,
                 sample.p50_ms,
                 sample.p99_ms,
                 sample.server_cpu_secs_per_million,
+                sample.server_core_fraction * 100.0,
                 sample.client_core_fraction * 100.0,
                 if sample.client_core_fraction > cpu::CLIENT_SATURATED_FRACTION {
                     " (client saturated)"
@@ -360,6 +364,7 @@ fn measure(
         p50_ms: row.p50_ms,
         p99_ms: row.p99_ms,
         server_cpu_secs_per_million: cpu::secs_per_million_ops(server_cpu_secs, workload.requests),
+        server_core_fraction: cpu::core_fraction(server_cpu_secs, run.wall_secs),
         client_core_fraction: cpu::core_fraction(run.client_cpu_secs, run.wall_secs),
     })
 }

@@ -1,14 +1,16 @@
 //! The flags of `holdfast-bench compare`.
 
 use super::servers::Kind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Where `cargo build --release -p holdfast-server` puts the server in this workspace.
+/// Where `cargo build --release -p holdfast-server` puts the server in this workspace
+/// (the parent of this crate's folder).
 fn default_holdfast_bin() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/release/holdfast-server"
-    ))
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .parent()
+        .unwrap_or(crate_dir)
+        .join("target/release/holdfast-server")
 }
 
 /// Compares Holdfast with Redis on one machine: throughput, latency, CPU per operation

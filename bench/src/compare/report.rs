@@ -4,7 +4,7 @@
 //! Ratios are Holdfast divided by Redis for every figure, so above 1 is better for
 //! ops/s and worse for latency, CPU and memory.
 
-use super::cpu::CLIENT_SATURATED_FRACTION;
+use super::cpu::{CLIENT_SATURATED_FRACTION, IDLE_FRACTION};
 use super::memory::{self, Memory};
 use super::servers::Kind;
 use super::{Report, Sample, Table, TESTS};
@@ -321,32 +321,22 @@ fn rss_growth_per_key(m: &Memory) -> f64 {
     m.rss_loaded_bytes.saturating_sub(m.rss_empty_bytes) as f64 / m.keys.max(1) as f64
 }
 
-/// Where redis-benchmark was busy enough that it, not the server, may have set the pace.
+/// Figures a reader should not take at face value: where redis-benchmark was busy
+/// enough to set the pace, or where neither side was busy at all.
 fn warnings(report: &Report, out: &mut String) {
     let mut lines = Vec::new();
     for table in &report.tables {
         for &kind in &report.servers {
             for &pipeline in &report.pipelines {
                 for (_, test) in TESTS {
-                    let fractions: Vec<f64> = samples_of(table, kind, pipeline, test)
-                        .map(|s| s.client_core_fraction)
-                        .collect();
-                    let saturated = fractions
-                        .iter()
-                        .filter(|&&f| f > CLIENT_SATURATED_FRACTION)
-                        .count();
-                    if saturated > 0 {
-                        lines.push(format!(
-                            "- {}: {} {test} -P {pipeline}: redis-benchmark used more than {:.0}% \
-                             of a core in {saturated} of {} rounds (median {:.0}%), so the client \
-                             may have set the pace; this ops/s is a lower bound for the server.",
-                            table.setup.title,
-                            kind.title(),
-                            CLIENT_SATURATED_FRACTION * 100.0,
-                            fractions.len(),
-                            median(&fractions).unwrap_or(0.0) * 100.0
-                        ));
-                    }
+                    let cell = Cell {
+                        table,
+                        kind,
+                        pipeline,
+                        test,
+                    };
+                    lines.extend(saturated_client(&cell));
+                    lines.extend(nothing_busy(&cell));
                 }
             }
         }
@@ -354,6 +344,66 @@ fn warnings(report: &Report, out: &mut String) {
     if !lines.is_empty() {
         let _ = writeln!(out, "## Warnings\n\n{}\n", lines.join("\n"));
     }
+}
+
+/// One server, depth and test of one table.
+struct Cell<'a> {
+    table: &'a Table,
+    kind: Kind,
+    pipeline: u32,
+    test: &'a str,
+}
+
+impl Cell<'_> {
+    fn fractions(&self, value: fn(&Sample) -> f64) -> Vec<f64> {
+        samples_of(self.table, self.kind, self.pipeline, self.test)
+            .map(value)
+            .collect()
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "- {}: {} {} -P {}",
+            self.table.setup.title,
+            self.kind.title(),
+            self.test,
+            self.pipeline
+        )
+    }
+}
+
+fn saturated_client(cell: &Cell<'_>) -> Option<String> {
+    let fractions = cell.fractions(|s| s.client_core_fraction);
+    let saturated = fractions
+        .iter()
+        .filter(|&&f| f > CLIENT_SATURATED_FRACTION)
+        .count();
+    (saturated > 0).then(|| {
+        format!(
+            "{}: redis-benchmark used more than {:.0}% of a core in {saturated} of {} rounds \
+             (median {:.0}%), so the client may have set the pace; this ops/s is a lower \
+             bound for the server.",
+            cell.name(),
+            CLIENT_SATURATED_FRACTION * 100.0,
+            fractions.len(),
+            median(&fractions).unwrap_or(0.0) * 100.0
+        )
+    })
+}
+
+fn nothing_busy(cell: &Cell<'_>) -> Option<String> {
+    let server = median(&cell.fractions(|s| s.server_core_fraction))?;
+    let client = median(&cell.fractions(|s| s.client_core_fraction))?;
+    (server < IDLE_FRACTION && client < IDLE_FRACTION).then(|| {
+        format!(
+            "{}: neither side was CPU-bound (median server {:.0}%, client {:.0}% of a core): \
+             the machine was busy with other work or the test waited on the network; \
+             rerun on a quiet machine before trusting this row.",
+            cell.name(),
+            server * 100.0,
+            client * 100.0
+        )
+    })
 }
 
 fn commands(report: &Report, out: &mut String) {
@@ -486,6 +536,7 @@ mod tests {
             p50_ms: 1.0,
             p99_ms: 2.0,
             server_cpu_secs_per_million: cpu,
+            server_core_fraction: 0.9,
             client_core_fraction: if kind == Kind::Holdfast { 0.95 } else { 0.5 },
         }
     }
@@ -613,6 +664,25 @@ mod tests {
             !text.contains("Redis SET -P 1: redis-benchmark used more"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn idle_server_and_client_are_warned_about() {
+        let mut report = report();
+        assert!(!render(&report).contains("neither side was CPU-bound"));
+        for s in &mut report.tables[0].samples {
+            if s.kind == Kind::Redis && s.test == "GET" {
+                (s.server_core_fraction, s.client_core_fraction) = (0.2, 0.3);
+            }
+        }
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "Redis GET -P 1: neither side was CPU-bound (median server 20%, client 30%"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Redis SET -P 1: neither side"), "{text}");
     }
 
     #[test]
