@@ -25,10 +25,16 @@ pub enum Reply {
 pub fn encode(args: &[&[u8]], out: &mut Vec<u8>) {
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
+        encode_bulk(arg, out);
     }
+}
+
+/// Appends one bulk string; with a hand-written array header, this lets a caller reuse
+/// an argument encoded once (the bulk loader's value).
+pub fn encode_bulk(arg: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+    out.extend_from_slice(arg);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn invalid(message: String) -> io::Error {

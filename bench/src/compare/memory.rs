@@ -99,13 +99,18 @@ pub fn load(port: u16, keys: u64, value_bytes: usize) -> Result<(), String> {
 }
 
 fn write_sets(mut stream: TcpStream, keys: u64, value: &[u8]) -> std::io::Result<()> {
+    // Only the key differs between commands: encode the value once.
+    let mut encoded_value = Vec::new();
+    resp::encode_bulk(value, &mut encoded_value);
     let mut batch = Vec::new();
     let mut first = 0;
     while first < keys {
         let end = keys.min(first + LOAD_BATCH_COMMANDS);
         batch.clear();
         for i in first..end {
-            resp::encode(&[b"SET", key(i).as_bytes(), value], &mut batch);
+            batch.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
+            resp::encode_bulk(key(i).as_bytes(), &mut batch);
+            batch.extend_from_slice(&encoded_value);
         }
         stream.write_all(&batch)?;
         first = end;

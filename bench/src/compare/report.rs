@@ -322,23 +322,31 @@ fn rss_growth_per_key(m: &Memory) -> f64 {
 }
 
 /// Figures a reader should not take at face value: where redis-benchmark was busy
-/// enough to set the pace, or where neither side was busy at all.
+/// enough to set the pace, or where neither side was busy at all. One line per table
+/// and kind of doubt, naming the rows.
 fn warnings(report: &Report, out: &mut String) {
     let mut lines = Vec::new();
     for table in &report.tables {
-        for &kind in &report.servers {
-            for &pipeline in &report.pipelines {
-                for (_, test) in TESTS {
-                    let cell = Cell {
-                        table,
-                        kind,
-                        pipeline,
-                        test,
-                    };
-                    lines.extend(saturated_client(&cell));
-                    lines.extend(nothing_busy(&cell));
-                }
-            }
+        let cells = cells_of(report, table);
+        let saturated: Vec<String> = cells.iter().filter_map(saturated_client).collect();
+        if !saturated.is_empty() {
+            lines.push(format!(
+                "- {}: redis-benchmark used more than {:.0}% of a core in {}; the client \
+                 may have set the pace, so those ops/s are lower bounds for the server.",
+                table.setup.title,
+                CLIENT_SATURATED_FRACTION * 100.0,
+                saturated.join(", ")
+            ));
+        }
+        let idle: Vec<String> = cells.iter().filter_map(nothing_busy).collect();
+        if !idle.is_empty() {
+            lines.push(format!(
+                "- {}: neither server nor client was CPU-bound in {}; the machine was busy \
+                 with other work or the tests waited on the network: rerun on a quiet \
+                 machine before trusting those rows.",
+                table.setup.title,
+                idle.join(", ")
+            ));
         }
     }
     if !lines.is_empty() {
@@ -354,51 +362,59 @@ struct Cell<'a> {
     test: &'a str,
 }
 
+fn cells_of<'a>(report: &Report, table: &'a Table) -> Vec<Cell<'a>> {
+    let mut cells = Vec::new();
+    for &kind in &report.servers {
+        for &pipeline in &report.pipelines {
+            for (_, test) in TESTS {
+                cells.push(Cell {
+                    table,
+                    kind,
+                    pipeline,
+                    test,
+                });
+            }
+        }
+    }
+    cells
+}
+
 impl Cell<'_> {
-    fn fractions(&self, value: fn(&Sample) -> f64) -> Vec<f64> {
+    fn values(&self, value: fn(&Sample) -> f64) -> Vec<f64> {
         samples_of(self.table, self.kind, self.pipeline, self.test)
             .map(value)
             .collect()
     }
 
     fn name(&self) -> String {
-        format!(
-            "- {}: {} {} -P {}",
-            self.table.setup.title,
-            self.kind.title(),
-            self.test,
-            self.pipeline
-        )
+        format!("{} {} -P {}", self.kind.title(), self.test, self.pipeline)
     }
 }
 
+/// "Redis SET -P 16 (3 of 5 rounds, median 95%)" when the client ran above the limit.
 fn saturated_client(cell: &Cell<'_>) -> Option<String> {
-    let fractions = cell.fractions(|s| s.client_core_fraction);
+    let fractions = cell.values(|s| s.client_core_fraction);
     let saturated = fractions
         .iter()
         .filter(|&&f| f > CLIENT_SATURATED_FRACTION)
         .count();
     (saturated > 0).then(|| {
         format!(
-            "{}: redis-benchmark used more than {:.0}% of a core in {saturated} of {} rounds \
-             (median {:.0}%), so the client may have set the pace; this ops/s is a lower \
-             bound for the server.",
+            "{} ({saturated} of {} rounds, median {:.0}%)",
             cell.name(),
-            CLIENT_SATURATED_FRACTION * 100.0,
             fractions.len(),
             median(&fractions).unwrap_or(0.0) * 100.0
         )
     })
 }
 
+/// "Redis GET -P 1 (server 20%, client 30%)" when both sides' medians were low.
 fn nothing_busy(cell: &Cell<'_>) -> Option<String> {
-    let server = median(&cell.fractions(|s| s.server_core_fraction))?;
-    let client = median(&cell.fractions(|s| s.client_core_fraction))?;
+    let server = median(&cell.values(|s| s.server_core_fraction))?;
+    let client = median(&cell.values(|s| s.client_core_fraction))?;
     (server < IDLE_FRACTION && client < IDLE_FRACTION).then(|| {
         format!(
-            "{}: neither side was CPU-bound (median server {:.0}%, client {:.0}% of a core): \
-             the machine was busy with other work or the test waited on the network; \
-             rerun on a quiet machine before trusting this row.",
+            "{} (server {:.0}%, client {:.0}%)",
             cell.name(),
             server * 100.0,
             client * 100.0
@@ -656,20 +672,19 @@ mod tests {
         let text = render(&report());
         assert!(
             text.contains(
-                "Holdfast SET -P 1: redis-benchmark used more than 90% of a core in 3 of 3 rounds"
+                "- One core each: redis-benchmark used more than 90% of a core in \
+                 Holdfast SET -P 1 (3 of 3 rounds, median 95%), \
+                 Holdfast GET -P 1 (3 of 3 rounds, median 95%); the client"
             ),
             "{text}"
         );
-        assert!(
-            !text.contains("Redis SET -P 1: redis-benchmark used more"),
-            "{text}"
-        );
+        assert!(!text.contains("Redis SET -P 1 ("), "{text}");
     }
 
     #[test]
     fn idle_server_and_client_are_warned_about() {
         let mut report = report();
-        assert!(!render(&report).contains("neither side was CPU-bound"));
+        assert!(!render(&report).contains("neither server nor client"));
         for s in &mut report.tables[0].samples {
             if s.kind == Kind::Redis && s.test == "GET" {
                 (s.server_core_fraction, s.client_core_fraction) = (0.2, 0.3);
@@ -678,11 +693,11 @@ mod tests {
         let text = render(&report);
         assert!(
             text.contains(
-                "Redis GET -P 1: neither side was CPU-bound (median server 20%, client 30%"
+                "- One core each: neither server nor client was CPU-bound in \
+                 Redis GET -P 1 (server 20%, client 30%); the machine"
             ),
             "{text}"
         );
-        assert!(!text.contains("Redis SET -P 1: neither side"), "{text}");
     }
 
     #[test]
