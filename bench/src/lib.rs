@@ -1,1 +1,24 @@
+//! holdfast-bench: measuring Holdfast, and measuring it against Redis.
+//!
+//! Modules, from the subcommand down to what it reads:
+//!
+//! - [`compare`]: `holdfast-bench compare`, Holdfast against Redis under redis-benchmark
+//!   (throughput, latency, CPU per operation, memory), reported as Markdown. Its own
+//!   module map shows the flow.
+//! - [`command_line`]: the commands the harness runs, printable exactly as run.
+//! - [`resp`]: a minimal blocking RESP client (requests, replies, pipelined streams).
+//! - [`procfs`]: CPU time and RSS of a process, and the machine, from /proc.
+//! - [`stats`]: medians and ratios over repeated rounds.
+//!
+//! ```text
+//! compare ──► command_line ──► redis-server / holdfast-server / redis-benchmark
+//!    │──────► resp ──────────► the server under test (PING, bulk load, INFO)
+//!    │──────► procfs ────────► /proc/PID/{stat,status}, /proc/cpuinfo
+//!    └──────► stats
+//! ```
 
+pub mod command_line;
+pub mod compare;
+pub mod procfs;
+pub mod resp;
+pub mod stats;

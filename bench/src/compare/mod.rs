@@ -1,0 +1,468 @@
+//! `holdfast-bench compare`: Holdfast against Redis on one machine, under the workload of
+//! the MemoryDB paper, reported as Markdown.
+//!
+//! ```text
+//! options ─► servers::Tools::find ─► for each setup (one core each; --both-cores):
+//!              size requests (calibration run, unless -n)
+//!              for round in 1..=R: for server in [Redis, Holdfast]:      (A/B/A/B)
+//!                  servers::RunningServer::start (fresh, pinned, own port and dir)
+//!                  for -P in pipelines: for test in [SET, GET]:
+//!                      cpu::ServerCpu ─► redis_benchmark::run ─► Sample
+//!          ─► memory::measure (fresh server, N keys, INFO + VmRSS) per server
+//!          ─► report::render (medians, Holdfast/Redis ratios, commands, machine)
+//! ```
+//!
+//! One server runs at a time, so the two never compete for a CPU.
+
+pub mod cpu;
+pub mod error;
+pub mod memory;
+pub mod options;
+pub mod redis_benchmark;
+pub mod report;
+pub mod servers;
+
+pub use error::Error;
+pub use options::CompareArgs;
+
+use crate::command_line::{cpu_list, CommandLine};
+use crate::procfs::{self, Machine};
+use memory::Memory;
+use redis_benchmark::Workload;
+use servers::{Kind, Placement, RunningServer, Tools};
+use std::collections::BTreeMap;
+
+/// redis-benchmark `-t` name and the name it prints in its CSV, in the order run. Run
+/// as separate invocations (equivalent to `-t set,get`: redis-benchmark runs its tests
+/// one after another on fresh connections) so each test gets its own CPU figures.
+pub const TESTS: [(&str, &str); 2] = [("set", "SET"), ("get", "GET")];
+/// Calibration requests per unit of pipeline depth: about a second per test at the
+/// rates a single core reaches.
+const CALIBRATION_REQUESTS_PER_DEPTH: u64 = 50_000;
+/// Sized request counts are rounded up to a multiple of this, for readable commands.
+const REQUESTS_QUANTUM: u64 = 10_000;
+
+/// Where the servers and the client run for one table of the report.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub title: String,
+    pub redis: Placement,
+    pub holdfast: Placement,
+    /// CPUs redis-benchmark is pinned to; `None` leaves it to the scheduler.
+    pub client_cpus: Option<Vec<usize>>,
+}
+
+impl Setup {
+    pub fn placement(&self, kind: Kind) -> &Placement {
+        match kind {
+            Kind::Redis => &self.redis,
+            Kind::Holdfast => &self.holdfast,
+        }
+    }
+}
+
+/// One test of one server in one round.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub kind: Kind,
+    pub pipeline: u32,
+    /// As redis-benchmark prints it: "SET", "GET".
+    pub test: &'static str,
+    pub round: u32,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub server_cpu_secs_per_million: f64,
+    /// The server's CPU time over the test's wall time (above 1.0 with several threads).
+    pub server_core_fraction: f64,
+    /// redis-benchmark's CPU time over its wall time: 1.0 is one core, saturated.
+    pub client_core_fraction: f64,
+}
+
+/// Everything measured for one setup.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub setup: Setup,
+    /// Requests per test (-n) for each pipeline depth.
+    pub requests: BTreeMap<u32, u64>,
+    /// Whether `requests` came from a calibration run rather than -n.
+    pub calibrated: bool,
+    pub samples: Vec<Sample>,
+    /// The exact commands of the first round.
+    pub commands: Vec<CommandLine>,
+}
+
+/// A finished comparison, ready to render.
+#[derive(Debug)]
+pub struct Report {
+    pub unix_secs: u64,
+    pub machine: Machine,
+    pub invocation: String,
+    pub versions: Vec<(Kind, String)>,
+    pub servers: Vec<Kind>,
+    pub pipelines: Vec<u32>,
+    pub repeat: u32,
+    pub target_secs: f64,
+    pub tables: Vec<Table>,
+    pub memory: Option<Vec<Memory>>,
+    pub value_bytes: usize,
+}
+
+/// Runs the whole comparison; progress goes to stderr.
+pub fn run(args: &CompareArgs, invocation: String) -> Result<Report, Error> {
+    let servers = distinct(&args.servers);
+    validate(args)?;
+    let tools = Tools::find(args)?;
+    let mut tables = Vec::new();
+    for setup in setups(args) {
+        eprintln!("== {}", setup.title);
+        tables.push(run_setup(args, &servers, &tools, setup)?);
+    }
+    let memory = if args.skip_memory {
+        None
+    } else {
+        Some(measure_memory(args, &servers, &tools)?)
+    };
+    Ok(Report {
+        unix_secs: now_unix_secs(),
+        machine: procfs::machine(),
+        invocation,
+        versions: servers.iter().map(|&k| (k, tools.version(k))).collect(),
+        servers,
+        pipelines: args.pipelines.clone(),
+        repeat: args.repeat,
+        target_secs: args.target_secs,
+        tables,
+        memory,
+        value_bytes: redis_benchmark::VALUE_BYTES,
+    })
+}
+
+/// `kinds` without repeats, in their first order (`--servers holdfast,redis` runs
+/// Holdfast first in every round).
+fn distinct(kinds: &[Kind]) -> Vec<Kind> {
+    let mut seen = Vec::new();
+    for &kind in kinds {
+        if !seen.contains(&kind) {
+            seen.push(kind);
+        }
+    }
+    seen
+}
+
+fn validate(args: &CompareArgs) -> Result<(), Error> {
+    if !args.target_secs.is_finite() || args.target_secs <= 0.0 {
+        return Err(Error::Usage(
+            "--target-secs must be a number above zero".into(),
+        ));
+    }
+    if args.both_cores && args.server_cpu == args.client_cpu {
+        return Err(Error::Usage(format!(
+            "--both-cores runs Holdfast on --server-cpu and --client-cpu, which are both {}; \
+             give two different CPUs",
+            args.server_cpu
+        )));
+    }
+    if args.memory_keys == 0 && !args.skip_memory {
+        return Err(Error::Usage(
+            "--memory-keys must be above zero (or use --skip-memory)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The setups to run: one core each, then (with --both-cores) Holdfast on both.
+pub fn setups(args: &CompareArgs) -> Vec<Setup> {
+    let one_core = Placement {
+        cpus: vec![args.server_cpu],
+        threads: 1,
+    };
+    let mut setups = vec![Setup {
+        title: format!(
+            "One core each: server on CPU {}, redis-benchmark on CPU {}",
+            args.server_cpu, args.client_cpu
+        ),
+        redis: one_core.clone(),
+        holdfast: one_core.clone(),
+        client_cpus: Some(vec![args.client_cpu]),
+    }];
+    if args.both_cores {
+        let mut both = vec![args.server_cpu, args.client_cpu];
+        both.sort_unstable();
+        let client = match &args.both_cores_client_cpus {
+            Some(cpus) => format!("redis-benchmark on CPUs {}", cpu_list(cpus)),
+            None => "redis-benchmark unpinned".to_string(),
+        };
+        setups.push(Setup {
+            title: format!(
+                "Both cores: Holdfast --threads 2 on CPUs {}, Redis on CPU {}, {client}",
+                cpu_list(&both),
+                args.server_cpu
+            ),
+            redis: one_core,
+            holdfast: Placement {
+                cpus: both,
+                threads: 2,
+            },
+            client_cpus: args.both_cores_client_cpus.clone(),
+        });
+    }
+    setups
+}
+
+fn run_setup(
+    args: &CompareArgs,
+    servers: &[Kind],
+    tools: &Tools,
+    setup: Setup,
+) -> Result<Table, Error> {
+    let (requests, calibrated) = match args.requests {
+        Some(n) => (args.pipelines.iter().map(|&p| (p, n)).collect(), false),
+        None => (calibrate(args, servers, tools, &setup)?, true),
+    };
+    let mut table = Table {
+        setup,
+        requests,
+        calibrated,
+        samples: Vec::new(),
+        commands: Vec::new(),
+    };
+    for round in 1..=args.repeat {
+        for &kind in servers {
+            run_round(args, tools, &mut table, kind, round)?;
+        }
+    }
+    Ok(table)
+}
+
+/// Requests per test for each pipeline depth, so the fastest server's tests last about
+/// `--target-secs`: a short SET+GET run on each server, the best rate kept.
+fn calibrate(
+    args: &CompareArgs,
+    servers: &[Kind],
+    tools: &Tools,
+    setup: &Setup,
+) -> Result<BTreeMap<u32, u64>, Error> {
+    let mut best_rps: BTreeMap<u32, f64> = BTreeMap::new();
+    for &kind in servers {
+        let server = RunningServer::start(kind, tools, setup.placement(kind))?;
+        for &pipeline in &args.pipelines {
+            let workload = Workload {
+                tests: "set,get",
+                pipeline,
+                requests: CALIBRATION_REQUESTS_PER_DEPTH * u64::from(pipeline),
+            };
+            let command = redis_benchmark::command(
+                tools,
+                setup.client_cpus.as_deref(),
+                server.port,
+                workload,
+            );
+            let run = redis_benchmark::run(&command)?;
+            let rps = run.rows.iter().map(|r| r.rps).fold(0.0, f64::max);
+            eprintln!(
+                "calibration: {} -P {pipeline}: {rps:.0} ops/s",
+                kind.title()
+            );
+            let best = best_rps.entry(pipeline).or_insert(0.0);
+            *best = best.max(rps);
+        }
+        server.stop()?;
+    }
+    Ok(best_rps
+        .into_iter()
+        .map(|(pipeline, rps)| (pipeline, requests_for(rps, args.target_secs)))
+        .collect())
+}
+
+/// Requests that take `secs` at `rps`, rounded up to a multiple of [`REQUESTS_QUANTUM`].
+pub fn requests_for(rps: f64, secs: f64) -> u64 {
+    let exact = (rps * secs).max(1.0) as u64;
+    exact.div_ceil(REQUESTS_QUANTUM) * REQUESTS_QUANTUM
+}
+
+/// One fresh server of `kind`: every pipeline depth and test, then stop it.
+fn run_round(
+    args: &CompareArgs,
+    tools: &Tools,
+    table: &mut Table,
+    kind: Kind,
+    round: u32,
+) -> Result<(), Error> {
+    let server = RunningServer::start(kind, tools, table.setup.placement(kind))?;
+    if round == 1 {
+        table.commands.push(server.command.clone());
+    }
+    for &pipeline in &args.pipelines {
+        for (flag, test) in TESTS {
+            let workload = Workload {
+                tests: flag,
+                pipeline,
+                requests: table.requests[&pipeline],
+            };
+            let command = redis_benchmark::command(
+                tools,
+                table.setup.client_cpus.as_deref(),
+                server.port,
+                workload,
+            );
+            let sample = measure(&server, &command, workload, test, round)?;
+            eprintln!(
+                "round {round}/{}: {} {test} -P {pipeline}: {:.0} ops/s, p50 {:.3} ms, \
+                 p99 {:.3} ms, server {:.2} CPU s/M ops ({:.0}% of a core), \
+                 client {:.0}% of a core{}",
+                args.repeat,
+                kind.title(),
+                sample.rps,
+                sample.p50_ms,
+                sample.p99_ms,
+                sample.server_cpu_secs_per_million,
+                sample.server_core_fraction * 100.0,
+                sample.client_core_fraction * 100.0,
+                if sample.client_core_fraction > cpu::CLIENT_SATURATED_FRACTION {
+                    " (client saturated)"
+                } else {
+                    ""
+                }
+            );
+            if round == 1 {
+                table.commands.push(command);
+            }
+            table.samples.push(sample);
+        }
+    }
+    server.stop()
+}
+
+/// Runs one redis-benchmark test against `server`, measuring both sides' CPU.
+fn measure(
+    server: &RunningServer,
+    command: &CommandLine,
+    workload: Workload<'_>,
+    test: &'static str,
+    round: u32,
+) -> Result<Sample, Error> {
+    let proc_failure = |e: std::io::Error| server.failure(format!("reading /proc/PID/stat: {e}"));
+    let server_cpu = cpu::ServerCpu::start(server.pid()).map_err(proc_failure)?;
+    let run = redis_benchmark::run(command)?;
+    let server_cpu_secs = server_cpu.finish().map_err(proc_failure)?;
+    let row = match run.rows.as_slice() {
+        [row] if row.test == test => row,
+        rows => {
+            return Err(Error::Benchmark {
+                command: command.to_string(),
+                detail: format!("expected one {test} result, got {rows:?}"),
+            })
+        }
+    };
+    Ok(Sample {
+        kind: server.kind,
+        pipeline: workload.pipeline,
+        test,
+        round,
+        rps: row.rps,
+        p50_ms: row.p50_ms,
+        p99_ms: row.p99_ms,
+        server_cpu_secs_per_million: cpu::secs_per_million_ops(server_cpu_secs, workload.requests),
+        server_core_fraction: cpu::core_fraction(server_cpu_secs, run.wall_secs),
+        client_core_fraction: cpu::core_fraction(run.client_cpu_secs, run.wall_secs),
+    })
+}
+
+fn measure_memory(
+    args: &CompareArgs,
+    servers: &[Kind],
+    tools: &Tools,
+) -> Result<Vec<Memory>, Error> {
+    let placement = Placement {
+        cpus: vec![args.server_cpu],
+        threads: 1,
+    };
+    servers
+        .iter()
+        .map(|&kind| {
+            eprintln!(
+                "memory: loading {} keys into {}",
+                args.memory_keys,
+                kind.title()
+            );
+            memory::measure(
+                kind,
+                tools,
+                &placement,
+                args.memory_keys,
+                redis_benchmark::VALUE_BYTES,
+            )
+        })
+        .collect()
+}
+
+fn now_unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CompareArgs,
+    }
+
+    fn parse(flags: &[&str]) -> CompareArgs {
+        Cli::parse_from(std::iter::once("compare").chain(flags.iter().copied())).args
+    }
+
+    #[test]
+    fn requests_last_the_target_time_rounded_up() {
+        assert_eq!(requests_for(61_234.0, 6.0), 370_000);
+        assert_eq!(requests_for(100_000.0, 6.0), 600_000);
+        assert_eq!(requests_for(0.0, 6.0), REQUESTS_QUANTUM);
+    }
+
+    #[test]
+    fn defaults_are_the_paper_setup() {
+        let args = parse(&[]);
+        assert_eq!((args.server_cpu, args.client_cpu, args.repeat), (1, 0, 5));
+        assert_eq!(args.pipelines, vec![1, 16]);
+        assert_eq!(args.servers, vec![Kind::Redis, Kind::Holdfast]);
+        let setups = setups(&args);
+        assert_eq!(setups.len(), 1);
+        assert_eq!(setups[0].holdfast.cpus, vec![1]);
+        assert_eq!(setups[0].client_cpus, Some(vec![0]));
+    }
+
+    #[test]
+    fn both_cores_runs_holdfast_on_two_threads() {
+        let args = parse(&["--both-cores"]);
+        let both = &setups(&args)[1];
+        assert_eq!(
+            both.holdfast,
+            Placement {
+                cpus: vec![0, 1],
+                threads: 2
+            }
+        );
+        assert_eq!(both.redis.cpus, vec![1]);
+        assert_eq!(both.client_cpus, None);
+        let pinned = parse(&["--both-cores", "--both-cores-client-cpus", "0,1"]);
+        assert_eq!(setups(&pinned)[1].client_cpus, Some(vec![0, 1]));
+    }
+
+    #[test]
+    fn both_cores_needs_two_cpus() {
+        let args = parse(&["--both-cores", "--server-cpu", "0", "--client-cpu", "0"]);
+        assert!(matches!(validate(&args), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn servers_keep_their_first_order() {
+        let kinds = [Kind::Holdfast, Kind::Redis, Kind::Holdfast];
+        assert_eq!(distinct(&kinds), vec![Kind::Holdfast, Kind::Redis]);
+    }
+}

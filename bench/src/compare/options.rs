@@ -1,0 +1,89 @@
+//! The flags of `holdfast-bench compare`.
+
+use super::servers::Kind;
+use std::path::{Path, PathBuf};
+
+/// Where `cargo build --release -p holdfast-server` puts the server in this workspace
+/// (the parent of this crate's folder).
+fn default_holdfast_bin() -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .parent()
+        .unwrap_or(crate_dir)
+        .join("target/release/holdfast-server")
+}
+
+/// Compares Holdfast with Redis on one machine: throughput, latency, CPU per operation
+/// and memory, under the MemoryDB paper's redis-benchmark workload.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The holdfast-server binary [default: target/release/holdfast-server in this workspace].
+    #[arg(long, value_name = "PATH", default_value_os_t = default_holdfast_bin(), hide_default_value = true)]
+    pub holdfast_bin: PathBuf,
+
+    /// The redis-server program (a path, or a name looked up on PATH).
+    #[arg(long, value_name = "PATH", default_value = "redis-server")]
+    pub redis_server: PathBuf,
+
+    /// The redis-benchmark program (a path, or a name looked up on PATH).
+    #[arg(long, value_name = "PATH", default_value = "redis-benchmark")]
+    pub redis_benchmark: PathBuf,
+
+    /// CPU the server under test is pinned to (taskset -c, and Holdfast's --cpus).
+    #[arg(long, value_name = "CPU", default_value_t = 1)]
+    pub server_cpu: usize,
+
+    /// CPU redis-benchmark is pinned to.
+    #[arg(long, value_name = "CPU", default_value_t = 0)]
+    pub client_cpu: usize,
+
+    /// Rounds; each round runs every server once, in turn (A/B/A/B), and the report
+    /// shows the median over rounds.
+    #[arg(long, value_name = "R", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+
+    /// Requests per test (redis-benchmark -n) [default: sized from a short calibration
+    /// run so each test lasts about --target-secs].
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+
+    /// Seconds each test should last when --requests is not given.
+    #[arg(long, value_name = "SECS", default_value_t = 6.0)]
+    pub target_secs: f64,
+
+    /// Pipeline depths to test (redis-benchmark -P).
+    #[arg(long, value_name = "P,...", value_delimiter = ',', default_value = "1,16", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pipelines: Vec<u32>,
+
+    /// Servers to measure, in the order each round runs them; with only one, the report
+    /// has no ratios.
+    #[arg(
+        long,
+        value_name = "NAME,...",
+        value_delimiter = ',',
+        value_enum,
+        default_value = "redis,holdfast"
+    )]
+    pub servers: Vec<Kind>,
+
+    /// Also run Holdfast with --threads 2 over the server and client CPUs (Redis stays
+    /// single-threaded on the server CPU), reported as its own table.
+    #[arg(long)]
+    pub both_cores: bool,
+
+    /// CPUs redis-benchmark is pinned to in the --both-cores table [default: unpinned].
+    #[arg(long, value_name = "CPU,...", value_delimiter = ',')]
+    pub both_cores_client_cpus: Option<Vec<usize>>,
+
+    /// Keys loaded into a fresh server of each kind for the memory measurement.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub memory_keys: u64,
+
+    /// Skip the memory measurement.
+    #[arg(long)]
+    pub skip_memory: bool,
+
+    /// Also write the Markdown report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}

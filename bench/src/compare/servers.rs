@@ -1,0 +1,354 @@
+//! The servers under comparison: finding the programs, starting one pinned server at a
+//! time in its own scratch directory on its own port, and stopping it again.
+//!
+//! Both run without persistence (Redis: `--save '' --appendonly no`; Holdfast:
+//! `--durability none`), so the comparison measures the in-memory engines alone.
+
+use super::error::Error;
+use super::options::CompareArgs;
+use crate::command_line::{cpu_list, CommandLine};
+use crate::resp::{Connection, Reply};
+use std::fmt;
+use std::fs::{self, File};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer PING after it is started.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// What `apt-get` installs both redis-server and redis-benchmark from.
+const REDIS_PACKAGES: &str = "apt-get install redis-server redis-tools";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Kind {
+    Redis,
+    Holdfast,
+}
+
+impl Kind {
+    /// The name used in report tables.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::Redis => "Redis",
+            Kind::Holdfast => "Holdfast",
+        }
+    }
+}
+
+/// The command-line spelling (`--servers redis,holdfast`).
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Redis => "redis",
+            Kind::Holdfast => "holdfast",
+        })
+    }
+}
+
+/// The programs a comparison runs, resolved to paths before anything starts.
+#[derive(Clone, Debug)]
+pub struct Tools {
+    pub redis_server: PathBuf,
+    pub redis_benchmark: PathBuf,
+    pub taskset: PathBuf,
+    pub holdfast: PathBuf,
+}
+
+impl Tools {
+    /// Finds every program the comparison needs, or says how to install the first
+    /// missing one. holdfast-server is only required when it is being compared.
+    pub fn find(args: &CompareArgs) -> Result<Tools, Error> {
+        let missing = |tool: &Path, install| Error::MissingTool {
+            tool: tool.display().to_string(),
+            install,
+        };
+        let redis_server =
+            which(&args.redis_server).ok_or_else(|| missing(&args.redis_server, REDIS_PACKAGES))?;
+        let redis_benchmark = which(&args.redis_benchmark)
+            .ok_or_else(|| missing(&args.redis_benchmark, REDIS_PACKAGES))?;
+        let taskset = which(Path::new("taskset"))
+            .ok_or_else(|| missing(Path::new("taskset"), "apt-get install util-linux"))?;
+        if args.servers.contains(&Kind::Holdfast) && !args.holdfast_bin.is_file() {
+            return Err(Error::MissingHoldfast(args.holdfast_bin.clone()));
+        }
+        Ok(Tools {
+            redis_server,
+            redis_benchmark,
+            taskset,
+            holdfast: args.holdfast_bin.clone(),
+        })
+    }
+
+    /// The first line `PROGRAM --version` prints, for the report.
+    pub fn version(&self, kind: Kind) -> String {
+        let program = match kind {
+            Kind::Redis => &self.redis_server,
+            Kind::Holdfast => &self.holdfast,
+        };
+        Command::new(program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|out| {
+                let text = String::from_utf8_lossy(&out.stdout);
+                text.lines().next().map(str::to_string)
+            })
+            .unwrap_or_else(|| "unknown (--version failed)".to_string())
+    }
+}
+
+/// `program` itself when it names a path, else the first executable of that name on PATH.
+fn which(program: &Path) -> Option<PathBuf> {
+    let executable = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 {
+        return executable(program).then(|| program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// Where a server runs: the CPUs it is pinned to and (Holdfast only) its thread count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub cpus: Vec<usize>,
+    pub threads: usize,
+}
+
+/// The exact command that starts `kind` on `port`, pinned with taskset.
+pub fn server_command(kind: Kind, tools: &Tools, placement: &Placement, port: u16) -> CommandLine {
+    let port = port.to_string();
+    let server = match kind {
+        Kind::Redis => CommandLine::new(&tools.redis_server).args([
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]),
+        Kind::Holdfast => CommandLine::new(&tools.holdfast).args([
+            "--threads".to_string(),
+            placement.threads.to_string(),
+            "--cpus".to_string(),
+            cpu_list(&placement.cpus),
+            "--durability".to_string(),
+            "none".to_string(),
+            "--port".to_string(),
+            port,
+        ]),
+    };
+    server.pinned(&tools.taskset, Some(&placement.cpus))
+}
+
+/// A directory of its own for one server run, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create(kind: Kind) -> Result<ScratchDir, Error> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "holdfast-bench-{}-{kind}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        fs::create_dir_all(&path).map_err(Error::io(format!("creating {}", path.display())))?;
+        Ok(ScratchDir(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> Result<u16, Error> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(Error::io("finding a free port"))
+}
+
+/// A started server; stopped (SIGTERM, then SIGKILL) by [`RunningServer::stop`] or on drop.
+pub struct RunningServer {
+    pub kind: Kind,
+    pub port: u16,
+    pub command: CommandLine,
+    child: Child,
+    stopped: bool,
+    dir: ScratchDir,
+}
+
+impl RunningServer {
+    /// Starts `kind` and returns once it answers PING.
+    pub fn start(kind: Kind, tools: &Tools, placement: &Placement) -> Result<RunningServer, Error> {
+        let dir = ScratchDir::create(kind)?;
+        let port = free_port()?;
+        let command = server_command(kind, tools, placement, port);
+        let log_path = dir.0.join("server.log");
+        let log = File::create(&log_path)
+            .map_err(Error::io(format!("creating {}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(Error::io("duplicating the log file"))?;
+        let child = command
+            .to_command()
+            .current_dir(&dir.0)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(Error::io(format!("starting {command}")))?;
+        let mut server = RunningServer {
+            kind,
+            port,
+            command,
+            child,
+            stopped: false,
+            dir,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// The server's own pid: taskset execs the server, so it is the child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), Error> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.stopped = true;
+                return Err(self.failure(format!("exited during start-up ({status})")));
+            }
+            if self.answers_ping() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(self.failure(format!(
+                    "did not answer PING on port {} within {START_TIMEOUT:?}",
+                    self.port
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn answers_ping(&self) -> bool {
+        Connection::connect(self.port, Duration::from_secs(1))
+            .and_then(|mut conn| conn.call(&[b"PING"]))
+            .is_ok_and(|reply| reply == Reply::Simple("PONG".to_string()))
+    }
+
+    /// An error naming the server and command, with the end of its log.
+    pub fn failure(&self, detail: String) -> Error {
+        let log = fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        Error::Server {
+            server: self.kind.title().to_string(),
+            detail: format!(
+                "{detail}\n  command: {}\n  log tail:\n    {}",
+                self.command,
+                tail.join("\n    ")
+            ),
+        }
+    }
+
+    /// Asks the server to exit (SIGTERM) and waits; kills it if it does not.
+    pub fn stop(mut self) -> Result<(), Error> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), Error> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        // SAFETY: kill only sends a signal to our own child, which we have not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(Error::io("waiting for a server to exit")(e)),
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Err(self.failure(format!(
+            "did not exit within {STOP_TIMEOUT:?} of SIGTERM; killed"
+        )))
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tools() -> Tools {
+        Tools {
+            redis_server: "/usr/bin/redis-server".into(),
+            redis_benchmark: "/usr/bin/redis-benchmark".into(),
+            taskset: "/usr/bin/taskset".into(),
+            holdfast: "/w/target/release/holdfast-server".into(),
+        }
+    }
+
+    #[test]
+    fn redis_runs_pinned_without_persistence() {
+        let placement = Placement {
+            cpus: vec![1],
+            threads: 1,
+        };
+        assert_eq!(
+            server_command(Kind::Redis, &tools(), &placement, 7000).to_string(),
+            "/usr/bin/taskset -c 1 /usr/bin/redis-server --port 7000 --bind 127.0.0.1 \
+             --save '' --appendonly no"
+        );
+    }
+
+    #[test]
+    fn holdfast_runs_pinned_with_its_threads_and_cpus() {
+        let placement = Placement {
+            cpus: vec![0, 1],
+            threads: 2,
+        };
+        assert_eq!(
+            server_command(Kind::Holdfast, &tools(), &placement, 7001).to_string(),
+            "/usr/bin/taskset -c 0,1 /w/target/release/holdfast-server --threads 2 \
+             --cpus 0,1 --durability none --port 7001"
+        );
+    }
+
+    #[test]
+    fn which_finds_programs_on_path_and_refuses_missing_ones() {
+        assert!(which(Path::new("sh")).is_some());
+        assert!(which(Path::new("/bin/sh")).is_some());
+        assert!(which(Path::new("no-such-program-holdfast-bench")).is_none());
+        assert!(which(Path::new("/nonexistent/redis-server")).is_none());
+    }
+}
