@@ -428,9 +428,8 @@ fn lcs_reads_both_cores_atomically() {
         }
     });
     for round in 0..1500u32 {
-        let value = std::iter::repeat(char::from(b'a' + (round % 26) as u8))
-            .take(8)
-            .collect::<String>();
+        let value =
+            std::iter::repeat_n(char::from(b'a' + (round % 26) as u8), 8).collect::<String>();
         let _: () = writer.mset(&[(&a, &value), (&b, &value)]).unwrap();
     }
     reader.join().unwrap();

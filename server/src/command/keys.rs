@@ -181,7 +181,7 @@ impl Condition {
     fn allows(&self, current_ms: Option<i64>, when_ms: i64) -> bool {
         let fails_nx = self.nx && current_ms.is_some();
         let fails_xx = self.xx && current_ms.is_none();
-        let fails_gt = self.gt && current_ms.map_or(true, |current| when_ms <= current);
+        let fails_gt = self.gt && current_ms.is_none_or(|current| when_ms <= current);
         let fails_lt = self.lt && current_ms.is_some_and(|current| when_ms >= current);
         !(fails_nx || fails_xx || fails_gt || fails_lt)
     }
@@ -794,11 +794,11 @@ impl ScanFilter {
         let pattern_ok = self
             .pattern
             .as_ref()
-            .map_or(true, |pattern| glob_match(pattern, &entry.key, false));
+            .is_none_or(|pattern| glob_match(pattern, &entry.key, false));
         let type_ok = self
             .type_name
             .as_ref()
-            .map_or(true, |name| is(name, entry.value.type_name()));
+            .is_none_or(|name| is(name, entry.value.type_name()));
         pattern_ok && type_ok
     }
 }

@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod glob;
 pub mod info;
 pub mod keys;
+pub mod long_double;
 pub mod server;
 pub mod session;
 pub mod status;
