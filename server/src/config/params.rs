@@ -22,8 +22,8 @@ pub const HIDDEN: u8 = 1 << 2;
 /// What Holdfast does with a parameter's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
-    /// The value takes effect.
-    Applied,
+    /// The value takes effect; the text says where.
+    Applied(&'static str),
     /// Stored and shown, but it changes nothing in Holdfast; the text says why.
     Ignored(&'static str),
     /// Only the default is accepted: any other value asks for something Holdfast does not
@@ -861,7 +861,13 @@ impl Param {
     }
 }
 
-const APPLIED: Effect = Effect::Applied;
+const LISTENER: Effect =
+    Effect::Applied("the address and port every core's listener binds at start");
+const PROTOCOL: Effect =
+    Effect::Applied("requests past it are refused (read per request by every connection)");
+const SLOWLOG: Effect = Effect::Applied("SLOWLOG: which commands are logged and how many are kept");
+const ENCODING: Effect =
+    Effect::Applied("typed in `Settings` for the data types' compact encodings (listpack, intset)");
 const PERSISTENCE: Effect = Effect::Ignored(
     "Holdfast makes every write durable through its own log (--durability), not RDB \
      snapshots or an append-only file",
@@ -878,7 +884,8 @@ const THREADS: Effect = Effect::Ignored(
     "Holdfast runs one pinned executor per core (--threads, --cpus) with a fixed cron",
 );
 const ALLOCATOR: Effect = Effect::Ignored(
-    "Holdfast does not use jemalloc, defragment, fork, or free values in the background",
+    "Holdfast runs jemalloc with its defaults and does not defragment, fork, or free values \
+     in the background",
 );
 const SOCKETS: Effect =
     Effect::Ignored("Holdfast's listeners do not expose this socket option (only port and bind)");
@@ -984,7 +991,7 @@ pub static PARAMS: &[Param] = &[
     ),
     param("bgsave_cpulist", "", NULLABLE, THREADS).flags(IMMUTABLE),
     // Holdfast: loopback by default (DESIGN.md), and fixed while the server runs.
-    param("bind", "127.0.0.1", Kind::Bind, APPLIED).flags(IMMUTABLE),
+    param("bind", "127.0.0.1", Kind::Bind, LISTENER).flags(IMMUTABLE),
     param("bind-source-addr", "", NULLABLE, REPLICATION),
     param("bio_cpulist", "", NULLABLE, THREADS).flags(IMMUTABLE),
     param("busy-reply-threshold", "5000", int(0, LONG_MAX), NOT_YET).alias("lua-time-limit"),
@@ -998,7 +1005,7 @@ pub static PARAMS: &[Param] = &[
         "client-query-buffer-limit",
         "1073741824",
         umem(1 << 20, LONG_MAX),
-        APPLIED,
+        Effect::Applied("a client whose pending request grows past it is disconnected"),
     ),
     param(
         "cluster-allow-pubsubshard-when-down",
@@ -1079,7 +1086,13 @@ pub static PARAMS: &[Param] = &[
     )
     .flags(PROTECTED),
     // Holdfast: the log's data directory cannot move under a running server.
-    param("dir", "", Kind::Dir, APPLIED).flags(IMMUTABLE | PROTECTED),
+    param(
+        "dir",
+        "",
+        Kind::Dir,
+        Effect::Applied("the data directory of the durable log (`ConfigStore::dir`)"),
+    )
+    .flags(IMMUTABLE | PROTECTED),
     param("disable-thp", "yes", Kind::Bool, ALLOCATOR).flags(IMMUTABLE),
     param("dynamic-hz", "yes", Kind::Bool, THREADS),
     param(
@@ -1100,19 +1113,19 @@ pub static PARAMS: &[Param] = &[
         "enable-protected-configs",
         "no",
         Kind::Enum(PROTECTED_ACTION),
-        APPLIED,
+        Effect::Applied("whether CONFIG SET may change protected parameters"),
     )
     .flags(IMMUTABLE),
     param(
         "hash-max-listpack-entries",
         "512",
         uint(0, LONG_MAX),
-        APPLIED,
+        ENCODING,
     )
     .alias("hash-max-ziplist-entries"),
-    param("hash-max-listpack-value", "64", umem(0, LONG_MAX), APPLIED)
+    param("hash-max-listpack-value", "64", umem(0, LONG_MAX), ENCODING)
         .alias("hash-max-ziplist-value"),
-    param("hll-sparse-max-bytes", "3000", umem(0, LONG_MAX), APPLIED),
+    param("hll-sparse-max-bytes", "3000", umem(0, LONG_MAX), ENCODING),
     param(
         "hz",
         "10",
@@ -1145,12 +1158,12 @@ pub static PARAMS: &[Param] = &[
     param("lazyfree-lazy-user-flush", "no", Kind::Bool, ALLOCATOR),
     param("lfu-decay-time", "1", int(0, INT_MAX), EVICTION),
     param("lfu-log-factor", "10", int(0, INT_MAX), EVICTION),
-    param("list-compress-depth", "0", int(0, INT_MAX), APPLIED),
+    param("list-compress-depth", "0", int(0, INT_MAX), ENCODING),
     param(
         "list-max-listpack-size",
         "-2",
         int(INT_MIN, INT_MAX),
-        APPLIED,
+        ENCODING,
     )
     .alias("list-max-ziplist-size"),
     param(
@@ -1169,7 +1182,14 @@ pub static PARAMS: &[Param] = &[
     ),
     param("masterauth", "", NULLABLE, REPLICATION),
     param("masteruser", "", NULLABLE, REPLICATION),
-    param("maxclients", "10000", uint(1, UINT_MAX), APPLIED),
+    param(
+        "maxclients",
+        "10000",
+        uint(1, UINT_MAX),
+        Effect::Applied(
+            "connections past it are refused with \"ERR max number of clients reached\"",
+        ),
+    ),
     param("maxmemory", "0", umem(0, ULLONG_MAX), EVICTION),
     param(
         "maxmemory-clients",
@@ -1212,7 +1232,7 @@ pub static PARAMS: &[Param] = &[
     ),
     param("pidfile", "", NULLABLE, PROCESS).flags(IMMUTABLE),
     // Holdfast: the listeners are bound once at start.
-    param("port", "6379", int(0, 65535), APPLIED).flags(IMMUTABLE),
+    param("port", "6379", int(0, 65535), LISTENER).flags(IMMUTABLE),
     param(
         "proc-title-template",
         "{title} {listen-addr} {server-mode}",
@@ -1230,7 +1250,7 @@ pub static PARAMS: &[Param] = &[
         "proto-max-bulk-len",
         "536870912",
         mem(1 << 20, LONG_MAX),
-        APPLIED,
+        PROTOCOL,
     ),
     param("rdb-del-sync-files", "no", Kind::Bool, PERSISTENCE),
     param(
@@ -1321,7 +1341,7 @@ pub static PARAMS: &[Param] = &[
     ),
     param("save", "3600 1 300 100 60 10000", Kind::Save, PERSISTENCE),
     param("server_cpulist", "", NULLABLE, THREADS).flags(IMMUTABLE),
-    param("set-max-intset-entries", "512", uint(0, LONG_MAX), APPLIED),
+    param("set-max-intset-entries", "512", uint(0, LONG_MAX), ENCODING),
     param("set-proc-title", "yes", Kind::Bool, PROCESS).flags(IMMUTABLE),
     param(
         "shutdown-on-sigint",
@@ -1340,9 +1360,9 @@ pub static PARAMS: &[Param] = &[
         "slowlog-log-slower-than",
         "10000",
         int(-1, LONG_MAX),
-        APPLIED,
+        SLOWLOG,
     ),
-    param("slowlog-max-len", "128", int(0, LONG_MAX), APPLIED),
+    param("slowlog-max-len", "128", int(0, LONG_MAX), SLOWLOG),
     param("socket-mark-id", "0", uint(0, UINT_MAX), SOCKETS).flags(IMMUTABLE),
     param(
         "stop-writes-on-bgsave-error",
@@ -1350,8 +1370,8 @@ pub static PARAMS: &[Param] = &[
         Kind::Bool,
         PERSISTENCE,
     ),
-    param("stream-node-max-bytes", "4096", umem(0, LONG_MAX), APPLIED),
-    param("stream-node-max-entries", "100", int(0, LONG_MAX), APPLIED),
+    param("stream-node-max-bytes", "4096", umem(0, LONG_MAX), ENCODING),
+    param("stream-node-max-entries", "100", int(0, LONG_MAX), ENCODING),
     param(
         "supervised",
         "no",
@@ -1380,7 +1400,12 @@ pub static PARAMS: &[Param] = &[
     param("syslog-ident", "redis", string(false), PROCESS).flags(IMMUTABLE),
     param("tcp-backlog", "511", int(0, INT_MAX), SOCKETS).flags(IMMUTABLE),
     param("tcp-keepalive", "300", int(0, INT_MAX), SOCKETS),
-    param("timeout", "0", int(0, INT_MAX), APPLIED),
+    param(
+        "timeout",
+        "0",
+        int(0, INT_MAX),
+        Effect::Applied("typed in `Settings::timeout_s`; closing idle clients is not written yet"),
+    ),
     param(
         "tls-auth-clients",
         "yes",
@@ -1433,10 +1458,10 @@ pub static PARAMS: &[Param] = &[
         "zset-max-listpack-entries",
         "128",
         uint(0, LONG_MAX),
-        APPLIED,
+        ENCODING,
     )
     .alias("zset-max-ziplist-entries"),
-    param("zset-max-listpack-value", "64", umem(0, LONG_MAX), APPLIED)
+    param("zset-max-listpack-value", "64", umem(0, LONG_MAX), ENCODING)
         .alias("zset-max-ziplist-value"),
 ];
 
@@ -1763,6 +1788,187 @@ mod tests {
         assert_eq!(
             param.parse(&["no-such-dir-here"], Some(&current)),
             Err("No such file or directory".into())
+        );
+    }
+}
+
+/// `docs/config.md` is generated from `PARAMS`, so the documentation cannot drift from the
+/// table: the test fails when they differ, and `HOLDFAST_BLESS_DOCS=1 cargo test -p
+/// holdfast-server --lib docs_are_generated_from_the_table` rewrites it.
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    const INTRO: &str = "\
+# Configuration parameters
+
+<!-- Generated from server/src/config/params.rs by the test
+     `docs_are_generated_from_the_table`; edit the table, not this file. -->
+
+Holdfast knows every configuration parameter of Redis 7.0.15, by the same names and
+aliases, with the same defaults, bounds, units and error texts. They come from:
+
+- a redis.conf-style file, given as `holdfast-server FILE` or `--config FILE` (same
+  syntax as Redis: quoting, several `save` lines, `include`, errors naming the line);
+- command-line flags, which win over the file (`--port`, `--bind`, `--dir`);
+- `CONFIG SET` at run time, several pairs at once, all or nothing;
+- `CONFIG REWRITE` writes the current values back into the file the server started
+  with, keeping its comments and layout, as Redis does.
+
+Each parameter is in one of three groups:
+
+- **Applied**: the value takes effect.
+- **Accepted only at the default**: any other value asks for something Holdfast does
+  not do, and silently ignoring it would mislead (a password nobody checks, a TLS port
+  nobody listens on); the server refuses it and says what to do instead.
+- **Accepted, not applicable**: stored, shown by `CONFIG GET` and rewritten, but it
+  changes nothing in Holdfast, for the reason given.
+
+Where Holdfast differs from Redis on purpose:
+
+- `bind` defaults to `127.0.0.1` (Redis: `* -::*`).
+- `port`, `bind` and `dir` cannot change at run time (\"can't set immutable config\"):
+  the listeners are bound once, and the log's data directory cannot move under a
+  running server. Set them in the file or with flags.
+- `CONFIG REWRITE` writes no ACL `user` lines (Holdfast has no ACL users), and appends
+  new lines in this table's order (Redis: its hash table's order).
+- Directives Holdfast cannot honour (`rename-command`, `user`, `loadmodule`, module
+  parameters) stop the server at startup with an error naming the line, rather than being
+  ignored.
+- `CONFIG SET repl-backlog-size` below 16kb is not raised to 16kb as Redis does (the
+  replication backlog does not exist in Holdfast).
+
+In the tables, *run time* says whether `CONFIG SET` may change the parameter: `yes`,
+`no` (immutable) or `protected` (only with `enable-protected-configs yes`, or `local` for
+clients on 127.0.0.1 or ::1). Hidden parameters answer `CONFIG GET` of their exact name
+only, never a pattern.
+";
+
+    fn kind_text(kind: &Kind) -> String {
+        let range = |num: &Num| {
+            let show = |v: i128| match v {
+                v if v == i64::MAX as i128 => "2^63-1".to_string(),
+                v if v == u64::MAX as i128 => "2^64-1".to_string(),
+                v if v == u32::MAX as i128 => "2^32-1".to_string(),
+                v if v == i32::MAX as i128 => "2^31-1".to_string(),
+                v if v == i32::MIN as i128 => "-2^31".to_string(),
+                v => v.to_string(),
+            };
+            format!("{}..{}", show(num.min), show(num.max))
+        };
+        match kind {
+            Kind::Bool => "yes/no".into(),
+            Kind::Num(num) => match num.format {
+                NumFormat::Integer => format!("integer {}", range(num)),
+                NumFormat::Memory => format!("bytes {} (k, kb, m, mb, g, gb)", range(num)),
+                NumFormat::MemoryOrPercent => "bytes, or a percentage up to 100%".into(),
+                NumFormat::Octal => format!("octal {:o}..{:o}", num.min, num.max),
+            },
+            Kind::Enum(names) => {
+                let names: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+                names.join(", ")
+            }
+            Kind::Str { .. } => "string".into(),
+            Kind::Save => "pairs of seconds and changes".into(),
+            Kind::OutputBufferLimit => "class hard soft seconds, ...".into(),
+            Kind::KeyspaceEvents => "event classes (Ag$lshzxeKEtmdn)".into(),
+            Kind::Bind => "up to 16 addresses".into(),
+            Kind::ReplicaOf => "host port, or no one".into(),
+            Kind::OomScoreAdjValues => "three integers -2000..2000".into(),
+            Kind::Percentiles => "percentiles 0..100".into(),
+            Kind::Dir => "an existing directory".into(),
+            Kind::ShutdownFlags => "default, or save/nosave, now, force".into(),
+        }
+    }
+
+    fn row(param: &Param, effect: &str) -> String {
+        let run_time = match param.flags {
+            f if f & IMMUTABLE != 0 => "no",
+            f if f & PROTECTED != 0 => "protected",
+            _ => "yes",
+        };
+        let mut name = format!("`{}`", param.name);
+        if let Some(alias) = param.alias {
+            name.push_str(&format!(" (alias `{alias}`)"));
+        }
+        if param.flags & HIDDEN != 0 {
+            name.push_str(" (hidden)");
+        }
+        let default = match param.kind {
+            Kind::Dir => "the working directory".to_string(),
+            _ if param.default.is_empty() => "\"\"".to_string(),
+            _ => format!("`{}`", param.default.replace('|', "\\|")),
+        };
+        let kind = kind_text(&param.kind).replace('|', "\\|");
+        if effect.is_empty() {
+            format!("| {name} | {default} | {kind} | {run_time} |\n")
+        } else {
+            format!("| {name} | {default} | {kind} | {run_time} | {effect} |\n")
+        }
+    }
+
+    const HEADER: &str = "| parameter | default | value | run time |\n|---|---|---|---|\n";
+
+    fn markdown() -> String {
+        let mut out = String::from(INTRO);
+        out.push_str("\n## Applied\n\n");
+        out.push_str(
+            "| parameter | default | value | run time | effect |\n|---|---|---|---|---|\n",
+        );
+        for param in PARAMS {
+            if let Effect::Applied(how) = param.effect {
+                out.push_str(&row(param, how));
+            }
+        }
+        out.push_str("\n## Accepted only at the default\n\n");
+        for param in PARAMS {
+            if let Effect::DefaultOnly(why) = param.effect {
+                out.push_str(&format!(
+                    "- `{}` (default {}): {why}.\n",
+                    param.name,
+                    row_default(param)
+                ));
+            }
+        }
+        out.push_str("\n## Accepted, not applicable\n");
+        let mut reasons: Vec<&str> = Vec::new();
+        for param in PARAMS {
+            if let Effect::Ignored(why) = param.effect {
+                if !reasons.contains(&why) {
+                    reasons.push(why);
+                }
+            }
+        }
+        for why in reasons {
+            out.push_str(&format!("\n### Because {why}\n\n"));
+            out.push_str(HEADER);
+            for param in PARAMS.iter().filter(|p| p.effect == Effect::Ignored(why)) {
+                out.push_str(&row(param, ""));
+            }
+        }
+        out
+    }
+
+    fn row_default(param: &Param) -> String {
+        if param.default.is_empty() {
+            "\"\"".into()
+        } else {
+            format!("`{}`", param.default)
+        }
+    }
+
+    #[test]
+    fn docs_are_generated_from_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md");
+        let expected = markdown();
+        if std::env::var_os("HOLDFAST_BLESS_DOCS").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "docs/config.md is out of date: run HOLDFAST_BLESS_DOCS=1 cargo test -p \
+             holdfast-server --lib docs_are_generated_from_the_table"
         );
     }
 }

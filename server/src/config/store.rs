@@ -466,7 +466,7 @@ fn double_quoted(bytes: &[u8], mut i: usize, arg: &mut Vec<u8>) -> Option<usize>
                 i += 2;
             }
             (b'"', next) => {
-                return next.map_or(true, |&c| is_c_space(c)).then_some(i + 1);
+                return next.is_none_or(|&c| is_c_space(c)).then_some(i + 1);
             }
             (&c, _) => {
                 arg.push(c);
@@ -485,7 +485,7 @@ fn single_quoted(bytes: &[u8], mut i: usize, arg: &mut Vec<u8>) -> Option<usize>
                 i += 2;
             }
             (b'\'', next) => {
-                return next.map_or(true, |&c| is_c_space(c)).then_some(i + 1);
+                return next.is_none_or(|&c| is_c_space(c)).then_some(i + 1);
             }
             (&c, _) => {
                 arg.push(c);
