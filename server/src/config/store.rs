@@ -931,6 +931,33 @@ mod tests {
     }
 
     #[test]
+    fn protected_parameters_follow_enable_protected_configs() {
+        let mut store = ConfigStore::defaults();
+        store
+            .set(&pairs(&[("enable-protected-configs", "local")]))
+            .unwrap();
+        let dbfilename = pairs(&[("dbfilename", "other.rdb")]);
+        assert_eq!(
+            store.config_set(&dbfilename, false),
+            Err(
+                "ERR CONFIG SET failed (possibly related to argument 'dbfilename') - can't set \
+                 protected config"
+                    .into()
+            )
+        );
+        store.config_set(&dbfilename, true).unwrap();
+        assert_eq!(value(&store, "dbfilename"), "other.rdb");
+        assert_eq!(
+            store.config_set(&pairs(&[("dbfilename", "a/b")]), true),
+            Err(
+                "ERR CONFIG SET failed (possibly related to argument 'dbfilename') - \
+                 dbfilename can't be a path, just a filename"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
     fn split_args_like_sdssplitargs() {
         let split = |s: &str| split_args(s).map(|v| v.join("|"));
         assert_eq!(split("save 900 1"), Some("save|900|1".into()));
