@@ -1,9 +1,10 @@
-//! CONFIG GET/SET/RESETSTAT/REWRITE/HELP over the shared configuration store; a SET is
-//! copied into every core's typed settings.
+//! CONFIG GET/SET/RESETSTAT/REWRITE/HELP over the shared configuration store
+//! (`config::store`); a SET is copied into every core's typed settings.
 
-use super::args::is;
+use super::connection::reply_help;
 use super::session::Session;
 use super::{flags::*, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
+use crate::config::ConfigStore;
 use crate::server::CONFIG;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
@@ -11,68 +12,95 @@ use futures::FutureExt;
 type Argv = Vec<Vec<u8>>;
 type Done<'a> = LocalBoxFuture<'a, Result<(), Status>>;
 
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+];
+
 fn config(s: &mut Session, argv: Argv) -> Done<'_> {
     async move {
-        let sub = &argv[1];
-        if is(sub, "get") && argv.len() >= 3 {
-            let mut pairs = Vec::new();
-            {
-                let guard = CONFIG.lock().expect("config lock");
-                let store = guard.as_ref().expect("config store initialised at start");
-                for pattern in &argv[2..] {
-                    for pair in store.get(pattern) {
-                        if !pairs
-                            .iter()
-                            .any(|(name, _): &(String, String)| *name == pair.0)
-                        {
-                            pairs.push(pair);
-                        }
-                    }
-                }
+        let sub = argv[1].to_ascii_lowercase();
+        match sub.as_slice() {
+            b"get" if argv.len() >= 3 => get(s, &argv[2..]),
+            // Pairs only: an odd count of arguments is a syntax error, as in Redis.
+            b"set" if argv.len() >= 4 && argv.len() % 2 == 1 => return Err(Status::Syntax),
+            b"set" if argv.len() >= 4 => set(s, &argv[2..]).await?,
+            b"resetstat" if argv.len() == 2 => resetstat(s).await,
+            b"rewrite" if argv.len() == 2 => {
+                with_store(|store| store.rewrite()).map_err(Status::err)?;
+                s.reply().ok();
             }
-            let mut r = s.reply();
-            r.map(pairs.len());
-            for (name, value) in pairs {
-                r.bulk_str(&name);
-                r.bulk_str(&value);
+            b"help" if argv.len() == 2 => reply_help(s, CONFIG_HELP),
+            b"get" | b"set" | b"resetstat" | b"rewrite" | b"help" => {
+                return Err(Status::WrongArity(format!(
+                    "config|{}",
+                    String::from_utf8_lossy(&sub)
+                )))
             }
-            Ok(())
-        } else if is(sub, "set") && argv.len() >= 4 && argv.len() % 2 == 0 {
-            let pairs: Vec<(Vec<u8>, Vec<u8>)> = argv[2..]
-                .chunks(2)
-                .map(|c| (c[0].clone(), c[1].clone()))
-                .collect();
-            let settings = {
-                let mut guard = CONFIG.lock().expect("config lock");
-                let store = guard.as_mut().expect("config store initialised at start");
-                store.set(&pairs).map_err(Status::err)?;
-                store.settings()
-            };
-            s.core
-                .call_all(move |core| *core.settings.borrow_mut() = settings.clone())
-                .await;
-            s.reply().ok();
-            Ok(())
-        } else if is(sub, "resetstat") && argv.len() == 2 {
-            s.core
-                .call_all(|core| {
-                    *core.stats.borrow_mut() = Default::default();
-                    let mut shard = core.shard.borrow_mut();
-                    shard.stats = Default::default();
-                })
-                .await;
-            s.reply().ok();
-            Ok(())
-        } else if is(sub, "get") || is(sub, "set") || is(sub, "resetstat") {
-            Err(Status::WrongArity(format!(
-                "config|{}",
-                String::from_utf8_lossy(sub).to_ascii_lowercase()
-            )))
-        } else {
-            Err(unknown_subcommand("config", sub))
+            _ => return Err(unknown_subcommand("config", &argv[1])),
         }
+        Ok(())
     }
     .boxed_local()
+}
+
+/// Runs `f` on the shared store. CONFIG is not on the data path: a short lock is fine.
+fn with_store<R>(f: impl FnOnce(&mut ConfigStore) -> R) -> R {
+    let mut guard = CONFIG.lock().expect("config lock");
+    f(guard.as_mut().expect("config store initialised at start"))
+}
+
+/// A map of names to values (a flat array for RESP2 clients), as Redis 7 replies.
+fn get(s: &mut Session, patterns: &[Vec<u8>]) {
+    let found = with_store(|store| store.get_many(patterns));
+    let mut r = s.reply();
+    r.map(found.len());
+    for (name, value) in found {
+        r.bulk_str(&name);
+        r.bulk_str(&value);
+    }
+}
+
+async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = args
+        .chunks(2)
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+        .collect();
+    let local = is_local_client(&s.info.addr);
+    with_store(|store| store.config_set(&pairs, local)).map_err(Status::err)?;
+    // Each core copies the store's settings when the message reaches it, so whichever
+    // of two concurrent SETs is copied last, every core ends with the store's final state.
+    s.core
+        .call_all(|core| *core.settings.borrow_mut() = with_store(|store| store.settings()))
+        .await;
+    s.reply().ok();
+    Ok(())
+}
+
+/// Redis's notion of a local client (for `enable-protected-configs local`): connected
+/// from 127.0.0.1 or ::1.
+fn is_local_client(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| matches!(a.ip().to_string().as_str(), "127.0.0.1" | "::1"))
+}
+
+async fn resetstat(s: &mut Session) {
+    s.core
+        .call_all(|core| {
+            *core.stats.borrow_mut() = Default::default();
+            core.shard.borrow_mut().stats = Default::default();
+        })
+        .await;
+    s.reply().ok();
 }
 
 pub static COMMANDS: &[Spec] = &[Spec {
@@ -88,5 +116,21 @@ pub static COMMANDS: &[Spec] = &[Spec {
         ("get", -3, ADMIN | NOSCRIPT | LOADING | STALE),
         ("set", -4, ADMIN | NOSCRIPT | LOADING | STALE),
         ("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE),
+        ("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE),
+        ("help", 2, LOADING | STALE),
     ],
 }];
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_client;
+
+    #[test]
+    fn local_clients_are_loopback_only() {
+        assert!(is_local_client("127.0.0.1:5000"));
+        assert!(is_local_client("[::1]:5000"));
+        assert!(!is_local_client("127.0.0.2:5000"));
+        assert!(!is_local_client("10.0.0.1:5000"));
+        assert!(!is_local_client(""));
+    }
+}

@@ -2,20 +2,23 @@
 //! CONFIG GET/SET reads and changes.
 //!
 //! ```text
-//! cli::Options (flags) --+--> store::ConfigStore (every Redis 7 parameter, by name)
-//! --config FILE ---------+          |  settings()
+//! cli::Options (flags) --+--> store::ConfigStore (a value for each of params::PARAMS,
+//! --config FILE ---------+          |               every Redis 7.0 parameter)
+//!                                   |  settings()
 //!                                   v
 //!                             Settings (typed copy each core reads on the hot path)
 //! ```
 
 pub mod cli;
+pub mod params;
 pub mod store;
 
 pub use cli::Options;
 pub use store::ConfigStore;
 
 /// The settings the data path reads, copied into every core and refreshed by CONFIG SET.
-#[derive(Clone, Debug)]
+/// Only plain numbers: connections copy it on every read.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
@@ -23,6 +26,21 @@ pub struct Settings {
     pub slowlog_log_slower_than_us: i64,
     pub slowlog_max_len: u64,
     pub timeout_s: u64,
+    /// Encoding thresholds: a hash, sorted set or set switches from its compact encoding
+    /// to the general one past these (Redis's listpack and intset limits; the value limits
+    /// are in bytes).
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
+    /// Positive: entries per list node; -1 to -5: node size 4, 8, 16, 32 or 64 KiB.
+    pub list_max_listpack_size: i64,
+    /// List nodes left uncompressed at each end (0: none compressed).
+    pub list_compress_depth: u64,
+    pub stream_node_max_bytes: u64,
+    pub stream_node_max_entries: u64,
+    pub hll_sparse_max_bytes: u64,
 }
 
 impl Default for Settings {
@@ -34,6 +52,16 @@ impl Default for Settings {
             slowlog_log_slower_than_us: 10000,
             slowlog_max_len: 128,
             timeout_s: 0,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
+            hll_sparse_max_bytes: 3000,
         }
     }
 }
