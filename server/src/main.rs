@@ -7,8 +7,12 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let options = holdfast_server::config::Options::parse();
-    let plan = holdfast_server::server::resolve(&options)?;
-    holdfast_server::server::run(plan)
+    let result = holdfast_server::server::resolve(&options).and_then(holdfast_server::server::run);
+    if let Err(err) = result {
+        // One clear line for the operator, never a backtrace.
+        eprintln!("holdfast-server: {err:#}");
+        std::process::exit(1);
+    }
 }

@@ -14,7 +14,8 @@ use std::time::{Instant, SystemTime};
 /// What `main` resolved from flags and the config file.
 pub struct Plan {
     pub cpus: Vec<usize>,
-    pub bind: String,
+    /// Addresses to listen on (Redis's `bind` list), each with the port.
+    pub addrs: Vec<String>,
     pub port: u16,
     pub config: ConfigStore,
     pub config_file: Option<std::path::PathBuf>,
@@ -70,23 +71,34 @@ pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
         .first()
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(6379);
-    let bind = config
-        .get(b"bind")
-        .first()
-        .map(|(_, v)| {
-            v.split_whitespace()
-                .next()
-                .unwrap_or("127.0.0.1")
-                .to_string()
-        })
-        .unwrap_or_else(|| "127.0.0.1".into());
+    let addrs = listen_addrs(config.bind(), port);
     Ok(Plan {
         cpus: cpus[..threads].to_vec(),
-        bind,
+        addrs,
         port,
         config,
         config_file: options.config_path().cloned(),
     })
+}
+
+/// Redis's `bind` list as socket addresses: `*` is every IPv4 address, `::*` every IPv6
+/// one, and a leading `-` (optional address) is dropped.
+fn listen_addrs(bind: &[String], port: u16) -> Vec<String> {
+    let addrs: Vec<String> = bind
+        .iter()
+        .map(|a| a.trim_start_matches('-'))
+        .map(|a| match a {
+            "*" => format!("0.0.0.0:{port}"),
+            "::*" => format!("[::]:{port}"),
+            a if a.contains(':') => format!("[{a}]:{port}"),
+            a => format!("{a}:{port}"),
+        })
+        .collect();
+    if addrs.is_empty() {
+        vec![format!("127.0.0.1:{port}")]
+    } else {
+        addrs
+    }
 }
 
 /// CPUs this process may run on (its affinity mask).
@@ -127,21 +139,22 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         next_slowlog_id: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
     });
-    let addr = format!("{}:{}", plan.bind, plan.port);
     // Bind once up front so a taken port is one clear error, not one per core.
-    drop(
-        std::net::TcpListener::bind(&addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
-    );
+    for addr in &plan.addrs {
+        drop(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+        );
+    }
     let mesh = MeshBuilder::<Msg, _>::full(cores, MESH_CHANNEL_MESSAGES);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
     for (id, &cpu) in plan.cpus.iter().enumerate() {
-        let (mesh, global, settings, addr, ready) = (
+        let (mesh, global, settings, addrs, ready) = (
             mesh.clone(),
             global.clone(),
             settings.clone(),
-            addr.clone(),
+            plan.addrs.clone(),
             ready_tx.clone(),
         );
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -152,16 +165,21 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 core.spawn_receivers(receivers);
                 crate::core::outbox::spawn_flusher(&core);
                 core.spawn_cron();
-                match crate::net::listener::bind(&addr) {
-                    Ok(listener) => {
-                        let _ = ready.send(Ok(()));
-                        crate::net::listener::accept_loop(core, listener).await;
-                    }
-                    Err(err) => {
-                        let _ =
-                            ready.send(Err(format!("core {id}: cannot listen on {addr}: {err}")));
+                let mut loops = Vec::new();
+                for addr in &addrs {
+                    match crate::net::listener::bind(addr) {
+                        Ok(listener) => loops.push(glommio::spawn_local(
+                            crate::net::listener::accept_loop(core.clone(), listener),
+                        )),
+                        Err(err) => {
+                            let text = format!("core {id}: cannot listen on {addr}: {err}");
+                            let _ = ready.send(Err(text));
+                            return;
+                        }
                     }
                 }
+                let _ = ready.send(Ok(()));
+                futures::future::join_all(loops).await;
             })
             .map_err(|e| anyhow::anyhow!("cannot start the executor for CPU {cpu}: {e}"))?;
         handles.push(handle);
@@ -173,10 +191,11 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!(e))?;
     }
     println!(
-        "holdfast {} ready: {} core(s) on CPUs {:?}, listening on {addr}, durability none",
+        "holdfast {} ready: {} core(s) on CPUs {:?}, listening on {}, durability none",
         env!("CARGO_PKG_VERSION"),
         cores,
-        plan.cpus
+        plan.cpus,
+        plan.addrs.join(" ")
     );
     for handle in handles {
         handle
@@ -200,4 +219,25 @@ fn run_id() -> String {
             char::from_digit((x % 16) as u32, 16).unwrap_or('0')
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_addrs;
+
+    #[test]
+    fn bind_lists_like_redis() {
+        let bind = |list: &[&str]| {
+            listen_addrs(
+                &list.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                7000,
+            )
+        };
+        assert_eq!(
+            bind(&["127.0.0.1", "-::1"]),
+            vec!["127.0.0.1:7000", "[::1]:7000"]
+        );
+        assert_eq!(bind(&["*"]), vec!["0.0.0.0:7000"]);
+        assert_eq!(bind(&[]), vec!["127.0.0.1:7000"]);
+    }
 }
