@@ -124,6 +124,7 @@ fn core_ids() -> Vec<usize> {
 }
 
 pub fn run(plan: Plan) -> anyhow::Result<()> {
+    crate::core::stopwatch::calibrate();
     let cores = plan.cpus.len();
     let settings: Settings = plan.config.settings();
     *CONFIG.lock().expect("config lock") = Some(plan.config);

@@ -13,8 +13,8 @@
 use super::session::{ReplyMode, Session};
 use super::{table, unknown_command, Args, Handler, Spec, Status};
 use crate::core::exec::execute_shard;
+use crate::core::stopwatch::Stopwatch;
 use crate::shard::slot::key_core;
-use std::time::Instant;
 
 /// Executes one request; its reply is in `session.out` (or pending in the session's run).
 pub async fn dispatch(session: &mut Session, args: Args<'_>) {
@@ -52,7 +52,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         Handler::Shard(_) => route_shard(session, index, spec, &mut args).await,
         Handler::Multi(handler) | Handler::Conn(handler) => {
             session.finish_run().await;
-            let started = Instant::now();
+            let started = Stopwatch::start();
             let result = handler(session, args.to_vec()).await;
             let took = started.elapsed();
             let core = session.core.clone();

@@ -4,11 +4,11 @@
 
 use super::clients::ClientInfo;
 use super::mesh::{BatchMsg, BatchReply};
+use super::stopwatch::Stopwatch;
 use super::Core;
 use crate::command::{table, Args, Handler, Spec};
 use crate::resp::Reply;
 use crate::shard::{Ctx, Shard};
-use std::time::Instant;
 
 /// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
 /// when the command runs on its connection's core (for the slow log).
@@ -26,7 +26,7 @@ pub fn execute_shard(
     let Handler::Shard(handler) = spec.handler else {
         unreachable!("{} is not a single-shard command", spec.name);
     };
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
     let took = started.elapsed();

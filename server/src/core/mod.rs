@@ -18,6 +18,7 @@ pub mod mesh;
 pub mod multi;
 pub mod outbox;
 pub mod stats;
+pub mod stopwatch;
 
 use crate::config::Settings;
 use crate::shard::Shard;

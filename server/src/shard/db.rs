@@ -15,7 +15,8 @@ use super::value::{Entry, Value};
 use crate::limits::DB_SEGMENTS;
 use hashbrown::HashTable;
 
-const SEGMENT_BITS: u32 = DB_SEGMENTS.trailing_zeros();
+const SEGMENT_SHIFT: u32 = 32;
+const _: () = assert!(DB_SEGMENTS.trailing_zeros() <= 57 - SEGMENT_SHIFT);
 
 #[derive(Default)]
 struct Segment {
@@ -71,9 +72,13 @@ impl Db {
         self.volatile
     }
 
+    /// The key's hash and segment. The segment comes from bits 32.. of the hash: hashbrown
+    /// takes the bucket from the low bits and the 7-bit tag it compares before the key from
+    /// the top bits, so a segment chosen from either end would make every key in it share
+    /// those bits (measured: with the top bits, a third of GET's time went to memcmp).
     fn locate(&self, key: &[u8]) -> (u64, usize) {
         let hash = self.hasher.hash_one(key);
-        (hash, (hash >> (64 - SEGMENT_BITS)) as usize)
+        (hash, ((hash >> SEGMENT_SHIFT) as usize) & (DB_SEGMENTS - 1))
     }
 
     /// The live entry for `key`. An entry past its expiry is removed on the way and

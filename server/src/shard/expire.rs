@@ -9,7 +9,7 @@ use super::Shard;
 pub fn active_cycle(shard: &mut Shard, now_ms: u64, budget: usize) -> usize {
     let mut budget_left = budget;
     let mut removed = 0;
-    let mut expired: Vec<Box<[u8]>> = Vec::new();
+    let mut expired: Vec<super::key::Key> = Vec::new();
     for index in 0..shard.dbs.len() {
         if budget_left == 0 {
             break;

@@ -10,6 +10,7 @@
 
 pub mod db;
 pub mod expire;
+pub mod key;
 pub mod slot;
 pub mod value;
 

@@ -3,6 +3,8 @@
 //! Only strings exist today; the data-type issue adds hashes, lists, sets, sorted sets and
 //! streams as further variants, each with its compact encoding.
 
+use super::key::Key;
+
 /// A stored value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -32,7 +34,7 @@ impl Value {
 /// was last touched (for OBJECT IDLETIME).
 #[derive(Debug)]
 pub struct Entry {
-    pub key: Box<[u8]>,
+    pub key: Key,
     pub value: Value,
     /// Absolute expiry in Unix milliseconds; 0 means no expiry.
     pub expire_at_ms: u64,
