@@ -419,6 +419,33 @@ fn protocol_errors_are_answered_then_the_connection_closes() {
     expect_closed(&mut raw, "error after pipelined requests");
 }
 
+/// Multibulk count lines end at "\r\n" only: Redis reads the number up to the first '\r',
+/// so a bare '\n' leaves text that is not a number.
+#[test]
+fn multibulk_lines_need_crlf() {
+    let target = Target::start();
+    let cases: [(&[u8], &[u8]); 2] = [
+        (b"*1\n$4\r\nPING\r\n", b"invalid multibulk length"),
+        (b"*1\r\n$4\nPING\r\n", b"invalid bulk length"),
+    ];
+    for (request, text) in cases {
+        let mut raw = target.raw();
+        raw.send(request);
+        let mut reply = b"-ERR Protocol error: ".to_vec();
+        reply.extend_from_slice(text);
+        reply.extend_from_slice(b"\r\n");
+        let got = raw.read_exactly(reply.len());
+        assert!(
+            got == reply,
+            "reply to {}: expected {}, got {}",
+            show(request),
+            show(&reply),
+            show(&got)
+        );
+        expect_closed(&mut raw, &format!("after {}", show(request)));
+    }
+}
+
 /// Redis 7.0 accepts any multibulk count up to INT_MAX (it grows argv as arguments
 /// arrive); only older versions refused more than 1024*1024.
 #[test]
