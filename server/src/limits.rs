@@ -7,8 +7,9 @@ pub const SLOTS: usize = 16384;
 /// Logical databases (SELECT 0..15), as Redis's default `databases 16`.
 pub const DATABASES: usize = 16;
 
-/// Redis rejects a multibulk header above 1024*1024 arguments.
-pub const MULTIBULK_ARGS_MAX: usize = 1024 * 1024;
+/// Redis 7 rejects a multibulk header above INT_MAX arguments (the query buffer limit
+/// bounds what such a request can actually cost).
+pub const MULTIBULK_ARGS_MAX: usize = i32::MAX as usize;
 
 /// An inline request (or a `*`/`$` count line) must fit in 64 KiB, as in Redis.
 pub const INLINE_REQUEST_BYTES_MAX: usize = 64 * 1024;

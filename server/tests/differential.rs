@@ -50,7 +50,18 @@ macro_rules! case_files {
     };
 }
 
-case_files!(connection, strings, keys, server, wrongtype);
+case_files!(connection, strings, keys, server);
+
+/// Case files that wait for a feature, each with its own ignored test.
+const WAITING_CASE_FILES: &[&str] = &["wrongtype"];
+
+/// WRONGTYPE replies of the string commands need a key of another type, made with RPUSH,
+/// which arrives with the data-type issue; then this moves into `case_files!`.
+#[test]
+#[ignore = "needs lists (RPUSH) from the data-type issue"]
+fn wrongtype() {
+    run_case_file("wrongtype");
+}
 
 /// A case file nobody runs would pass silently; every file needs its line above.
 #[test]
@@ -64,7 +75,11 @@ fn every_case_file_has_a_test() {
         })
         .collect();
     on_disk.sort();
-    let mut listed: Vec<String> = CASE_FILES.iter().map(|s| s.to_string()).collect();
+    let mut listed: Vec<String> = CASE_FILES
+        .iter()
+        .chain(WAITING_CASE_FILES)
+        .map(|s| s.to_string())
+        .collect();
     listed.sort();
     assert_eq!(on_disk, listed, "add new case files to case_files!(...)");
 }

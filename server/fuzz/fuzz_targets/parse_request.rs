@@ -78,7 +78,7 @@ fn check_consumed(buf: &[u8], start: usize, consumed: usize) {
 enum Outcome {
     Request(usize, Vec<Vec<u8>>),
     Incomplete,
-    Error(String),
+    Error(Vec<u8>),
 }
 
 fn first_request(buf: &[u8], bulk_bytes_max: u64) -> Outcome {
@@ -103,7 +103,7 @@ fn check_prefix(stream: &[u8], cut: usize, bulk_bytes_max: u64) {
     match &prefix {
         Outcome::Incomplete => {}
         // Size limits depend on how much has arrived, as in Redis.
-        Outcome::Error(text) if text.starts_with("too big") => {}
+        Outcome::Error(text) if text.starts_with(b"too big") => {}
         _ => assert_eq!(
             prefix, whole,
             "the first request parses differently from its first {cut} bytes"

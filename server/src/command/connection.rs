@@ -13,6 +13,9 @@ type Done<'a> = LocalBoxFuture<'a, Result<(), Status>>;
 
 fn ping(s: &mut Session, argv: Argv) -> Done<'_> {
     async move {
+        if argv.len() > 2 {
+            return Err(Status::WrongArity("ping".into()));
+        }
         match argv.get(1) {
             None => s.reply().simple("PONG"),
             Some(message) => s.reply().bulk(message),

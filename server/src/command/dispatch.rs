@@ -27,7 +27,7 @@ pub async fn dispatch(session: &mut Session, args: Args<'_>) {
     run(session, args).await;
     if mode_before != ReplyMode::On || session.reply_mode != ReplyMode::On {
         session.finish_run().await;
-        apply_reply_mode(session, before, mode_before);
+        apply_reply_mode(session, before);
     }
 }
 
@@ -35,8 +35,8 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
     let Some((index, spec)) = table().lookup(args.name()) else {
         session.finish_run().await;
         let text = unknown_command(&args);
-        session.reply().error(&text);
-        session.core.stats.borrow_mut().reject(None, &text);
+        session.reply().error_bytes(&text);
+        session.core.stats.borrow_mut().reject(None, "ERR");
         return;
     };
     session.info.last_cmd.set(spec.name);
@@ -112,15 +112,21 @@ fn keys_core(spec: &Spec, args: &Args<'_>, cores: usize) -> Option<Option<usize>
     Some(Some(core))
 }
 
-/// CLIENT REPLY OFF/SKIP: drop what this command wrote, as Redis does.
-fn apply_reply_mode(session: &mut Session, before: usize, mode_before: ReplyMode) {
-    match (mode_before, session.reply_mode) {
-        (_, ReplyMode::Off) => session.out.truncate(before),
-        (ReplyMode::Skip, _) => {
+/// CLIENT REPLY OFF/SKIP: drop what this command wrote, as Redis's resetClient does.
+/// The mode after the command decides: a command that turned replies on (CLIENT REPLY ON)
+/// keeps its reply; SKIP set before this command skips it; CLIENT REPLY SKIP (even while
+/// skipping) arms the skip for the next command.
+fn apply_reply_mode(session: &mut Session, before: usize) {
+    match session.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => session.out.truncate(before),
+        ReplyMode::Skip => {
             session.out.truncate(before);
             session.reply_mode = ReplyMode::On;
         }
-        (_, ReplyMode::SkipNext) => session.reply_mode = ReplyMode::Skip,
-        _ => {}
+        ReplyMode::SkipNext => {
+            session.out.truncate(before);
+            session.reply_mode = ReplyMode::Skip;
+        }
     }
 }

@@ -545,7 +545,7 @@ fn object_info(entry: &Entry, clock_s: u32) -> ObjectInfo {
         Value::Str(s) => parse_i64_strict(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)),
     };
     ObjectInfo {
-        encoding: entry.value.encoding(),
+        encoding: entry.encoding(),
         refcount: if shared { i32::MAX as i64 } else { 1 },
         idle_s: clock_s.saturating_sub(entry.touched_s),
     }
@@ -1315,11 +1315,13 @@ mod tests {
 
     #[test]
     fn object_info_follows_redis_sharing_and_encoding() {
-        let entry = |value: &str| Entry {
-            key: b"k".to_vec().into(),
-            value: Value::Str(value.as_bytes().to_vec()),
-            expire_at_ms: 0,
-            touched_s: 10,
+        let entry = |value: &str| {
+            Entry::new(
+                b"k".to_vec().into(),
+                Value::Str(value.as_bytes().to_vec()),
+                0,
+                10,
+            )
         };
         let shared = object_info(&entry("9999"), 15);
         assert_eq!(

@@ -207,17 +207,25 @@ pub fn table() -> &'static Table {
     TABLE.get_or_init(Table::build)
 }
 
-/// Redis's reply to an unknown command.
-pub fn unknown_command(args: &Args<'_>) -> String {
-    let mut text = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(args.name())
-    );
+/// Redis's reply to an unknown command: the name cut at 128 bytes, then arguments while
+/// the list is shorter than 128 bytes, each cut to what still fits (so a request with a
+/// million arguments still gets a one-line error).
+pub fn unknown_command(args: &Args<'_>) -> Vec<u8> {
+    let name = args.name();
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(&name[..name.len().min(128)]);
+    text.extend_from_slice(b"', with args beginning with: ");
+    let mut list = Vec::new();
     for arg in args.all().skip(1) {
-        text.push('\'');
-        text.push_str(&String::from_utf8_lossy(arg));
-        text.push_str("' ");
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(&arg[..arg.len().min(room)]);
+        list.extend_from_slice(b"' ");
     }
+    text.extend_from_slice(&list);
     text
 }
 
@@ -226,7 +234,7 @@ pub fn unknown_subcommand(command: &str, sub: &[u8]) -> Status {
     Status::Error(
         format!(
             "ERR unknown subcommand '{}'. Try {} HELP.",
-            String::from_utf8_lossy(sub),
+            String::from_utf8_lossy(&sub[..sub.len().min(128)]),
             command.to_ascii_uppercase()
         )
         .into(),

@@ -444,7 +444,9 @@ fn append(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
             let s = string_mut(&mut entry.value)?;
             check_string_length(s.len() as u64 + tail.len() as u64)?;
             s.extend_from_slice(tail);
-            s.len()
+            let len = s.len();
+            entry.edited_in_place = true;
+            len
         }
         None => {
             ctx.set(key, Value::Str(tail.to_vec()), 0);
@@ -476,8 +478,9 @@ fn setrange(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Sta
                     s.resize(total as usize, 0);
                 }
                 s[offset..total as usize].copy_from_slice(patch);
+                entry.edited_in_place = true;
             }
-            s.len()
+            string_mut(&mut entry.value)?.len()
         }
         None if patch.is_empty() => 0,
         None => {
@@ -485,6 +488,10 @@ fn setrange(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Sta
             let mut s = vec![0; total as usize];
             s[offset..].copy_from_slice(patch);
             ctx.set(key, Value::Str(s), 0);
+            // Redis builds this string in place too: it is raw from the start.
+            if let Some(entry) = ctx.lookup_write(key) {
+                entry.edited_in_place = true;
+            }
             total as usize
         }
     };
@@ -530,6 +537,8 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64, reply: &mut Reply) -> Result<(
             let new = old.checked_add(delta).ok_or(Status::Overflow)?;
             s.clear();
             let _ = write!(s, "{new}");
+            // Redis stores the result as a new integer object.
+            entry.edited_in_place = false;
             new
         }
         None => {
@@ -553,6 +562,8 @@ fn incrbyfloat(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), 
             s.clear();
             long_double::format_human(sum, s);
             reply.bulk(s);
+            // Redis stores the sum as a new string object.
+            entry.edited_in_place = false;
         }
         None => {
             let sum = float_sum(Some(Parsed::Finite(LongDouble::ZERO)), by)?;

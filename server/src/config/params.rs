@@ -1339,7 +1339,9 @@ pub static PARAMS: &[Param] = &[
         Kind::Enum(&[("no", 0), ("yes", 1), ("clients", 2)]),
         NOT_YET,
     ),
-    param("save", "3600 1 300 100 60 10000", Kind::Save, PERSISTENCE),
+    // Holdfast never writes RDB files (durability is the log's), so it reports no save
+    // points, as a Redis started with `--save ""` does; tools that read it see the truth.
+    param("save", "", Kind::Save, PERSISTENCE),
     param("server_cpulist", "", NULLABLE, THREADS).flags(IMMUTABLE),
     param("set-max-intset-entries", "512", uint(0, LONG_MAX), ENCODING),
     param("set-proc-title", "yes", Kind::Bool, PROCESS).flags(IMMUTABLE),

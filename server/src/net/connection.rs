@@ -115,9 +115,9 @@ async fn serve_requests(session: &mut Session, stream: &mut TcpStream) -> std::i
                 Ok(Parsed::Incomplete) => break,
                 Err(err) => {
                     session.finish_run().await;
-                    session
-                        .reply()
-                        .error(&format!("ERR Protocol error: {}", err.0));
+                    let mut text = b"ERR Protocol error: ".to_vec();
+                    text.extend_from_slice(&err.0);
+                    session.reply().error_bytes(&text);
                     session.close = true;
                 }
             }

@@ -23,13 +23,14 @@ pub enum Parsed {
 }
 
 /// A protocol violation: the connection gets `-ERR Protocol error: <text>` and is closed,
-/// as Redis does, because the stream can no longer be framed.
+/// as Redis does, because the stream can no longer be framed. The text is bytes: Redis
+/// echoes the offending byte raw ("expected '$', got '\xff'").
 #[derive(Debug, PartialEq, Eq)]
-pub struct ParseError(pub String);
+pub struct ParseError(pub Vec<u8>);
 
 impl ParseError {
-    fn new(text: impl Into<String>) -> Self {
-        ParseError(text.into())
+    fn new(text: &str) -> Self {
+        ParseError(text.as_bytes().to_vec())
     }
 }
 
@@ -49,16 +50,15 @@ pub fn parse_request(
     }
 }
 
-/// Reads a `\r\n`-terminated line starting at `pos`; returns the line (without CRLF) and
-/// the position after it.
+/// Reads a count line (`*N` or `$N`) starting at `pos`, as Redis does: up to the first
+/// `\r`, which must not be the buffer's last byte; the two bytes from the `\r` on are
+/// skipped unchecked. A bare `\n` is therefore part of the count and makes it invalid.
 fn line_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let nl = memchr(b'\n', &buf[pos..])? + pos;
-    let end = if nl > pos && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
-    Some((&buf[pos..end], nl + 1))
+    let cr = memchr(b'\r', &buf[pos..])? + pos;
+    if cr + 1 >= buf.len() {
+        return None;
+    }
+    Some((&buf[pos..cr], cr + 2))
 }
 
 /// Redis's string2ll for protocol counts: optional '-', digits only, no '+', no spaces.
@@ -104,8 +104,9 @@ fn parse_multibulk(
             return Ok(Parsed::Incomplete);
         }
         if buf[pos] != b'$' {
-            let got = buf[pos] as char;
-            return Err(ParseError(format!("expected '$', got '{got}'")));
+            let mut text = b"expected '$', got '".to_vec();
+            text.extend_from_slice(&[buf[pos], b'\'']);
+            return Err(ParseError(text));
         }
         let Some((line, after)) = line_at(buf, pos + 1) else {
             if buf.len() - pos > INLINE_REQUEST_BYTES_MAX {
@@ -126,9 +127,12 @@ fn parse_multibulk(
     Ok(Parsed::Request { consumed: pos })
 }
 
-/// Inline commands split like Redis's sdssplitargs: whitespace separated, with "double"
-/// (escapes \n \r \t \b \a \\ \" \xHH) and 'single' quotes. Quoted arguments may need
-/// unescaping, so such a request comes back as [`Parsed::Owned`].
+/// Inline commands split exactly like Redis's sdssplitargs: any `isspace` byte separates
+/// arguments, an unquoted argument ends only at space, `\t`, `\r` or `\n` (so `\v` and
+/// `\f` inside it are kept), "double" quotes take escapes (\n \r \t \b \a \\ \" \xHH),
+/// 'single' quotes only \', and the line ends at its first NUL (Redis splits a C string).
+/// Quoted arguments may need unescaping, so such a request comes back as
+/// [`Parsed::Owned`].
 fn parse_inline(buf: &[u8], base: usize, args: &mut ArgRanges) -> Result<Parsed, ParseError> {
     let Some(nl) = memchr(b'\n', buf) else {
         if buf.len() > INLINE_REQUEST_BYTES_MAX {
@@ -138,6 +142,7 @@ fn parse_inline(buf: &[u8], base: usize, args: &mut ArgRanges) -> Result<Parsed,
     };
     let line = &buf[..nl];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = memchr(0, line).map_or(line, |nul| &line[..nul]);
     if line.contains(&b'"') || line.contains(&b'\'') {
         return match split_inline(line) {
             Some(args) => Ok(Parsed::Owned {
@@ -148,28 +153,40 @@ fn parse_inline(buf: &[u8], base: usize, args: &mut ArgRanges) -> Result<Parsed,
         };
     }
     let mut i = 0;
-    while i < line.len() {
-        while i < line.len() && line[i].is_ascii_whitespace() {
+    loop {
+        while i < line.len() && is_space(line[i]) {
             i += 1;
+        }
+        if i >= line.len() {
+            break;
         }
         let start = i;
-        while i < line.len() && !line[i].is_ascii_whitespace() {
+        while i < line.len() && !ends_unquoted(line[i]) {
             i += 1;
         }
-        if i > start {
-            args.push(((base + start) as u32, (base + i) as u32));
-        }
+        args.push(((base + start) as u32, (base + i) as u32));
     }
     Ok(Parsed::Request { consumed: nl + 1 })
+}
+
+/// C's isspace: what sdssplitargs skips between arguments.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// What ends an unquoted argument in sdssplitargs.
+fn ends_unquoted(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0)
 }
 
 /// Splits a quoted inline line into owned arguments (Redis's sdssplitargs); `None` means
 /// unbalanced quotes.
 pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let line = memchr(0, line).map_or(line, |nul| &line[..nul]);
     let mut out = Vec::new();
     let mut i = 0;
     loop {
-        while i < line.len() && line[i].is_ascii_whitespace() {
+        while i < line.len() && is_space(line[i]) {
             i += 1;
         }
         if i >= line.len() {
@@ -199,10 +216,9 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     });
                 } else if c == b'"' {
                     // A closing quote must be followed by a space or the end.
-                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < line.len() && !is_space(line[i + 1]) {
                         return None;
                     }
-                    in_dq = false;
                     i += 1;
                     break;
                 } else {
@@ -214,10 +230,9 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < line.len() && !is_space(line[i + 1]) {
                         return None;
                     }
-                    in_sq = false;
                     i += 1;
                     break;
                 } else {
@@ -226,16 +241,13 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             } else {
                 match line.get(i) {
                     None => break,
-                    Some(c) if c.is_ascii_whitespace() => break,
+                    Some(&c) if ends_unquoted(c) => break,
                     Some(b'"') => in_dq = true,
                     Some(b'\'') => in_sq = true,
                     Some(&c) => cur.push(c),
                 }
             }
             i += 1;
-        }
-        if in_dq || in_sq {
-            return None;
         }
         out.push(cur);
     }
@@ -301,22 +313,19 @@ mod tests {
 
     #[test]
     fn protocol_errors_use_redis_texts() {
-        assert_eq!(parse(b"*x\r\n").unwrap_err().0, "invalid multibulk length");
-        assert_eq!(
-            parse(b"*1048577\r\n").unwrap_err().0,
-            "invalid multibulk length"
-        );
-        assert_eq!(
-            parse(b"*1\r\n:3\r\n").unwrap_err().0,
-            "expected '$', got ':'"
-        );
-        assert_eq!(
-            parse(b"*1\r\n$-1\r\n").unwrap_err().0,
-            "invalid bulk length"
-        );
+        let err = |buf: &[u8]| String::from_utf8(parse(buf).unwrap_err().0).unwrap();
+        assert_eq!(err(b"*x\r\n"), "invalid multibulk length");
+        assert_eq!(err(b"*2147483648\r\n"), "invalid multibulk length");
+        assert_eq!(parse(b"*1048577\r\n").unwrap().0, Parsed::Incomplete);
+        assert_eq!(err(b"*1\r\n:3\r\n"), "expected '$', got ':'");
+        assert_eq!(err(b"*1\r\n$-1\r\n"), "invalid bulk length");
+        assert_eq!(err(b"*1\n$4\r\nPING\r\n"), "invalid multibulk length");
+        assert_eq!(err(b"*1\r\n$4\nPING\r\n"), "invalid bulk length");
+        let raw = parse(b"*1\r\n\xff").unwrap_err().0;
+        assert_eq!(raw, b"expected '$', got '\xff'".to_vec());
         let mut ranges = Vec::new();
         let err = parse_request(b"*1\r\n$100\r\n", 0, 10, &mut ranges).unwrap_err();
-        assert_eq!(err.0, "invalid bulk length");
+        assert_eq!(err.0, b"invalid bulk length".to_vec());
     }
 
     #[test]
@@ -330,6 +339,16 @@ mod tests {
         assert_eq!(parse(b"PING\n").unwrap().1, vec![b"PING".to_vec()]);
         assert_eq!(parse(b"\r\n").unwrap().1, Vec::<Vec<u8>>::new());
         assert_eq!(parse(b"PING").unwrap().0, Parsed::Incomplete);
+        // sdssplitargs: \v and \f are skipped between arguments but kept inside one.
+        assert_eq!(parse(b"\x0bPING\r\n").unwrap().1, vec![b"PING".to_vec()]);
+        assert_eq!(
+            parse(b"ECHO x\x0cy\r\n").unwrap().1,
+            vec![b"ECHO".to_vec(), b"x\x0cy".to_vec()]
+        );
+        assert_eq!(
+            parse(b"ECHO a\0b\r\n").unwrap().1,
+            vec![b"ECHO".to_vec(), b"a".to_vec()]
+        );
     }
 
     #[test]
@@ -339,7 +358,7 @@ mod tests {
         let args = vec![b"set".to_vec(), b"a b".to_vec(), b"c".to_vec()];
         assert_eq!(parsed, Parsed::Owned { consumed: 13, args });
         let err = parse_request(b"set 'a b\r\n", 0, 100, &mut ranges).unwrap_err();
-        assert_eq!(err.0, "unbalanced quotes in request");
+        assert_eq!(err.0, b"unbalanced quotes in request".to_vec());
     }
 
     #[test]

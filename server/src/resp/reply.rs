@@ -48,11 +48,16 @@ impl<'a> Reply<'a> {
 
     /// An error line; `text` starts with its code (`ERR ...`, `WRONGTYPE ...`).
     pub fn error(&mut self, text: &str) {
+        self.error_bytes(text.as_bytes());
+    }
+
+    /// An error line whose text may hold any bytes (echoed client input).
+    pub fn error_bytes(&mut self, text: &[u8]) {
         self.out.push(b'-');
         // CR and LF inside an error would break framing; Redis replaces them with spaces.
         self.out.extend(
-            text.bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
         );
         self.out.extend_from_slice(b"\r\n");
     }

@@ -116,40 +116,31 @@ impl Db {
         self.segments[seg].table.find(hash, |e| &*e.key == key)
     }
 
-    /// Inserts or replaces the entry for `key`; returns the previous entry.
+    /// Inserts or replaces the value for `key` (with its expiry); returns the previous
+    /// value.
     pub fn insert(
         &mut self,
         key: &[u8],
         value: Value,
         expire_at_ms: u64,
         now_s: u32,
-    ) -> Option<Entry> {
+    ) -> Option<Value> {
         let (hash, seg_index) = self.locate(key);
         let segment = &mut self.segments[seg_index];
         if let Some(entry) = segment.table.find_mut(hash, |e| &*e.key == key) {
-            let old_expire = entry.expire_at_ms;
+            let delta = (expire_at_ms != 0) as isize - (entry.expire_at_ms != 0) as isize;
             let old_value = std::mem::replace(&mut entry.value, value);
             entry.expire_at_ms = expire_at_ms;
             entry.touched_s = now_s;
-            let delta = (expire_at_ms != 0) as isize - (old_expire != 0) as isize;
+            entry.edited_in_place = false;
             segment.volatile = (segment.volatile as isize + delta) as usize;
             self.volatile = (self.volatile as isize + delta) as usize;
-            return Some(Entry {
-                key: key.into(),
-                value: old_value,
-                expire_at_ms: old_expire,
-                touched_s: 0,
-            });
+            return Some(old_value);
         }
         self.insert_new(
             hash,
             seg_index,
-            Entry {
-                key: key.into(),
-                value,
-                expire_at_ms,
-                touched_s: now_s,
-            },
+            Entry::new(key.into(), value, expire_at_ms, now_s),
         );
         None
     }
@@ -310,7 +301,7 @@ mod tests {
         assert!(db.insert(b"b", s("2"), 5, 0).is_none());
         assert_eq!((db.len(), db.volatile_len()), (2, 1));
         let old = db.insert(b"b", s("3"), 0, 0).unwrap();
-        assert_eq!(old.value, s("2"));
+        assert_eq!(old, s("2"));
         assert_eq!((db.len(), db.volatile_len()), (2, 0));
         assert!(db.set_expire(b"a", 10));
         assert_eq!(db.volatile_len(), 1);

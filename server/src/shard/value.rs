@@ -40,6 +40,30 @@ pub struct Entry {
     pub expire_at_ms: u64,
     /// Seconds clock (server start relative) of the last access.
     pub touched_s: u32,
+    /// The string was edited in place (APPEND to an existing key, SETRANGE): Redis keeps
+    /// such a string as `raw` whatever its length, and OBJECT ENCODING says so. Any
+    /// replacement of the value clears it.
+    pub edited_in_place: bool,
+}
+
+impl Entry {
+    pub fn new(key: Key, value: Value, expire_at_ms: u64, touched_s: u32) -> Self {
+        Entry {
+            key,
+            value,
+            expire_at_ms,
+            touched_s,
+            edited_in_place: false,
+        }
+    }
+
+    /// The name OBJECT ENCODING reports for this entry's value.
+    pub fn encoding(&self) -> &'static str {
+        match &self.value {
+            Value::Str(_) if self.edited_in_place => "raw",
+            value => value.encoding(),
+        }
+    }
 }
 
 /// Redis's string2ll: the canonical decimal form of an i64 (no '+', no leading zeros, no
