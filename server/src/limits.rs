@@ -17,6 +17,11 @@ pub const INLINE_REQUEST_BYTES_MAX: usize = 64 * 1024;
 /// Bytes read from a socket at once; larger buffers measured no faster (PERF-NOTES.md).
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
 
+/// Read and reply buffers that grew past these for one large request or reply go back to
+/// their usual size once drained, so idle connections hold little memory.
+pub const READ_BUFFER_KEEP_BYTES: usize = 256 * 1024;
+pub const REPLY_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
+
 /// A connection flushes its replies to the socket once they exceed this, even in the
 /// middle of a long pipeline, so output memory per connection stays bounded.
 pub const REPLY_FLUSH_BYTES: usize = 64 * 1024;
@@ -43,4 +48,6 @@ pub const SLOWLOG_ARG_BYTES_MAX: usize = 128;
 const _: () = assert!(DB_SEGMENTS.is_power_of_two());
 const _: () = assert!(DATABASES <= u8::MAX as usize);
 const _: () = assert!(READ_CHUNK_BYTES <= INLINE_REQUEST_BYTES_MAX);
+const _: () = assert!(READ_CHUNK_BYTES < READ_BUFFER_KEEP_BYTES);
+const _: () = assert!(REPLY_FLUSH_BYTES < REPLY_BUFFER_KEEP_BYTES);
 const _: () = assert!(SLOTS.is_power_of_two());

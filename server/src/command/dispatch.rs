@@ -130,3 +130,64 @@ fn apply_reply_mode(session: &mut Session, before: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::keys_core;
+    use crate::command::{table, Args};
+    use crate::shard::slot::key_core;
+
+    /// Builds a request's argument offsets over one buffer, as the parser does.
+    fn request(words: &[&str]) -> (Vec<u8>, Vec<(u32, u32)>) {
+        let mut buf = Vec::new();
+        let mut ranges = Vec::new();
+        for word in words {
+            ranges.push((buf.len() as u32, (buf.len() + word.len()) as u32));
+            buf.extend_from_slice(word.as_bytes());
+        }
+        (buf, ranges)
+    }
+
+    fn route(words: &[&str], cores: usize) -> Option<Option<usize>> {
+        let (buf, ranges) = request(words);
+        let spec = table().lookup(words[0].as_bytes()).unwrap().1;
+        keys_core(spec, &Args::new(&buf, &ranges), cores)
+    }
+
+    #[test]
+    fn single_key_commands_go_to_the_owning_core() {
+        for cores in [1, 2, 5] {
+            for key in ["foo", "bar", "{user1}:a", "x"] {
+                let owner = key_core(key.as_bytes(), cores);
+                assert_eq!(route(&["GET", key], cores), Some(Some(owner)));
+                assert_eq!(
+                    route(&["SET", key, "v", "EX", "10"], cores),
+                    Some(Some(owner))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keyless_commands_stay_and_spanning_keys_are_refused() {
+        assert_eq!(route(&["PING"], 2), Some(None));
+        // Hashtags put both keys on one core whatever the core count.
+        let core = key_core(b"{t}a", 4);
+        assert_eq!(route(&["GETSET", "{t}a", "v"], 4), Some(Some(core)));
+        // Find two keys on different cores: a single-shard handler cannot take them.
+        let on_core = |core: usize| {
+            (0..1000)
+                .map(|i| format!("k{i}"))
+                .find(|k| key_core(k.as_bytes(), 2) == core)
+                .unwrap()
+        };
+        let (a, b) = (on_core(0), on_core(1));
+        let get = table().lookup(b"get").unwrap().1;
+        let spec = crate::command::Spec {
+            keys: crate::command::ALL_KEYS,
+            ..*get
+        };
+        let (buf, ranges) = request(&["GET", &a, &b]);
+        assert_eq!(keys_core(&spec, &Args::new(&buf, &ranges), 2), None);
+    }
+}

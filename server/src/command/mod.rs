@@ -129,6 +129,7 @@ impl KeySpec {
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct Spec {
     /// Lower-case name.
     pub name: &'static str,

@@ -11,7 +11,9 @@ use crate::command::session::Session;
 use crate::command::Args;
 use crate::core::clients::ClientInfo;
 use crate::core::Core;
-use crate::limits::{READ_CHUNK_BYTES, REPLY_FLUSH_BYTES};
+use crate::limits::{
+    READ_BUFFER_KEEP_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_KEEP_BYTES, REPLY_FLUSH_BYTES,
+};
 use crate::resp::{parse_request, Parsed};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -136,6 +138,11 @@ async fn serve_requests(session: &mut Session, stream: &mut TcpStream) -> std::i
         }
         if start == filled {
             (start, filled) = (0, 0);
+            if buf.len() > READ_BUFFER_KEEP_BYTES {
+                // One huge request must not pin its memory for the connection's lifetime
+                // (Redis shrinks idle query buffers in its cron for the same reason).
+                buf = vec![0u8; READ_CHUNK_BYTES];
+            }
         } else if (filled - start) as u64 > settings.client_query_buffer_limit {
             // Redis closes a client whose pending query exceeds client-query-buffer-limit.
             return Ok(());
@@ -151,5 +158,8 @@ async fn flush(session: &mut Session, stream: &mut TcpStream) -> std::io::Result
     stream.write_all(&session.out).await?;
     session.core.stats.borrow_mut().total_net_output_bytes += session.out.len() as u64;
     session.out.clear();
+    if session.out.capacity() > REPLY_BUFFER_KEEP_BYTES {
+        session.out.shrink_to(REPLY_FLUSH_BYTES);
+    }
     Ok(())
 }
