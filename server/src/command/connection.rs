@@ -453,17 +453,16 @@ const fn conn(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec {
+    Spec::row(
         name,
         arity,
         flags,
-        keys: NO_KEYS,
-        handler: Handler::Conn(handler),
-        group: "connection",
+        NO_KEYS,
+        Handler::Conn(handler),
+        "connection",
         summary,
         since,
-        subcommands: &[],
-    }
+    )
 }
 
 pub static COMMANDS: &[Spec] = &[

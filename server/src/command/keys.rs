@@ -1062,17 +1062,7 @@ const fn row(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        handler,
-        group,
-        summary,
-        since,
-        subcommands: &[],
-    }
+    Spec::row(name, arity, flags, keys, handler, group, summary, since)
 }
 
 /// The two COMMAND DOCS groups of this family: `G` generic, `S` server (DBSIZE, SWAPDB,

@@ -147,6 +147,31 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// A table row without subcommands: every family's rows are built with this.
+    #[allow(clippy::too_many_arguments)]
+    pub const fn row(
+        name: &'static str,
+        arity: i16,
+        flags: u32,
+        keys: KeySpec,
+        handler: Handler,
+        group: &'static str,
+        summary: &'static str,
+        since: &'static str,
+    ) -> Spec {
+        Spec {
+            name,
+            arity,
+            flags,
+            keys,
+            handler,
+            group,
+            summary,
+            since,
+            subcommands: &[],
+        }
+    }
+
     pub fn is_write(&self) -> bool {
         self.flags & flags::WRITE != 0
     }

@@ -497,17 +497,16 @@ const fn cmd(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec {
+    Spec::row(
         name,
         arity,
         flags,
-        keys: NO_KEYS,
-        handler: Handler::Conn(handler),
-        group: "server",
+        NO_KEYS,
+        Handler::Conn(handler),
+        "server",
         summary,
         since,
-        subcommands: &[],
-    }
+    )
 }
 
 pub static COMMANDS: &[Spec] = &[

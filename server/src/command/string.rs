@@ -1003,17 +1003,16 @@ const fn shard(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec {
+    Spec::row(
         name,
         arity,
         flags,
-        keys: ONE_KEY,
-        handler: Handler::Shard(handler),
-        group: "string",
+        ONE_KEY,
+        Handler::Shard(handler),
+        "string",
         summary,
         since,
-        subcommands: &[],
-    }
+    )
 }
 
 const fn multi(
@@ -1025,17 +1024,16 @@ const fn multi(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec {
+    Spec::row(
         name,
         arity,
         flags,
         keys,
-        handler: Handler::Multi(handler),
-        group: "string",
+        Handler::Multi(handler),
+        "string",
         summary,
         since,
-        subcommands: &[],
-    }
+    )
 }
 
 /// Every key from the first, and (MSET, MSETNX) every other argument from the first.
