@@ -34,6 +34,17 @@ fn rss_bytes() -> u64 {
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
 }
 
+/// The highest `allocated` seen, sampled by core 0's cron every 100 ms (Redis samples its
+/// peak in serverCron the same way) and by every INFO.
+static PEAK_ALLOCATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn sample_peak() -> u64 {
+    let allocated = memory().allocated;
+    PEAK_ALLOCATED
+        .fetch_max(allocated, std::sync::atomic::Ordering::Relaxed)
+        .max(allocated)
+}
+
 pub fn total_system_memory() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     meminfo

@@ -67,3 +67,39 @@ fn mset_is_atomic_across_cores() {
     }
     reader.join().unwrap();
 }
+
+/// INFO keyspace's avg_ttl is estimated by the active expiry cycle, as Redis does: with
+/// only 100-second TTLs in the database it settles just under 100000 ms.
+#[test]
+fn info_keyspace_estimates_avg_ttl() {
+    let server = Server::start();
+    let mut con = server.client();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("t:{i}"))
+            .arg("v")
+            .arg("EX")
+            .arg(100)
+            .query(&mut con)
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let info: String = redis::cmd("INFO").arg("keyspace").query(&mut con).unwrap();
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("db0:"))
+            .expect("db0 line");
+        let avg_ttl: u64 = line.rsplit("avg_ttl=").next().unwrap().parse().unwrap();
+        assert!(line.starts_with("db0:keys=100,expires=100,"), "{line}");
+        if avg_ttl > 0 {
+            assert!((90_000..=100_000).contains(&avg_ttl), "{line}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "avg_ttl never estimated: {line}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -40,8 +40,16 @@ const ALL_SECTIONS: &[&str] = &[
 
 /// Per-database (keys, volatile keys) summed over cores, and the shard counters.
 struct Keyspace {
-    dbs: Vec<(usize, usize)>,
+    dbs: Vec<DbTotals>,
     stats: ShardStats,
+}
+
+#[derive(Clone, Copy, Default)]
+struct DbTotals {
+    keys: usize,
+    volatile: usize,
+    /// Sum over cores of each core's avg_ttl estimate times its volatile keys.
+    weighted_ttl_ms: u128,
 }
 
 /// Which sections a list of INFO arguments selects, in Redis's output order.
@@ -136,27 +144,35 @@ async fn gather_keyspace(s: &Session) -> Keyspace {
         .core
         .call_all(|core| {
             let shard = core.shard.borrow();
-            let dbs: Vec<(usize, usize)> = shard
+            let dbs: Vec<DbTotals> = shard
                 .dbs
                 .iter()
-                .map(|db| (db.len(), db.volatile_len()))
+                .zip(&shard.avg_ttl_ms)
+                .map(|(db, &ttl)| DbTotals {
+                    keys: db.len(),
+                    volatile: db.volatile_len(),
+                    weighted_ttl_ms: ttl as u128 * db.volatile_len() as u128,
+                })
                 .collect();
             (dbs, shard.stats)
         })
         .await;
     let mut keyspace = Keyspace {
-        dbs: vec![(0, 0); DATABASES],
+        dbs: vec![DbTotals::default(); DATABASES],
         stats: ShardStats::default(),
     };
+    let per_core_count = per_core.len().max(1);
     for (dbs, stats) in per_core {
-        for (total, (keys, volatile)) in keyspace.dbs.iter_mut().zip(dbs) {
-            total.0 += keys;
-            total.1 += volatile;
+        for (total, db) in keyspace.dbs.iter_mut().zip(dbs) {
+            total.keys += db.keys;
+            total.volatile += db.volatile;
+            total.weighted_ttl_ms += db.weighted_ttl_ms;
         }
         keyspace.stats.keyspace_hits += stats.keyspace_hits;
         keyspace.stats.keyspace_misses += stats.keyspace_misses;
         keyspace.stats.expired_keys += stats.expired_keys;
         keyspace.stats.expire_cycle_cpu_ms += stats.expire_cycle_cpu_ms;
+        keyspace.stats.expired_stale_perc += stats.expired_stale_perc / per_core_count as f64;
     }
     keyspace
 }
@@ -256,6 +272,7 @@ fn clients(s: &Session) -> Fields {
 }
 
 fn memory_section(_s: &Session) -> Fields {
+    let peak = crate::process::sample_peak();
     let mem = memory();
     let system = total_system_memory();
     let frag = if mem.allocated > 0 {
@@ -268,8 +285,8 @@ fn memory_section(_s: &Session) -> Fields {
         f("used_memory_human", human_bytes(mem.allocated)),
         f("used_memory_rss", mem.rss),
         f("used_memory_rss_human", human_bytes(mem.rss)),
-        f("used_memory_peak", mem.allocated.max(peak(mem.allocated))),
-        f("used_memory_peak_human", human_bytes(peak(mem.allocated))),
+        f("used_memory_peak", peak),
+        f("used_memory_peak_human", human_bytes(peak)),
         f("total_system_memory", system),
         f("total_system_memory_human", human_bytes(system)),
         f("maxmemory", 0),
@@ -285,12 +302,6 @@ fn memory_section(_s: &Session) -> Fields {
         ),
         f("mem_allocator", "jemalloc-5.3.0"),
     ]
-}
-
-/// The highest used_memory seen by any INFO so far.
-fn peak(current: u64) -> u64 {
-    static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    PEAK.fetch_max(current, Ordering::Relaxed).max(current)
 }
 
 fn persistence() -> Fields {
@@ -330,7 +341,10 @@ fn stats_section(totals: &Totals, shard: &ShardStats) -> Fields {
         f("sync_partial_ok", 0),
         f("sync_partial_err", 0),
         f("expired_keys", shard.expired_keys),
-        f("expired_stale_perc", "0.00"),
+        f(
+            "expired_stale_perc",
+            format!("{:.2}", shard.expired_stale_perc * 100.0),
+        ),
         f("expired_time_cap_reached_count", 0),
         f("expire_cycle_cpu_milliseconds", shard.expire_cycle_cpu_ms),
         f("evicted_keys", 0),
@@ -418,12 +432,14 @@ fn keyspace_section(keyspace: &Keyspace) -> Fields {
         .dbs
         .iter()
         .enumerate()
-        .filter(|(_, (keys, _))| *keys > 0)
-        .map(|(db, (keys, expires))| {
-            f(
-                &format!("db{db}"),
-                format!("keys={keys},expires={expires},avg_ttl=0"),
-            )
+        .filter(|(_, db)| db.keys > 0)
+        .map(|(index, db)| {
+            let avg_ttl = db
+                .weighted_ttl_ms
+                .checked_div(db.volatile as u128)
+                .unwrap_or(0);
+            let text = format!("keys={},expires={},avg_ttl={avg_ttl}", db.keys, db.volatile);
+            f(&format!("db{index}"), text)
         })
         .collect()
 }

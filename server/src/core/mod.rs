@@ -326,6 +326,9 @@ impl Core {
         self.clock_s
             .set(self.global.started.elapsed().as_secs() as u32);
         self.sample_rates();
+        if self.id == 0 {
+            crate::process::sample_peak();
+        }
         let mut shard = self.shard.borrow_mut();
         shard.tick_clock();
         // Expiring keys while a multi-core operation holds the shard would interleave

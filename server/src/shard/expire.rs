@@ -20,14 +20,22 @@ pub fn active_cycle(shard: &mut Shard, now_ms: u64, budget: usize) -> usize {
         }
         let start = shard.expire_cursor[index].unwrap_or_default();
         let db = &shard.dbs[index];
-        let mut seen = 0;
+        let (mut seen, mut sampled, mut ttl_sum_ms) = (0usize, 0u64, 0u64);
         let next = db.walk(start, budget_left, true, |entry| {
             seen += 1;
-            if entry.expire_at_ms != 0 && entry.expire_at_ms <= now_ms {
+            if entry.expire_at_ms == 0 {
+                return true;
+            }
+            if entry.expire_at_ms <= now_ms {
                 expired.push(entry.key.clone());
+            } else {
+                sampled += 1;
+                ttl_sum_ms += entry.expire_at_ms - now_ms;
             }
             true
         });
+        let stale = expired.len() as u64;
+        shard.note_sample(index, sampled, ttl_sum_ms, stale);
         budget_left = budget_left.saturating_sub(seen.max(1));
         shard.expire_cursor[index] = next;
         for key in expired.drain(..) {

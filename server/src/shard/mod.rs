@@ -37,6 +37,9 @@ pub struct Shard {
     pub clock_s: u32,
     /// Where the active expiry cycle continues, per database.
     pub expire_cursor: Vec<Option<db::Cursor>>,
+    /// Running estimate of the remaining TTL of volatile keys, per database (INFO
+    /// keyspace avg_ttl), from what the active expiry cycle samples, as Redis estimates it.
+    pub avg_ttl_ms: Vec<u64>,
     rng_state: u64,
 }
 
@@ -48,6 +51,7 @@ impl Shard {
             started: Instant::now(),
             clock_s: 0,
             expire_cursor: vec![None; DATABASES],
+            avg_ttl_ms: vec![0; DATABASES],
             rng_state: seed | 1,
         }
     }
@@ -66,6 +70,27 @@ impl Shard {
         x ^= x << 17;
         self.rng_state = x;
         (x % n.max(1) as u64) as usize
+    }
+
+    /// Folds one active-expiry sample into the running estimates: Redis's avg_ttl (each
+    /// sample weighs 1/50) and expired_stale_perc (5% the newest sample).
+    pub fn note_sample(&mut self, db: usize, live: u64, ttl_sum_ms: u64, expired: u64) {
+        if let Some(avg) = ttl_sum_ms.checked_div(live) {
+            let previous = self.avg_ttl_ms[db];
+            self.avg_ttl_ms[db] = if previous == 0 {
+                avg
+            } else {
+                previous / 50 * 49 + avg / 50
+            };
+        }
+        if self.dbs[db].volatile_len() == expired as usize {
+            self.avg_ttl_ms[db] = 0;
+        }
+        let total = live + expired;
+        if total > 0 {
+            let current = expired as f64 / total as f64;
+            self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
+        }
     }
 
     pub fn keys(&self) -> usize {
