@@ -21,4 +21,5 @@ pub mod command_line;
 pub mod compare;
 pub mod procfs;
 pub mod resp;
+pub mod run;
 pub mod stats;
