@@ -20,7 +20,7 @@ struct Cli {
 enum Command {
     /// Compare Holdfast with Redis: ops/s, p50/p99 latency, CPU per operation and memory
     /// under redis-benchmark (the MemoryDB paper's workload); prints a Markdown report.
-    Compare(compare::CompareArgs),
+    Compare(Box<compare::CompareArgs>),
     /// Generate load like memtier_benchmark (same flags), with open-loop pacing (--rate);
     /// prints memtier's "ALL STATS" table, writes JSON, CSV and .hgrm files.
     Run(Box<run::RunArgs>),
