@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use holdfast_bench::{compare, run};
+use holdfast_bench::{compare, plot, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -24,6 +24,9 @@ enum Command {
     /// Generate load like memtier_benchmark (same flags), with open-loop pacing (--rate);
     /// prints memtier's "ALL STATS" table, writes JSON, CSV and .hgrm files.
     Run(Box<run::RunArgs>),
+    /// Plot latency percentile spectra and throughput over time of one or more runs
+    /// (their --json-out-file) as SVG, one line per run.
+    Plot(plot::PlotArgs),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
@@ -41,6 +44,13 @@ fn main() -> ExitCode {
             }
             run::execute(&args).map(drop).map_err(Into::into)
         }
+        Command::Plot(args) => plot::plot(&args)
+            .map(|written| {
+                written
+                    .iter()
+                    .for_each(|p| eprintln!("wrote {}", p.display()))
+            })
+            .map_err(Into::into),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
