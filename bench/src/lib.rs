@@ -5,6 +5,10 @@
 //! - [`compare`]: `holdfast-bench compare`, Holdfast against Redis under redis-benchmark
 //!   (throughput, latency, CPU per operation, memory), reported as Markdown. Its own
 //!   module map shows the flow.
+//! - [`run`]: `holdfast-bench run`, the memtier-style load generator (closed and open
+//!   loop), reported as memtier's table, JSON, CSV and `.hgrm`.
+//! - [`plot`]: `holdfast-bench plot`, latency spectra and throughput over time from the
+//!   JSON of several runs, as SVG.
 //! - [`command_line`]: the commands the harness runs, printable exactly as run.
 //! - [`resp`]: a minimal blocking RESP client (requests, replies, pipelined streams).
 //! - [`procfs`]: CPU time and RSS of a process, and the machine, from /proc.
@@ -19,6 +23,8 @@
 
 pub mod command_line;
 pub mod compare;
+pub mod plot;
 pub mod procfs;
 pub mod resp;
+pub mod run;
 pub mod stats;

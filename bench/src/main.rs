@@ -1,8 +1,8 @@
 //! `holdfast-bench`: parses the command line and runs one subcommand.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use holdfast_bench::compare;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use holdfast_bench::{compare, plot, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -20,15 +20,37 @@ struct Cli {
 enum Command {
     /// Compare Holdfast with Redis: ops/s, p50/p99 latency, CPU per operation and memory
     /// under redis-benchmark (the MemoryDB paper's workload); prints a Markdown report.
-    Compare(compare::CompareArgs),
+    Compare(Box<compare::CompareArgs>),
+    /// Generate load like memtier_benchmark (same flags), with open-loop pacing (--rate);
+    /// prints memtier's "ALL STATS" table, writes JSON, CSV and .hgrm files.
+    Run(Box<run::RunArgs>),
+    /// Plot latency percentile spectra and throughput over time of one or more runs
+    /// (their --json-out-file) as SVG, one line per run.
+    Plot(plot::PlotArgs),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
 /// they say what to do (install a tool, build the server), not where the code was.
 fn main() -> ExitCode {
     let invocation = std::env::args().collect::<Vec<_>>().join(" ");
-    let outcome = match Cli::parse().command {
+    // From the matches, not Cli::parse(): `run` reads the order of its repeated flags.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let outcome = match cli.command {
         Command::Compare(args) => run_compare(&args, invocation),
+        Command::Run(mut args) => {
+            if let Some(("run", run_matches)) = matches.subcommand() {
+                args.bind_command_options(run_matches);
+            }
+            run::execute(&args).map(drop).map_err(Into::into)
+        }
+        Command::Plot(args) => plot::plot(&args)
+            .map(|written| {
+                written
+                    .iter()
+                    .for_each(|p| eprintln!("wrote {}", p.display()))
+            })
+            .map_err(Into::into),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
