@@ -103,3 +103,25 @@ fn info_keyspace_estimates_avg_ttl() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `timeout N` closes connections idle for more than N seconds, and only those.
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let server = Server::start();
+    let mut admin = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("timeout")
+        .arg(1)
+        .query(&mut admin)
+        .unwrap();
+    let mut idle = server.raw();
+    idle.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(2600) {
+        let _: String = redis::cmd("PING").query(&mut admin).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(idle.is_closed(), "the idle connection is still open");
+    let _: String = redis::cmd("PING").query(&mut admin).unwrap();
+}

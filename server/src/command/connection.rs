@@ -422,10 +422,7 @@ async fn client_kill(s: &mut Session, argv: &Argv) -> Result<(), Status> {
                     && f.user.as_ref().is_none_or(|u| u == b"default")
                     && f.skip != Some(client.id);
                 if matches && !client.killed.get() {
-                    client.killed.set(true);
-                    // Wakes the connection's pending read with end-of-file.
-                    // SAFETY: shutdown(2) on a descriptor this core's connection owns.
-                    unsafe { libc::shutdown(client.fd, libc::SHUT_RDWR) };
+                    client.kill();
                     count += 1;
                 }
             }

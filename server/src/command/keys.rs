@@ -684,7 +684,7 @@ fn dbsize(s: &mut Session, _argv: Argv) -> Done<'_> {
 /// module doc of shard/db.rs), packed into the u64 clients see:
 ///
 /// ```text
-/// bit 63..52 core | 51..44 segment generation | 43..36 segment | 35..0 bucket offset
+/// bit 63..52 core | 51..36 segment generation | 35..28 segment | 27..0 bucket offset
 /// ```
 ///
 /// Cursor 0 is the start: core 0, segment 0, offset 0. Any u64 decodes to some position;
@@ -695,13 +695,15 @@ struct ScanCursor {
     at: Cursor,
 }
 
-const OFFSET_BITS: u32 = 36;
+const OFFSET_BITS: u32 = 28;
 const SEGMENT_FIELD_BITS: u32 = 8;
-const GENERATION_BITS: u32 = 8;
+const GENERATION_BITS: u32 = 16;
 const CORE_SHIFT: u32 = OFFSET_BITS + SEGMENT_FIELD_BITS + GENERATION_BITS;
 /// The most cores a cursor can name.
 const SCAN_CORES_MAX: usize = 1 << (64 - CORE_SHIFT);
 const _: () = assert!(DB_SEGMENTS <= 1 << SEGMENT_FIELD_BITS);
+// A segment of 2^28 buckets would hold ~235M keys: 256 segments cover any memory.
+const _: () = assert!(CORE_SHIFT + 12 == 64);
 
 impl ScanCursor {
     fn encode(self) -> u64 {
@@ -720,7 +722,7 @@ impl ScanCursor {
             at: Cursor {
                 segment: field(OFFSET_BITS, SEGMENT_FIELD_BITS) as usize,
                 offset: field(0, OFFSET_BITS) as usize,
-                generation: field(OFFSET_BITS + SEGMENT_FIELD_BITS, GENERATION_BITS) as u8,
+                generation: field(OFFSET_BITS + SEGMENT_FIELD_BITS, GENERATION_BITS) as u16,
             },
         }
     }
@@ -1223,7 +1225,7 @@ mod tests {
             at: Cursor {
                 segment: DB_SEGMENTS - 1,
                 offset: (1 << OFFSET_BITS) - 1,
-                generation: u8::MAX,
+                generation: u16::MAX,
             },
         };
         assert_eq!(cursor.encode(), u64::MAX);

@@ -1406,7 +1406,9 @@ pub static PARAMS: &[Param] = &[
         "timeout",
         "0",
         int(0, INT_MAX),
-        Effect::Applied("typed in `Settings::timeout_s`; closing idle clients is not written yet"),
+        Effect::Applied(
+            "each core's cron closes connections idle for longer (checked every 100 ms)",
+        ),
     ),
     param(
         "tls-auth-clients",

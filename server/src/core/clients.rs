@@ -30,6 +30,15 @@ pub struct Clients {
 }
 
 impl ClientInfo {
+    /// Ends the connection: its task sees `killed` when its pending read returns, which
+    /// shutting the socket down makes it do at once.
+    pub fn kill(&self) {
+        self.killed.set(true);
+        // SAFETY: shutdown(2) on the descriptor this client's connection owns; the
+        // connection closes it only after unregistering from this table.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+    }
+
     /// One CLIENT LIST line in Redis 7.0's field order.
     pub fn list_line(&self, now_s: u32) -> String {
         let name = String::from_utf8_lossy(&self.name.borrow()).into_owned();

@@ -312,6 +312,23 @@ impl Core {
         stats.slowlog.truncate(max_len);
     }
 
+    /// The `timeout` setting: close connections idle for longer (0 disables it, the
+    /// default). Shutting the socket down wakes the connection's pending read.
+    fn close_idle_clients(&self) {
+        let timeout_s = self.settings.borrow().timeout_s;
+        if timeout_s == 0 {
+            return;
+        }
+        let now_s = self.clock_s.get();
+        for client in self.clients.borrow().by_id.values() {
+            if (now_s.saturating_sub(client.last_s.get()) as u64) > timeout_s
+                && !client.killed.get()
+            {
+                client.kill();
+            }
+        }
+    }
+
     fn sample_rates(&self) {
         let now_ms = crate::shard::unix_ms();
         let mut stats = self.stats.borrow_mut();
@@ -326,6 +343,7 @@ impl Core {
         self.clock_s
             .set(self.global.started.elapsed().as_secs() as u32);
         self.sample_rates();
+        self.close_idle_clients();
         if self.id == 0 {
             crate::process::sample_peak();
         }

@@ -24,7 +24,7 @@ struct Segment {
     /// Entries with an expiry: the active expiry cycle skips segments without any.
     volatile: usize,
     /// Bumped whenever the table is about to rehash (iteration order changes).
-    generation: u8,
+    generation: u16,
 }
 
 pub struct Db {
@@ -39,7 +39,7 @@ pub struct Db {
 pub struct Cursor {
     pub segment: usize,
     pub offset: usize,
-    pub generation: u8,
+    pub generation: u16,
 }
 
 impl Default for Db {
