@@ -39,7 +39,15 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         session.core.stats.borrow_mut().reject(None, "ERR");
         return;
     };
-    session.info.last_cmd.set(spec.name);
+    let sub = (args.len() > 1)
+        .then(|| {
+            spec.subcommands
+                .iter()
+                .find(|(name, _, _)| args.get(1).eq_ignore_ascii_case(name.as_bytes()))
+        })
+        .flatten()
+        .map(|(name, _, _)| *name);
+    session.info.last_cmd.set((spec.name, sub));
     session.info.last_s.set(session.core.clock_s.get());
     if !spec.arity_ok(args.len()) {
         session.finish_run().await;

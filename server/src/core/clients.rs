@@ -17,7 +17,8 @@ pub struct ClientInfo {
     pub lib_ver: RefCell<Vec<u8>>,
     pub db: Cell<usize>,
     pub proto: Cell<u8>,
-    pub last_cmd: Cell<&'static str>,
+    /// The last command, and its subcommand for container commands (`client|list`).
+    pub last_cmd: Cell<(&'static str, Option<&'static str>)>,
     pub last_s: Cell<u32>,
     pub killed: Cell<bool>,
     pub qbuf: Cell<usize>,
@@ -56,7 +57,10 @@ impl ClientInfo {
             self.db.get(),
             self.qbuf.get(),
             self.omem.get(),
-            self.last_cmd.get(),
+            match self.last_cmd.get() {
+                (name, Some(sub)) => format!("{name}|{sub}"),
+                (name, None) => name.to_string(),
+            },
             self.proto.get(),
             lib_name,
             lib_ver,

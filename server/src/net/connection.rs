@@ -45,7 +45,7 @@ fn register(core: &Rc<Core>, stream: &TcpStream) -> Rc<ClientInfo> {
         lib_ver: Default::default(),
         db: Default::default(),
         proto: std::cell::Cell::new(2),
-        last_cmd: std::cell::Cell::new("NULL"),
+        last_cmd: std::cell::Cell::new(("NULL", None)),
         last_s: std::cell::Cell::new(core.clock_s.get()),
         killed: Default::default(),
         qbuf: Default::default(),
