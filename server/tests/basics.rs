@@ -125,3 +125,32 @@ fn idle_clients_are_closed_after_timeout() {
     assert!(idle.is_closed(), "the idle connection is still open");
     let _: String = redis::cmd("PING").query(&mut admin).unwrap();
 }
+
+/// A client whose unparsed input grows past client-query-buffer-limit is closed, as Redis
+/// closes it; everyone else goes on.
+#[test]
+fn query_buffer_limit_closes_only_the_offender() {
+    let server = Server::start();
+    let mut admin = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-query-buffer-limit")
+        .arg("1mb")
+        .query(&mut admin)
+        .unwrap();
+    let mut greedy = server.raw();
+    greedy.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4000000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..32 {
+        if std::io::Write::write_all(&mut greedy.stream, &chunk).is_err() {
+            break;
+        }
+    }
+    assert!(
+        greedy.is_closed(),
+        "a 2 MiB incomplete request stayed open under a 1 MiB limit"
+    );
+    let _: String = redis::cmd("PING").query(&mut admin).unwrap();
+    let exists: i64 = redis::cmd("EXISTS").arg("k").query(&mut admin).unwrap();
+    assert_eq!(exists, 0);
+}
