@@ -29,8 +29,9 @@ pub const IO_CHUNK_BYTES: u64 = 1024 * 1024;
 
 const _: () = assert!(BLOCK_SIZE_BYTES % SECTOR_SIZE_BYTES == 0);
 const _: () = assert!(BATCH_SIZE_BYTES_MAX % BLOCK_SIZE_BYTES == 0);
-const _: () =
-    assert!(crate::record::HEADER_BYTES as u64 + RECORD_PAYLOAD_BYTES_MAX as u64 <= BATCH_SIZE_BYTES_MAX);
+const _: () = assert!(
+    crate::record::HEADER_BYTES as u64 + RECORD_PAYLOAD_BYTES_MAX as u64 <= BATCH_SIZE_BYTES_MAX
+);
 const _: () = assert!(SEGMENT_SIZE_BYTES % IO_CHUNK_BYTES == 0);
 const _: () = assert!(BATCH_SIZE_BYTES_MAX <= SEGMENT_SIZE_BYTES);
 
@@ -44,20 +45,33 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { segment_size_bytes: SEGMENT_SIZE_BYTES, batch_size_bytes_max: BATCH_SIZE_BYTES_MAX }
+        LogConfig {
+            segment_size_bytes: SEGMENT_SIZE_BYTES,
+            batch_size_bytes_max: BATCH_SIZE_BYTES_MAX,
+        }
     }
 }
 
 impl LogConfig {
     /// Panics when the sizes break the invariants the format relies on.
     pub fn validate(&self) {
-        assert!(self.batch_size_bytes_max % BLOCK_SIZE_BYTES == 0, "batch size must be block aligned");
-        assert!(self.segment_size_bytes % BLOCK_SIZE_BYTES == 0, "segment size must be block aligned");
         assert!(
-            self.batch_size_bytes_max >= crate::record::HEADER_BYTES as u64 + RECORD_PAYLOAD_BYTES_MAX as u64,
+            self.batch_size_bytes_max % BLOCK_SIZE_BYTES == 0,
+            "batch size must be block aligned"
+        );
+        assert!(
+            self.segment_size_bytes % BLOCK_SIZE_BYTES == 0,
+            "segment size must be block aligned"
+        );
+        assert!(
+            self.batch_size_bytes_max
+                >= crate::record::HEADER_BYTES as u64 + RECORD_PAYLOAD_BYTES_MAX as u64,
             "a batch must hold the largest record"
         );
-        assert!(self.segment_size_bytes >= self.batch_size_bytes_max, "a segment must hold a full batch");
+        assert!(
+            self.segment_size_bytes >= self.batch_size_bytes_max,
+            "a segment must hold a full batch"
+        );
     }
 }
 

@@ -8,9 +8,17 @@ use std::io;
 #[derive(Debug)]
 pub enum Error {
     /// An I/O call failed. `file` is the segment or directory it was about.
-    Io { op: &'static str, file: String, source: io::Error },
+    Io {
+        op: &'static str,
+        file: String,
+        source: io::Error,
+    },
     /// A record failed verification inside the part of the log that must be intact.
-    Corrupt { file: String, offset: u64, reason: String },
+    Corrupt {
+        file: String,
+        offset: u64,
+        reason: String,
+    },
     /// An earlier write or fdatasync failed: the log accepts nothing more until restarted
     /// and recovered (a failed fsync may have dropped dirty pages; retrying would lie).
     Poisoned,
@@ -24,7 +32,11 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(op: &'static str, file: impl Into<String>, source: io::Error) -> Error {
-        Error::Io { op, file: file.into(), source }
+        Error::Io {
+            op,
+            file: file.into(),
+            source,
+        }
     }
 }
 

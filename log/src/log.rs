@@ -13,7 +13,10 @@
 //! The log is single-threaded (it lives on one executor); appenders on other cores reach
 //! it through the server's channel mesh, and read [`DurableWatermark`] directly.
 
-use crate::config::{align_up, LogConfig, BLOCK_SIZE_BYTES, IO_CHUNK_BYTES, RECORD_PAYLOAD_BYTES_MAX, SPARE_SEGMENTS_MAX};
+use crate::config::{
+    align_up, LogConfig, BLOCK_SIZE_BYTES, IO_CHUNK_BYTES, RECORD_PAYLOAD_BYTES_MAX,
+    SPARE_SEGMENTS_MAX,
+};
 use crate::error::{Error, Result};
 use crate::reader::LogReader;
 use crate::record;
@@ -80,7 +83,9 @@ pub struct Log<S: Storage> {
 
 impl<S: Storage> Clone for Log<S> {
     fn clone(&self) -> Self {
-        Log { inner: self.inner.clone() }
+        Log {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -118,9 +123,17 @@ impl<S: Storage> Log<S> {
         config.validate();
         let recovered = recovery::scan_dir(&storage, &config).await?;
         for name in &recovered.leftovers {
-            storage.remove(name).await.map_err(|e| Error::io("remove", name, e))?;
+            storage
+                .remove(name)
+                .await
+                .map_err(|e| Error::io("remove", name, e))?;
         }
-        let Recovered { mut segments, next_lsn, spares, .. } = recovered;
+        let Recovered {
+            mut segments,
+            next_lsn,
+            spares,
+            ..
+        } = recovered;
         let spare_seq = spares.len() as u64;
         if segments.is_empty() {
             segments.push(recovery::SegmentInfo {
@@ -133,7 +146,10 @@ impl<S: Storage> Log<S> {
             create_segment(&storage, &config, SegmentId(next_lsn)).await?;
         }
         let last = segments.last().expect("one segment").clone();
-        let file = storage.open(&last.name()).await.map_err(|e| Error::io("open", last.name(), e))?;
+        let file = storage
+            .open(&last.name())
+            .await
+            .map_err(|e| Error::io("open", last.name(), e))?;
         clear_tail(&file, &last.name(), last.end_offset, &config).await?;
         let durable = next_lsn.0 - 1;
         let state = State {
@@ -147,20 +163,42 @@ impl<S: Storage> Log<S> {
             durable_waiters: Vec::new(),
             room_waiters: Vec::new(),
             flusher_waker: None,
-            segments: segments.iter().map(|s| SegmentMeta { id: s.id, end_offset: s.end_offset }).collect(),
+            segments: segments
+                .iter()
+                .map(|s| SegmentMeta {
+                    id: s.id,
+                    end_offset: s.end_offset,
+                })
+                .collect(),
             active_file: Rc::new(file),
             spares,
             spare_seq,
         };
         let watermark = DurableWatermark(Arc::new(AtomicU64::new(durable)));
-        Ok(Log { inner: Rc::new(Inner { storage, config, state: RefCell::new(state), watermark }) })
+        Ok(Log {
+            inner: Rc::new(Inner {
+                storage,
+                config,
+                state: RefCell::new(state),
+                watermark,
+            }),
+        })
     }
 
     /// Appends one record: waits only if the filling batch is full, assigns the LSN, and
     /// returns the future that resolves once the record is durable.
-    pub async fn append(&self, epoch: Epoch, engine_version: u16, kind: u8, payload: &[u8]) -> Result<Durable<S>> {
+    pub async fn append(
+        &self,
+        epoch: Epoch,
+        engine_version: u16,
+        kind: u8,
+        payload: &[u8],
+    ) -> Result<Durable<S>> {
         if payload.len() > RECORD_PAYLOAD_BYTES_MAX as usize {
-            return Err(Error::RecordTooLarge { len: payload.len(), max: RECORD_PAYLOAD_BYTES_MAX });
+            return Err(Error::RecordTooLarge {
+                len: payload.len(),
+                max: RECORD_PAYLOAD_BYTES_MAX,
+            });
         }
         let need = record::encoded_len(payload.len());
         let batch_max = self.inner.config.batch_size_bytes_max as usize;
@@ -185,7 +223,10 @@ impl<S: Storage> Log<S> {
             Poll::Ready(Ok(lsn))
         })
         .await?;
-        Ok(Durable { inner: self.inner.clone(), lsn })
+        Ok(Durable {
+            inner: self.inner.clone(),
+            lsn,
+        })
     }
 
     /// The watermark handle to give to other cores.
@@ -196,6 +237,18 @@ impl<S: Storage> Log<S> {
     /// LSN the next append will get.
     pub fn next_lsn(&self) -> Lsn {
         Lsn(self.inner.state.borrow().next_lsn)
+    }
+
+    /// First LSN still kept (the first segment's first LSN).
+    pub fn first_lsn(&self) -> Lsn {
+        self.inner
+            .state
+            .borrow()
+            .segments
+            .first()
+            .expect("a log has a segment")
+            .id
+            .0
     }
 
     pub fn is_poisoned(&self) -> bool {
@@ -261,19 +314,37 @@ impl<S: Storage> Log<S> {
 
     /// One write and one fdatasync, after rolling to a new segment if the batch does not fit.
     async fn write_batch(&self, batch: &[u8], first: u64, last: u64) -> Result<()> {
-        debug_assert_eq!(record::decode(batch).map(|(r, _)| r.lsn.0).ok(), Some(first));
+        debug_assert_eq!(
+            record::decode(batch).map(|(r, _)| r.lsn.0).ok(),
+            Some(first)
+        );
         let len = batch.len() as u64;
         let (mut file, mut offset) = self.active();
         if offset + len > self.inner.config.segment_size_bytes {
             file = self.roll(SegmentId(Lsn(first))).await?;
             offset = 0;
         }
-        let name = self.inner.state.borrow().segments.last().expect("active").id.file_name();
-        file.write_at(offset, batch).await.map_err(|e| Error::io("write", &name, e))?;
-        file.sync_data().await.map_err(|e| Error::io("fdatasync", &name, e))?;
+        let name = self
+            .inner
+            .state
+            .borrow()
+            .segments
+            .last()
+            .expect("active")
+            .id
+            .file_name();
+        file.write_at(offset, batch)
+            .await
+            .map_err(|e| Error::io("write", &name, e))?;
+        file.sync_data()
+            .await
+            .map_err(|e| Error::io("fdatasync", &name, e))?;
         let mut st = self.inner.state.borrow_mut();
         let active = st.segments.last_mut().expect("active");
-        assert_eq!(active.end_offset, offset, "only the flusher moves the active segment's end");
+        assert_eq!(
+            active.end_offset, offset,
+            "only the flusher moves the active segment's end"
+        );
         active.end_offset = offset + len;
         assert!(last <= st.written_lsn);
         Ok(())
@@ -281,7 +352,10 @@ impl<S: Storage> Log<S> {
 
     fn active(&self) -> (Rc<S::File>, u64) {
         let st = self.inner.state.borrow();
-        (st.active_file.clone(), st.segments.last().expect("active").end_offset)
+        (
+            st.active_file.clone(),
+            st.segments.last().expect("active").end_offset,
+        )
     }
 
     /// Makes `id` the active segment: a renamed spare if there is one, else a new file.
@@ -291,13 +365,24 @@ impl<S: Storage> Log<S> {
         let spare = self.inner.state.borrow_mut().spares.pop();
         match spare {
             Some(spare) => {
-                storage.rename(&spare, &name).await.map_err(|e| Error::io("rename", &spare, e))?;
+                storage
+                    .rename(&spare, &name)
+                    .await
+                    .map_err(|e| Error::io("rename", &spare, e))?;
                 // The name must be durable before records in it are acknowledged.
-                storage.sync_dir().await.map_err(|e| Error::io("fsync", "log directory", e))?;
+                storage
+                    .sync_dir()
+                    .await
+                    .map_err(|e| Error::io("fsync", "log directory", e))?;
             }
             None => create_segment(storage, &self.inner.config, id).await?,
         }
-        let file = Rc::new(storage.open(&name).await.map_err(|e| Error::io("open", &name, e))?);
+        let file = Rc::new(
+            storage
+                .open(&name)
+                .await
+                .map_err(|e| Error::io("open", &name, e))?,
+        );
         let mut st = self.inner.state.borrow_mut();
         st.segments.push(SegmentMeta { id, end_offset: 0 });
         st.active_file = file.clone();
@@ -307,7 +392,10 @@ impl<S: Storage> Log<S> {
     /// Records that everything up to `last` is durable and wakes whoever waits for it.
     fn publish(&self, last: u64, mut batch: Vec<u8>) {
         let mut st = self.inner.state.borrow_mut();
-        assert!(st.durable_lsn < last && last <= st.written_lsn, "durable must move forward, never past written");
+        assert!(
+            st.durable_lsn < last && last <= st.written_lsn,
+            "durable must move forward, never past written"
+        );
         st.durable_lsn = last;
         self.inner.watermark.0.store(last, Ordering::Release);
         batch.clear();
@@ -341,27 +429,41 @@ impl<S: Storage> Log<S> {
     pub async fn trim_below(&self, lsn: Lsn) -> Result<usize> {
         let retired: Vec<SegmentId> = {
             let mut st = self.inner.state.borrow_mut();
-            let n = st.segments.windows(2).take_while(|w| w[1].id.0 <= lsn).count();
+            let n = st
+                .segments
+                .windows(2)
+                .take_while(|w| w[1].id.0 <= lsn)
+                .count();
             st.segments.drain(..n).map(|s| s.id).collect()
         };
         let storage = &self.inner.storage;
         let mut new_spares = Vec::new();
         for id in &retired {
             let name = id.file_name();
-            let keep = self.inner.state.borrow().spares.len() + new_spares.len() < SPARE_SEGMENTS_MAX;
+            let keep =
+                self.inner.state.borrow().spares.len() + new_spares.len() < SPARE_SEGMENTS_MAX;
             if keep {
                 let spare = {
                     let mut st = self.inner.state.borrow_mut();
                     st.spare_seq += 1;
                     format!("{SPARE_PREFIX}{}", st.spare_seq)
                 };
-                storage.rename(&name, &spare).await.map_err(|e| Error::io("rename", &name, e))?;
+                storage
+                    .rename(&name, &spare)
+                    .await
+                    .map_err(|e| Error::io("rename", &name, e))?;
                 new_spares.push(spare);
             } else {
-                storage.remove(&name).await.map_err(|e| Error::io("remove", &name, e))?;
+                storage
+                    .remove(&name)
+                    .await
+                    .map_err(|e| Error::io("remove", &name, e))?;
             }
         }
-        storage.sync_dir().await.map_err(|e| Error::io("fsync", "log directory", e))?;
+        storage
+            .sync_dir()
+            .await
+            .map_err(|e| Error::io("fsync", "log directory", e))?;
         self.inner.state.borrow_mut().spares.extend(new_spares);
         Ok(retired.len())
     }
@@ -376,30 +478,53 @@ fn wake_all(wakers: &mut Vec<Waker>) {
 /// extent metadata (on ext4 that is the difference between ~tens of µs and ms).
 async fn create_segment<S: Storage>(storage: &S, config: &LogConfig, id: SegmentId) -> Result<()> {
     let tmp = CREATING_NAME;
-    let file = storage.create(tmp).await.map_err(|e| Error::io("create", tmp, e))?;
+    let file = storage
+        .create(tmp)
+        .await
+        .map_err(|e| Error::io("create", tmp, e))?;
     let chunk = IO_CHUNK_BYTES.min(config.segment_size_bytes);
     let zeros = vec![0u8; chunk as usize];
     let mut at = 0;
     while at < config.segment_size_bytes {
         let n = chunk.min(config.segment_size_bytes - at) as usize;
-        file.write_at(at, &zeros[..n]).await.map_err(|e| Error::io("write", tmp, e))?;
+        file.write_at(at, &zeros[..n])
+            .await
+            .map_err(|e| Error::io("write", tmp, e))?;
         at += n as u64;
     }
-    file.sync_data().await.map_err(|e| Error::io("fdatasync", tmp, e))?;
+    file.sync_data()
+        .await
+        .map_err(|e| Error::io("fdatasync", tmp, e))?;
     drop(file);
     let name = id.file_name();
-    storage.rename(tmp, &name).await.map_err(|e| Error::io("rename", tmp, e))?;
-    storage.sync_dir().await.map_err(|e| Error::io("fsync", "log directory", e))
+    storage
+        .rename(tmp, &name)
+        .await
+        .map_err(|e| Error::io("rename", tmp, e))?;
+    storage
+        .sync_dir()
+        .await
+        .map_err(|e| Error::io("fsync", "log directory", e))
 }
 
 /// Zeroes the blocks a torn batch may have reached after the last verified record, so that
 /// no remnant of it can later pass for a record (or for evidence of a later batch).
-async fn clear_tail<F: StorageFile>(file: &F, name: &str, end_offset: u64, config: &LogConfig) -> Result<()> {
-    let end = (end_offset + config.batch_size_bytes_max + BLOCK_SIZE_BYTES).min(config.segment_size_bytes);
+async fn clear_tail<F: StorageFile>(
+    file: &F,
+    name: &str,
+    end_offset: u64,
+    config: &LogConfig,
+) -> Result<()> {
+    let end = (end_offset + config.batch_size_bytes_max + BLOCK_SIZE_BYTES)
+        .min(config.segment_size_bytes);
     if end <= end_offset {
         return Ok(());
     }
     let zeros = vec![0u8; (end - end_offset) as usize];
-    file.write_at(end_offset, &zeros).await.map_err(|e| Error::io("write", name, e))?;
-    file.sync_data().await.map_err(|e| Error::io("fdatasync", name, e))
+    file.write_at(end_offset, &zeros)
+        .await
+        .map_err(|e| Error::io("write", name, e))?;
+    file.sync_data()
+        .await
+        .map_err(|e| Error::io("fdatasync", name, e))
 }

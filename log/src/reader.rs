@@ -24,11 +24,23 @@ pub struct LogReader<S: Storage> {
 
 impl<S: Storage> LogReader<S> {
     pub(crate) fn new(inner: Rc<Inner<S>>, from: Lsn) -> Result<LogReader<S>> {
-        let first = inner.state.borrow().segments.first().map_or(Lsn(1), |s| s.id.0);
+        let first = inner
+            .state
+            .borrow()
+            .segments
+            .first()
+            .map_or(Lsn(1), |s| s.id.0);
         if from < first {
-            return Err(Error::Trimmed { lsn: from.0, first: first.0 });
+            return Err(Error::Trimmed {
+                lsn: from.0,
+                first: first.0,
+            });
         }
-        Ok(LogReader { inner, next: from, loaded: VecDeque::new() })
+        Ok(LogReader {
+            inner,
+            next: from,
+            loaded: VecDeque::new(),
+        })
     }
 
     /// The next durable record, or `None` when the reader has caught up with the durable
@@ -53,7 +65,10 @@ impl<S: Storage> LogReader<S> {
             let seg = st.segments.iter().rev().find(|s| s.id.0 <= self.next);
             let Some(seg) = seg else {
                 let first = st.segments.first().map_or(0, |s| s.id.0 .0);
-                return Err(Error::Trimmed { lsn: self.next.0, first });
+                return Err(Error::Trimmed {
+                    lsn: self.next.0,
+                    first,
+                });
             };
             (seg.id, seg.end_offset, st.durable_lsn)
         };
@@ -61,7 +76,10 @@ impl<S: Storage> LogReader<S> {
         let scan = segment::scan(&bytes, id, true);
         check_complete(id, &scan, end_offset)?;
         self.loaded.extend(
-            scan.records.into_iter().map(|(_, r)| r).filter(|r| r.lsn >= self.next && r.lsn.0 <= durable),
+            scan.records
+                .into_iter()
+                .map(|(_, r)| r)
+                .filter(|r| r.lsn >= self.next && r.lsn.0 <= durable),
         );
         Ok(!self.loaded.is_empty())
     }
@@ -72,5 +90,9 @@ fn check_complete(id: SegmentId, scan: &segment::Scan, end_offset: u64) -> Resul
     if scan.end_offset >= end_offset {
         return Ok(());
     }
-    Err(Error::Corrupt { file: id.file_name(), offset: scan.stop_offset, reason: scan.stop_reason.clone() })
+    Err(Error::Corrupt {
+        file: id.file_name(),
+        offset: scan.stop_offset,
+        reason: scan.stop_reason.clone(),
+    })
 }

@@ -39,9 +39,14 @@ impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DecodeError::Incomplete => write!(f, "record truncated"),
-            DecodeError::Length(len) => write!(f, "payload length {len} exceeds {RECORD_PAYLOAD_BYTES_MAX}"),
+            DecodeError::Length(len) => {
+                write!(f, "payload length {len} exceeds {RECORD_PAYLOAD_BYTES_MAX}")
+            }
             DecodeError::Checksum { stored, computed } => {
-                write!(f, "crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}")
+                write!(
+                    f,
+                    "crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
             }
             DecodeError::Header => write!(f, "invalid header fields"),
         }
@@ -55,9 +60,19 @@ pub fn encoded_len(payload_len: usize) -> usize {
 
 /// Appends the encoded record to `out`. The payload length must already be checked
 /// against `RECORD_PAYLOAD_BYTES_MAX`.
-pub fn encode(out: &mut Vec<u8>, lsn: Lsn, epoch: Epoch, engine_version: u16, kind: u8, payload: &[u8]) {
+pub fn encode(
+    out: &mut Vec<u8>,
+    lsn: Lsn,
+    epoch: Epoch,
+    engine_version: u16,
+    kind: u8,
+    payload: &[u8],
+) {
     assert!(payload.len() <= RECORD_PAYLOAD_BYTES_MAX as usize);
-    assert!(lsn.0 > 0, "LSN 0 is never written: an all-zero header must never verify");
+    assert!(
+        lsn.0 > 0,
+        "LSN 0 is never written: an all-zero header must never verify"
+    );
     let start = out.len();
     out.extend_from_slice(&[0; 4]); // crc32c, filled below
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -133,7 +148,13 @@ mod tests {
         assert_eq!(n, bytes.len());
         assert_eq!(
             rec,
-            Record { lsn: Lsn(7), epoch: Epoch(3), engine_version: 2, kind: 9, payload: b"hello".to_vec() }
+            Record {
+                lsn: Lsn(7),
+                epoch: Epoch(3),
+                engine_version: 2,
+                kind: 9,
+                payload: b"hello".to_vec()
+            }
         );
     }
 
@@ -156,17 +177,35 @@ mod tests {
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode(&damaged).is_err(), "flip of bit {bit} went unnoticed");
+            assert!(
+                decode(&damaged).is_err(),
+                "flip of bit {bit} went unnoticed"
+            );
         }
     }
 
     #[test]
     fn zeros_and_short_buffers_never_decode() {
-        assert_eq!(decode(&[0; 64]).unwrap_err(), DecodeError::Checksum { stored: 0, computed: crc32c::crc32c(&[0; 28]) });
-        assert_eq!(decode(&sample()[..HEADER_BYTES - 1]).unwrap_err(), DecodeError::Incomplete);
-        assert_eq!(decode(&sample()[..HEADER_BYTES + 2]).unwrap_err(), DecodeError::Incomplete);
+        assert_eq!(
+            decode(&[0; 64]).unwrap_err(),
+            DecodeError::Checksum {
+                stored: 0,
+                computed: crc32c::crc32c(&[0; 28])
+            }
+        );
+        assert_eq!(
+            decode(&sample()[..HEADER_BYTES - 1]).unwrap_err(),
+            DecodeError::Incomplete
+        );
+        assert_eq!(
+            decode(&sample()[..HEADER_BYTES + 2]).unwrap_err(),
+            DecodeError::Incomplete
+        );
         let mut huge = sample();
         huge[4..8].copy_from_slice(&(RECORD_PAYLOAD_BYTES_MAX + 1).to_le_bytes());
-        assert_eq!(decode(&huge).unwrap_err(), DecodeError::Length(RECORD_PAYLOAD_BYTES_MAX + 1));
+        assert_eq!(
+            decode(&huge).unwrap_err(),
+            DecodeError::Length(RECORD_PAYLOAD_BYTES_MAX + 1)
+        );
     }
 }

@@ -56,11 +56,22 @@ pub struct Recovered {
 
 /// Reads and verifies every segment in the directory; changes nothing.
 pub async fn scan_dir<S: Storage>(storage: &S, config: &LogConfig) -> Result<Recovered> {
-    let names = storage.list().await.map_err(|e| Error::io("list", "log directory", e))?;
+    let names = storage
+        .list()
+        .await
+        .map_err(|e| Error::io("list", "log directory", e))?;
     let mut ids: Vec<SegmentId> = names.iter().filter_map(|n| SegmentId::parse(n)).collect();
     ids.sort();
-    let spares = names.iter().filter(|n| n.starts_with(SPARE_PREFIX)).cloned().collect();
-    let leftovers = names.iter().filter(|n| *n == CREATING_NAME).cloned().collect();
+    let spares = names
+        .iter()
+        .filter(|n| n.starts_with(SPARE_PREFIX))
+        .cloned()
+        .collect();
+    let leftovers = names
+        .iter()
+        .filter(|n| *n == CREATING_NAME)
+        .cloned()
+        .collect();
     let mut segments: Vec<SegmentInfo> = Vec::with_capacity(ids.len());
     for (i, &id) in ids.iter().enumerate() {
         let bytes = read_segment(storage, id, config.segment_size_bytes).await?;
@@ -74,7 +85,12 @@ pub async fn scan_dir<S: Storage>(storage: &S, config: &LogConfig) -> Result<Rec
         segments.push(info(id, &scan));
     }
     let next_lsn = segments.last().map_or(Lsn(1), SegmentInfo::next_lsn);
-    Ok(Recovered { segments, next_lsn, spares, leftovers })
+    Ok(Recovered {
+        segments,
+        next_lsn,
+        spares,
+        leftovers,
+    })
 }
 
 fn info(id: SegmentId, scan: &Scan) -> SegmentInfo {
@@ -125,7 +141,10 @@ fn check_tail(bytes: &[u8], id: SegmentId, scan: &Scan) -> Result<()> {
 /// Reads a whole segment, in bounded chunks.
 pub async fn read_segment<S: Storage>(storage: &S, id: SegmentId, len: u64) -> Result<Vec<u8>> {
     let name = id.file_name();
-    let file = storage.open(&name).await.map_err(|e| Error::io("open", &name, e))?;
+    let file = storage
+        .open(&name)
+        .await
+        .map_err(|e| Error::io("open", &name, e))?;
     read_prefix(&file, &name, len).await
 }
 
@@ -134,7 +153,10 @@ pub async fn read_prefix<F: StorageFile>(file: &F, name: &str, len: u64) -> Resu
     let mut bytes = Vec::with_capacity(len as usize);
     while (bytes.len() as u64) < len {
         let want = IO_CHUNK_BYTES.min(len - bytes.len() as u64) as usize;
-        let chunk = file.read_at(bytes.len() as u64, want).await.map_err(|e| Error::io("read", name, e))?;
+        let chunk = file
+            .read_at(bytes.len() as u64, want)
+            .await
+            .map_err(|e| Error::io("read", name, e))?;
         let short = chunk.len() < want;
         bytes.extend_from_slice(&chunk);
         if short {

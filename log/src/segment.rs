@@ -76,7 +76,13 @@ pub fn scan(bytes: &[u8], id: SegmentId, keep_records: bool) -> Scan {
                 if keep_records {
                     records.push((at, rec));
                 } else {
-                    records.push((at, Record { payload: Vec::new(), ..rec }));
+                    records.push((
+                        at,
+                        Record {
+                            payload: Vec::new(),
+                            ..rec
+                        },
+                    ));
                 }
             }
             Ok((rec, _)) => break format!("record has LSN {}, expected {expected}", rec.lsn.0),
@@ -89,7 +95,12 @@ pub fn scan(bytes: &[u8], id: SegmentId, keep_records: bool) -> Scan {
             }
         }
     };
-    Scan { records, end_offset: align_up(last_end), stop_offset: pos as u64, stop_reason }
+    Scan {
+        records,
+        end_offset: align_up(last_end),
+        stop_offset: pos as u64,
+        stop_reason,
+    }
 }
 
 /// True when `pos` is inside a block and the rest of that block is zeros: the padding

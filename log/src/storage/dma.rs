@@ -54,12 +54,19 @@ impl Storage for DmaStorage {
     }
 
     async fn open(&self, name: &str) -> io::Result<DmaSegmentFile> {
-        let file = OpenOptions::new().read(true).write(true).dma_open(self.path(name)).await.map_err(to_io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(self.path(name))
+            .await
+            .map_err(to_io)?;
         Ok(DmaSegmentFile { file })
     }
 
     async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        glommio::io::rename(self.path(from), self.path(to)).await.map_err(to_io)
+        glommio::io::rename(self.path(from), self.path(to))
+            .await
+            .map_err(to_io)
     }
 
     async fn remove(&self, name: &str) -> io::Result<()> {
@@ -67,7 +74,9 @@ impl Storage for DmaStorage {
     }
 
     async fn sync_dir(&self) -> io::Result<()> {
-        let dir = glommio::io::Directory::open(&self.dir).await.map_err(to_io)?;
+        let dir = glommio::io::Directory::open(&self.dir)
+            .await
+            .map_err(to_io)?;
         dir.sync().await.map_err(to_io)?;
         dir.close().await.map_err(to_io)
     }
@@ -81,14 +90,25 @@ pub struct DmaSegmentFile {
 
 impl StorageFile for DmaSegmentFile {
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        assert_eq!(offset % self.file.alignment(), 0, "unaligned O_DIRECT write offset");
-        assert_eq!(data.len() as u64 % self.file.alignment(), 0, "unaligned O_DIRECT write length");
+        assert_eq!(
+            offset % self.file.alignment(),
+            0,
+            "unaligned O_DIRECT write offset"
+        );
+        assert_eq!(
+            data.len() as u64 % self.file.alignment(),
+            0,
+            "unaligned O_DIRECT write length"
+        );
         // One copy into an aligned buffer: cheap next to the device write it feeds.
         let mut buf = self.file.alloc_dma_buffer(data.len());
         buf.as_bytes_mut().copy_from_slice(data);
         let written = self.file.write_at(buf, offset).await.map_err(to_io)?;
         if written != data.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write: {written} of {}", data.len())));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write: {written} of {}", data.len()),
+            ));
         }
         Ok(())
     }

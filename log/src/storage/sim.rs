@@ -81,7 +81,9 @@ impl SimDisk {
             yield_percent: 30,
             syncs: 0,
         };
-        SimDisk { state: Rc::new(RefCell::new(state)) }
+        SimDisk {
+            state: Rc::new(RefCell::new(state)),
+        }
     }
 
     /// Power loss: unsynced writes are lost, kept or torn; unsynced names are forgotten.
@@ -129,7 +131,9 @@ impl SimDisk {
     /// Durable length of a file (tests).
     pub fn file_len(&self, name: &str) -> Option<u64> {
         let st = self.state.borrow();
-        st.dir.get(name).map(|ino| st.inodes[ino].current.len() as u64)
+        st.dir
+            .get(name)
+            .map(|ino| st.inodes[ino].current.len() as u64)
     }
 
     fn maybe_yield(&self) -> YieldNow {
@@ -139,12 +143,20 @@ impl SimDisk {
     }
 
     fn inode_of(&self, name: &str) -> io::Result<u64> {
-        self.state.borrow().dir.get(name).copied().ok_or_else(|| not_found(name))
+        self.state
+            .borrow()
+            .dir
+            .get(name)
+            .copied()
+            .ok_or_else(|| not_found(name))
     }
 }
 
 fn not_found(name: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{name}: no such simulated file"))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{name}: no such simulated file"),
+    )
 }
 
 /// Applies one unsynced write to a crash image: lost, whole, or torn at a sector boundary
@@ -167,6 +179,17 @@ fn apply_after_crash(rng: &mut Rng, image: &mut Vec<u8>, offset: u64, data: &[u8
     if zero_rest {
         image[at + kept_bytes..at + data.len()].fill(0);
     }
+}
+
+/// Copies `data` into `image` at `offset`, growing it (with zeros for any gap).
+fn write_into(image: &mut Vec<u8>, offset: u64, data: &[u8]) {
+    let at = offset as usize;
+    if image.len() < at {
+        image.resize(at, 0);
+    }
+    let overlap = (image.len() - at).min(data.len());
+    image[at..at + overlap].copy_from_slice(&data[..overlap]);
+    image.extend_from_slice(&data[overlap..]);
 }
 
 /// Returns `Pending` once (waking itself) when asked to, letting other tasks run.
@@ -196,18 +219,27 @@ impl Storage for SimDisk {
         self.maybe_yield().await;
         let mut st = self.state.borrow_mut();
         if st.dir.contains_key(name) {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, name.to_string()));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                name.to_string(),
+            ));
         }
         let ino = st.next_inode;
         st.next_inode += 1;
         st.inodes.insert(ino, Inode::default());
         st.dir.insert(name.to_string(), ino);
-        Ok(SimFile { disk: self.clone(), ino })
+        Ok(SimFile {
+            disk: self.clone(),
+            ino,
+        })
     }
 
     async fn open(&self, name: &str) -> io::Result<SimFile> {
         self.maybe_yield().await;
-        Ok(SimFile { disk: self.clone(), ino: self.inode_of(name)? })
+        Ok(SimFile {
+            disk: self.clone(),
+            ino: self.inode_of(name)?,
+        })
     }
 
     async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -220,7 +252,11 @@ impl Storage for SimDisk {
 
     async fn remove(&self, name: &str) -> io::Result<()> {
         self.maybe_yield().await;
-        self.state.borrow_mut().dir.remove(name).ok_or_else(|| not_found(name))?;
+        self.state
+            .borrow_mut()
+            .dir
+            .remove(name)
+            .ok_or_else(|| not_found(name))?;
         Ok(())
     }
 
@@ -242,7 +278,10 @@ pub struct SimFile {
 impl SimFile {
     fn with<T>(&self, f: impl FnOnce(&mut Inode) -> T) -> io::Result<T> {
         let mut st = self.disk.state.borrow_mut();
-        let inode = st.inodes.get_mut(&self.ino).ok_or_else(|| io::Error::other("simulated file handle is stale"))?;
+        let inode = st
+            .inodes
+            .get_mut(&self.ino)
+            .ok_or_else(|| io::Error::other("simulated file handle is stale"))?;
         Ok(f(inode))
     }
 }
@@ -250,14 +289,14 @@ impl SimFile {
 impl StorageFile for SimFile {
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         assert_eq!(offset % SECTOR_SIZE_BYTES, 0, "unaligned write offset");
-        assert_eq!(data.len() as u64 % SECTOR_SIZE_BYTES, 0, "unaligned write length");
+        assert_eq!(
+            data.len() as u64 % SECTOR_SIZE_BYTES,
+            0,
+            "unaligned write length"
+        );
         self.disk.maybe_yield().await;
         self.with(|inode| {
-            let end = offset as usize + data.len();
-            if inode.current.len() < end {
-                inode.current.resize(end, 0);
-            }
-            inode.current[offset as usize..end].copy_from_slice(data);
+            write_into(&mut inode.current, offset, data);
             inode.unsynced.push((offset, data.to_vec()));
         })
     }
@@ -277,8 +316,12 @@ impl StorageFile for SimFile {
             return Err(io::Error::other("simulated fdatasync failure (EIO)"));
         }
         self.with(|inode| {
-            inode.durable = inode.current.clone();
-            inode.unsynced.clear();
+            // Replay the unsynced writes onto the durable image rather than copying the
+            // whole file: syncs are frequent and segments are large.
+            for (offset, data) in std::mem::take(&mut inode.unsynced) {
+                write_into(&mut inode.durable, offset, &data);
+            }
+            inode.durable.resize(inode.current.len(), 0);
         })?;
         self.disk.state.borrow_mut().syncs += 1;
         Ok(())
@@ -335,13 +378,24 @@ mod tests {
                 f.write_at(0, &[7; 2048]).await.unwrap();
             });
             disk.crash();
-            let bytes = block_on(async { disk.open("a").await.unwrap().read_at(0, 4096).await.unwrap() });
+            let bytes = block_on(async {
+                disk.open("a")
+                    .await
+                    .unwrap()
+                    .read_at(0, 4096)
+                    .await
+                    .unwrap()
+            });
             let sevens = bytes.iter().take_while(|&&b| b == 7).count();
             assert_eq!(sevens % 512, 0, "seed {seed}: tear inside a sector");
             assert!(bytes[sevens..].iter().all(|&b| b == 0), "seed {seed}");
             outcomes.insert(sevens);
         }
-        assert_eq!(outcomes.len(), 5, "every tear point 0..=4 sectors occurs: {outcomes:?}");
+        assert_eq!(
+            outcomes.len(),
+            5,
+            "every tear point 0..=4 sectors occurs: {outcomes:?}"
+        );
     }
 
     #[test]
