@@ -57,6 +57,7 @@
 //! acknowledged prefix is [`Error::Corrupt`] with file and offset (see `recovery.rs` for
 //! how the torn tail is told apart).
 
+pub mod bench;
 pub mod config;
 pub mod error;
 mod log;
@@ -68,7 +69,7 @@ pub mod storage;
 
 pub use config::LogConfig;
 pub use error::{Error, Result};
-pub use log::{Durable, DurableWatermark, Log};
+pub use log::{Durable, DurableWatermark, Log, LogStats};
 pub use reader::LogReader;
 pub use record::Record;
 pub use segment::SegmentId;

@@ -43,6 +43,15 @@ impl DurableWatermark {
     }
 }
 
+/// Counters since open, for benchmarks and monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Batches written and synced (one write + one fdatasync each).
+    pub batches: u64,
+    /// Bytes of those writes, padding included.
+    pub bytes_written: u64,
+}
+
 /// A segment the log holds: its first LSN and where its durable bytes end.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SegmentMeta {
@@ -67,6 +76,7 @@ pub(crate) struct State<F> {
     active_file: Rc<F>,
     spares: Vec<String>,
     spare_seq: u64,
+    stats: LogStats,
 }
 
 pub(crate) struct Inner<S: Storage> {
@@ -121,7 +131,7 @@ impl<S: Storage> Log<S> {
     /// Recovers the log in `storage` (see [`crate::recovery`]) and readies it for appends.
     pub async fn open(storage: S, config: LogConfig) -> Result<Log<S>> {
         config.validate();
-        let recovered = recovery::scan_dir(&storage, &config).await?;
+        let recovered = recovery::scan_dir(&storage).await?;
         for name in &recovered.leftovers {
             storage
                 .remove(name)
@@ -173,6 +183,7 @@ impl<S: Storage> Log<S> {
             active_file: Rc::new(file),
             spares,
             spare_seq,
+            stats: LogStats::default(),
         };
         let watermark = DurableWatermark(Arc::new(AtomicU64::new(durable)));
         Ok(Log {
@@ -232,6 +243,10 @@ impl<S: Storage> Log<S> {
     /// The watermark handle to give to other cores.
     pub fn watermark(&self) -> DurableWatermark {
         self.inner.watermark.clone()
+    }
+
+    pub fn stats(&self) -> LogStats {
+        self.inner.state.borrow().stats
     }
 
     /// LSN the next append will get.
@@ -397,6 +412,8 @@ impl<S: Storage> Log<S> {
             "durable must move forward, never past written"
         );
         st.durable_lsn = last;
+        st.stats.batches += 1;
+        st.stats.bytes_written += batch.len() as u64;
         self.inner.watermark.0.store(last, Ordering::Release);
         batch.clear();
         st.recycled = Some(batch);

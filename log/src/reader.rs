@@ -72,7 +72,7 @@ impl<S: Storage> LogReader<S> {
             };
             (seg.id, seg.end_offset, st.durable_lsn)
         };
-        let bytes = recovery::read_segment(&self.inner.storage, id, end_offset).await?;
+        let bytes = recovery::read_segment(&self.inner.storage, id, Some(end_offset)).await?;
         let scan = segment::scan(&bytes, id, true);
         check_complete(id, &scan, end_offset)?;
         self.loaded.extend(

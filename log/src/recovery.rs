@@ -12,7 +12,7 @@
 //! Known limit: a bit flip inside the very last batch looks exactly like a torn write and
 //! is truncated; only a later batch proves a batch was acknowledged.
 
-use crate::config::{LogConfig, IO_CHUNK_BYTES};
+use crate::config::IO_CHUNK_BYTES;
 use crate::error::{Error, Result};
 use crate::segment::{self, Scan, SegmentId, CREATING_NAME, SPARE_PREFIX};
 use crate::storage::{Storage, StorageFile};
@@ -55,7 +55,7 @@ pub struct Recovered {
 }
 
 /// Reads and verifies every segment in the directory; changes nothing.
-pub async fn scan_dir<S: Storage>(storage: &S, config: &LogConfig) -> Result<Recovered> {
+pub async fn scan_dir<S: Storage>(storage: &S) -> Result<Recovered> {
     let names = storage
         .list()
         .await
@@ -74,7 +74,7 @@ pub async fn scan_dir<S: Storage>(storage: &S, config: &LogConfig) -> Result<Rec
         .collect();
     let mut segments: Vec<SegmentInfo> = Vec::with_capacity(ids.len());
     for (i, &id) in ids.iter().enumerate() {
-        let bytes = read_segment(storage, id, config.segment_size_bytes).await?;
+        let bytes = read_segment(storage, id, None).await?;
         let scan = segment::scan(&bytes, id, false);
         if let Some(prev) = segments.last() {
             check_contiguous(prev, id)?;
@@ -138,19 +138,27 @@ fn check_tail(bytes: &[u8], id: SegmentId, scan: &Scan) -> Result<()> {
     }
 }
 
-/// Reads a whole segment, in bounded chunks.
-pub async fn read_segment<S: Storage>(storage: &S, id: SegmentId, len: u64) -> Result<Vec<u8>> {
+/// Reads the first `len` bytes of a segment (all of it for `None`), in bounded chunks.
+pub async fn read_segment<S: Storage>(
+    storage: &S,
+    id: SegmentId,
+    len: Option<u64>,
+) -> Result<Vec<u8>> {
     let name = id.file_name();
     let file = storage
         .open(&name)
         .await
         .map_err(|e| Error::io("open", &name, e))?;
+    let len = match len {
+        Some(len) => len,
+        None => file.size().await.map_err(|e| Error::io("stat", &name, e))?,
+    };
     read_prefix(&file, &name, len).await
 }
 
 /// Reads the first `len` bytes of `file` (fewer if the file is shorter).
 pub async fn read_prefix<F: StorageFile>(file: &F, name: &str, len: u64) -> Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(len as usize);
+    let mut bytes = Vec::with_capacity(len.min(64 * IO_CHUNK_BYTES) as usize);
     while (bytes.len() as u64) < len {
         let want = IO_CHUNK_BYTES.min(len - bytes.len() as u64) as usize;
         let chunk = file

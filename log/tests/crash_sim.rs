@@ -62,7 +62,7 @@ fn run_until_crash(
     for a in 0..appenders {
         let log = log.clone();
         let model = model.clone();
-        let mut rng = Rng::new(seed ^ (a + 1) * 0x1234_5678 ^ rng.next_u64());
+        let mut rng = Rng::new(seed ^ ((a + 1) * 0x1234_5678) ^ rng.next_u64());
         spawner
             .spawn_local(async move { appender(log, model, &mut rng).await })
             .expect("spawn");

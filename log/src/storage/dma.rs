@@ -4,9 +4,13 @@
 //! only add a copy and hide write errors until some later fsync.
 
 use super::{Storage, StorageFile};
+use crate::config::BLOCK_SIZE_BYTES;
 use glommio::io::{DmaFile, OpenOptions};
 use std::io;
 use std::path::PathBuf;
+
+/// Scratch file of [`DmaStorage::open`]; never a log file.
+const PROBE_NAME: &str = "iopoll-probe.tmp";
 
 /// A log directory on the real disk. Must be used from inside a glommio executor.
 #[derive(Clone, Debug)]
@@ -15,11 +19,26 @@ pub struct DmaStorage {
 }
 
 impl DmaStorage {
-    /// Uses `dir`, creating it if missing.
-    pub fn new(dir: impl Into<PathBuf>) -> io::Result<DmaStorage> {
+    /// Uses `dir`, creating it if missing. Call from the executor that will use it.
+    pub async fn open(dir: impl Into<PathBuf>) -> io::Result<DmaStorage> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
-        Ok(DmaStorage { dir })
+        let storage = DmaStorage { dir };
+        storage.prime_iopoll_probe().await?;
+        Ok(storage)
+    }
+
+    /// glommio decides once per device and thread whether reads may use the io_uring poll
+    /// ring, by reading the first block of the first DMA file opened there. If that file
+    /// is empty the read "succeeds" without touching the device, glommio concludes that
+    /// polling works, and every later read on a device without poll queues fails with
+    /// EOPNOTSUPP. So the first DMA file this thread opens here holds a written block.
+    async fn prime_iopoll_probe(&self) -> io::Result<()> {
+        let path = self.path(PROBE_NAME);
+        std::fs::write(&path, vec![0u8; BLOCK_SIZE_BYTES as usize])?;
+        let file = DmaFile::open(&path).await.map_err(to_io)?;
+        file.close().await.map_err(to_io)?;
+        std::fs::remove_file(&path)
     }
 
     fn path(&self, name: &str) -> PathBuf {
