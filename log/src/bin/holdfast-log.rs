@@ -3,6 +3,7 @@
 //! - `inspect DIR`: lists segments and their LSN ranges, verifying every record.
 //! - `probe DIR`: what one 4 KiB O_DIRECT write + fdatasync costs when it extends the
 //!   file, fills fallocate'd space, or overwrites written blocks.
+//! - `stress DIR`: appends forever, printing each acknowledged LSN (power-loss test).
 //! - `bench DIR`: the log under 1, 16, 64, 256 appenders against a raw device probe.
 
 use anyhow::{bail, Context};
@@ -33,6 +34,13 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         count: usize,
     },
+    /// Open (recover) the log and append forever from N appenders, printing "acked LSN"
+    /// after each durable batch: the writer of the power-loss test.
+    Stress {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 16)]
+        appenders: usize,
+    },
     /// Group-commit benchmark against a raw O_DIRECT write+fdatasync probe.
     Bench {
         dir: PathBuf,
@@ -60,6 +68,7 @@ fn main() -> anyhow::Result<()> {
                     .await
                     .context("probe")
             }
+            Command::Stress { dir, appenders } => stress(dir, appenders).await,
             Command::Bench {
                 dir,
                 appenders,
@@ -121,5 +130,44 @@ async fn inspect(dir: PathBuf) -> anyhow::Result<()> {
         next_lsn.0
     );
     println!("spares: {spares:?}; leftovers: {leftovers:?}");
+    Ok(())
+}
+
+async fn stress(dir: PathBuf, appenders: usize) -> anyhow::Result<()> {
+    use holdfast_log::{Epoch, Log, LogConfig};
+    use std::io::Write;
+    let log = Log::open(DmaStorage::open(&dir).await?, LogConfig::default()).await?;
+    println!("recovered next LSN {}", log.next_lsn().0);
+    let flusher = glommio::spawn_local({
+        let log = log.clone();
+        async move { log.flusher().await }
+    });
+    let tasks: Vec<_> = (0..appenders)
+        .map(|a| {
+            let log = log.clone();
+            glommio::spawn_local(async move {
+                let mut n = 0u64;
+                loop {
+                    let payload = format!("appender {a} record {n} ").repeat(1 + (n % 7) as usize);
+                    let lsn = log
+                        .append(Epoch(1), 1, 0, payload.as_bytes())
+                        .await?
+                        .await?;
+                    // Printed only once durable: the power-loss check relies on it.
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "acked {}", lsn.0)
+                        .and_then(|_| out.flush())
+                        .expect("stdout");
+                    n += 1;
+                }
+                #[allow(unreachable_code)]
+                holdfast_log::Result::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    flusher.await?;
     Ok(())
 }

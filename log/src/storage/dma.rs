@@ -23,6 +23,8 @@ impl DmaStorage {
     pub async fn open(dir: impl Into<PathBuf>) -> io::Result<DmaStorage> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
+        // glommio opens directories with openat(-1, ...): relative paths fail with EBADF.
+        let dir = std::fs::canonicalize(&dir)?;
         let storage = DmaStorage { dir };
         storage.prime_iopoll_probe().await?;
         Ok(storage)
