@@ -23,8 +23,10 @@
 //!   64 MiB by default), written with zeros when created so appends never change its size
 //!   or extents. Segments are contiguous: each starts with the LSN after the previous one's
 //!   last record.
-//! - `spare-{n}`: a retired segment kept for reuse (renamed into place when the log rolls).
-//! - `creating.tmp`: a segment being zero-filled; removed by recovery.
+//! - `spare-{n}`: a segment file ready for reuse, renamed into place when the log rolls:
+//!   a retired segment (trim keeps up to `SPARE_SEGMENTS_MAX`), or one the flusher
+//!   prepared ahead of need, so rolling never writes a whole file on the append path.
+//! - `creating-{segment,spare}.tmp`: a file being zero-filled; removed by recovery.
 //!
 //! A segment is a sequence of batches. Every batch starts on a 4096-byte block boundary
 //! (`BLOCK_SIZE_BYTES`) and is a run of records followed by zeros up to the next block

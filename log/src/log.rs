@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::reader::LogReader;
 use crate::record;
 use crate::recovery::{self, Recovered};
-use crate::segment::{SegmentId, CREATING_NAME, SPARE_PREFIX};
+use crate::segment::{SegmentId, CREATING_PREFIX, SPARE_PREFIX};
 use crate::storage::{Storage, StorageFile};
 use crate::{Epoch, Lsn};
 use std::cell::RefCell;
@@ -71,6 +71,7 @@ pub(crate) struct State<F> {
     durable_waiters: Vec<(u64, Waker)>,
     room_waiters: Vec<Waker>,
     flusher_waker: Option<Waker>,
+    preparer_waker: Option<Waker>,
     /// In LSN order; the last one is the active segment.
     pub(crate) segments: Vec<SegmentMeta>,
     active_file: Rc<F>,
@@ -144,7 +145,12 @@ impl<S: Storage> Log<S> {
             spares,
             ..
         } = recovered;
-        let spare_seq = spares.len() as u64;
+        // Spare names must not repeat: continue after the highest number on disk.
+        let spare_seq = spares
+            .iter()
+            .filter_map(|n| n.strip_prefix(SPARE_PREFIX)?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
         if segments.is_empty() {
             segments.push(recovery::SegmentInfo {
                 id: SegmentId(next_lsn),
@@ -153,7 +159,13 @@ impl<S: Storage> Log<S> {
                 stop_offset: 0,
                 stop_reason: String::new(),
             });
-            create_segment(&storage, &config, SegmentId(next_lsn)).await?;
+            create_segment(
+                &storage,
+                &config,
+                "segment",
+                &SegmentId(next_lsn).file_name(),
+            )
+            .await?;
         }
         let last = segments.last().expect("one segment").clone();
         let file = storage
@@ -173,6 +185,7 @@ impl<S: Storage> Log<S> {
             durable_waiters: Vec::new(),
             room_waiters: Vec::new(),
             flusher_waker: None,
+            preparer_waker: None,
             segments: segments
                 .iter()
                 .map(|s| SegmentMeta {
@@ -275,6 +288,9 @@ impl<S: Storage> Log<S> {
         let mut st = self.inner.state.borrow_mut();
         st.closed = true;
         wake_all(&mut st.room_waiters);
+        if let Some(w) = st.preparer_waker.take() {
+            w.wake();
+        }
         if let Some(w) = st.flusher_waker.take() {
             w.wake();
         }
@@ -285,10 +301,27 @@ impl<S: Storage> Log<S> {
         LogReader::new(self.inner.clone(), from)
     }
 
-    /// The group-commit loop: seals the filling batch, writes and syncs it, publishes the
-    /// durable LSN, repeats. Returns `Ok` after `close` once everything is durable, or the
-    /// error that poisoned the log.
+    /// The log's background work, to spawn once on the log's executor: the group-commit
+    /// loop, and alongside it the preparation of a spare segment so that rolling is a
+    /// rename rather than writing a whole file on the append path. Returns `Ok` after
+    /// `close` once everything appended is durable, or the error that poisoned the log.
     pub async fn flusher(&self) -> Result<()> {
+        let (flushed, _prepared) =
+            futures::future::join(self.flush_loop(), self.prepare_spares()).await;
+        flushed
+    }
+
+    /// Seals the filling batch, writes and syncs it, publishes the durable LSN, repeats.
+    async fn flush_loop(&self) -> Result<()> {
+        let result = self.flush_batches().await;
+        // Let the spare preparer see that the log is done.
+        if let Some(w) = self.inner.state.borrow_mut().preparer_waker.take() {
+            w.wake();
+        }
+        result
+    }
+
+    async fn flush_batches(&self) -> Result<()> {
         loop {
             let Some((batch, first, last)) = self.seal().await else {
                 return Ok(());
@@ -298,6 +331,36 @@ impl<S: Storage> Log<S> {
                 return Err(e);
             }
             self.publish(last, batch);
+        }
+    }
+
+    /// Keeps one spare segment ready while the log runs. A failure here loses nothing:
+    /// the preparer stops and a roll creates its segment itself (and fails loudly if the
+    /// disk really is broken).
+    async fn prepare_spares(&self) -> Result<()> {
+        loop {
+            let needed = poll_fn(|cx| {
+                let mut st = self.inner.state.borrow_mut();
+                if st.closed || st.poisoned {
+                    return Poll::Ready(false);
+                }
+                if st.spares.is_empty() {
+                    return Poll::Ready(true);
+                }
+                st.preparer_waker = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            if !needed {
+                return Ok(());
+            }
+            let name = {
+                let mut st = self.inner.state.borrow_mut();
+                st.spare_seq += 1;
+                format!("{SPARE_PREFIX}{}", st.spare_seq)
+            };
+            create_segment(&self.inner.storage, &self.inner.config, "spare", &name).await?;
+            self.inner.state.borrow_mut().spares.push(name);
         }
     }
 
@@ -377,7 +440,13 @@ impl<S: Storage> Log<S> {
     async fn roll(&self, id: SegmentId) -> Result<Rc<S::File>> {
         let storage = &self.inner.storage;
         let name = id.file_name();
-        let spare = self.inner.state.borrow_mut().spares.pop();
+        let spare = {
+            let mut st = self.inner.state.borrow_mut();
+            if let Some(w) = st.preparer_waker.take() {
+                w.wake();
+            }
+            st.spares.pop()
+        };
         match spare {
             Some(spare) => {
                 storage
@@ -390,7 +459,7 @@ impl<S: Storage> Log<S> {
                     .await
                     .map_err(|e| Error::io("fsync", "log directory", e))?;
             }
-            None => create_segment(storage, &self.inner.config, id).await?,
+            None => create_segment(storage, &self.inner.config, "segment", &name).await?,
         }
         let file = Rc::new(
             storage
@@ -434,6 +503,9 @@ impl<S: Storage> Log<S> {
     fn poison(&self) {
         let mut st = self.inner.state.borrow_mut();
         st.poisoned = true;
+        if let Some(w) = st.preparer_waker.take() {
+            w.wake();
+        }
         let waiters: Vec<Waker> = st.durable_waiters.drain(..).map(|(_, w)| w).collect();
         wake_all(&mut st.room_waiters);
         drop(st);
@@ -493,8 +565,13 @@ fn wake_all(wakers: &mut Vec<Waker>) {
 /// Creates a full-size segment of zeros under a temporary name, syncs it, and renames it
 /// into place: writing every block once now means later fdatasyncs commit no size or
 /// extent metadata (on ext4 that is the difference between ~tens of µs and ms).
-async fn create_segment<S: Storage>(storage: &S, config: &LogConfig, id: SegmentId) -> Result<()> {
-    let tmp = CREATING_NAME;
+async fn create_segment<S: Storage>(
+    storage: &S,
+    config: &LogConfig,
+    purpose: &str,
+    name: &str,
+) -> Result<()> {
+    let tmp = &format!("{CREATING_PREFIX}{purpose}.tmp");
     let file = storage
         .create(tmp)
         .await
@@ -513,9 +590,8 @@ async fn create_segment<S: Storage>(storage: &S, config: &LogConfig, id: Segment
         .await
         .map_err(|e| Error::io("fdatasync", tmp, e))?;
     drop(file);
-    let name = id.file_name();
     storage
-        .rename(tmp, &name)
+        .rename(tmp, name)
         .await
         .map_err(|e| Error::io("rename", tmp, e))?;
     storage

@@ -14,7 +14,7 @@
 
 use crate::config::IO_CHUNK_BYTES;
 use crate::error::{Error, Result};
-use crate::segment::{self, Scan, SegmentId, CREATING_NAME, SPARE_PREFIX};
+use crate::segment::{self, Scan, SegmentId, CREATING_PREFIX, SPARE_PREFIX};
 use crate::storage::{Storage, StorageFile};
 use crate::Lsn;
 
@@ -69,7 +69,7 @@ pub async fn scan_dir<S: Storage>(storage: &S) -> Result<Recovered> {
         .collect();
     let leftovers = names
         .iter()
-        .filter(|n| *n == CREATING_NAME)
+        .filter(|n| n.starts_with(CREATING_PREFIX))
         .cloned()
         .collect();
     let mut segments: Vec<SegmentInfo> = Vec::with_capacity(ids.len());

@@ -18,8 +18,10 @@ pub struct SegmentId(pub Lsn);
 pub const SEGMENT_SUFFIX: &str = ".seg";
 /// Prefix of retired segments waiting to be reused.
 pub const SPARE_PREFIX: &str = "spare-";
-/// A new segment is filled with zeros under this name, then renamed into place.
-pub const CREATING_NAME: &str = "creating.tmp";
+/// A new segment is filled with zeros under a name with this prefix, then renamed into
+/// place: `creating-segment.tmp` when the log rolls with no spare at hand,
+/// `creating-spare.tmp` when a spare is prepared ahead of need.
+pub const CREATING_PREFIX: &str = "creating-";
 
 impl SegmentId {
     pub fn file_name(self) -> String {

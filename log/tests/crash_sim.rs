@@ -12,7 +12,7 @@ use holdfast_log::{Epoch, Error, Log, LogConfig, Lsn};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-const SEEDS: u64 = 300;
+const SEEDS: u64 = 200;
 const CRASHES_PER_SEED: u64 = 4;
 
 fn config() -> LogConfig {
