@@ -10,11 +10,13 @@
 # exercised too. Needs root (losetup, mount).
 #
 # Usage: log/scripts/power-loss.sh [BIN] (default target/release/holdfast-log)
-# Env: ROUNDS (5), SECS (3), WORK (target/power-loss; must not be on tmpfs).
+# Env: ROUNDS (5), SECS (3), SEGMENT_MIB (8: the log rolls and reuses spares),
+#      WORK (target/power-loss; must not be on tmpfs).
 set -euo pipefail
 BIN=$(realpath "${1:-target/release/holdfast-log}")
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-3}
+SEGMENT_MIB=${SEGMENT_MIB:-8}
 WORK=$(realpath -m "${WORK:-target/power-loss}")
 mkdir -p "$WORK/mnt"
 img=$WORK/disk.img
@@ -30,7 +32,7 @@ rm -f "$img" && truncate -s 1G "$img" && mkfs.ext4 -q -F "$img"
 for round in $(seq 1 "$ROUNDS"); do
     LOOP=$(losetup -f --show "$img")
     mount "$LOOP" "$WORK/mnt"
-    "$BIN" stress "$WORK/mnt/log" > "$WORK/acked.txt" 2> "$WORK/stress.err" &
+    "$BIN" stress --segment-mib "$SEGMENT_MIB" "$WORK/mnt/log" > "$WORK/acked.txt" 2> "$WORK/stress.err" &
     pid=$!
     sleep "$SECS"
     kill -STOP "$pid"
@@ -52,6 +54,7 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
     next=$(grep -o 'next LSN [0-9]*' "$WORK/inspect.txt" | awk '{print $3}')
     tail=$(grep '^tail' "$WORK/inspect.txt")
+    segments=$(grep -c '^[0-9]*\.seg ' "$WORK/inspect.txt")
     umount "$WORK/mnt"
     losetup -d "$LOOP"
     LOOP=""
@@ -59,6 +62,6 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "round $round: FAIL: last acked LSN $acked, log ends at $((next - 1))"
         exit 1
     fi
-    echo "round $round: started at LSN $recovered, last acked $acked, survived up to $((next - 1)); $tail"
+    echo "round $round: started at LSN $recovered, last acked $acked, survived up to $((next - 1)) in $segments segments; $tail"
 done
 echo "power-loss: $ROUNDS rounds OK"

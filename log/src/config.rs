@@ -27,6 +27,9 @@ pub const SPARE_SEGMENTS_MAX: usize = 2;
 /// Chunk size used when writing the zeros of a new segment, and when reading segments.
 pub const IO_CHUNK_BYTES: u64 = 1024 * 1024;
 
+/// Chunk reads kept in flight when a segment is read (recovery, readers).
+pub const READS_IN_FLIGHT: usize = 8;
+
 const _: () = assert!(BLOCK_SIZE_BYTES % SECTOR_SIZE_BYTES == 0);
 const _: () = assert!(BATCH_SIZE_BYTES_MAX % BLOCK_SIZE_BYTES == 0);
 const _: () = assert!(

@@ -12,7 +12,7 @@
 //! Known limit: a bit flip inside the very last batch looks exactly like a torn write and
 //! is truncated; only a later batch proves a batch was acknowledged.
 
-use crate::config::IO_CHUNK_BYTES;
+use crate::config::{IO_CHUNK_BYTES, READS_IN_FLIGHT};
 use crate::error::{Error, Result};
 use crate::segment::{self, Scan, SegmentId, CREATING_PREFIX, SPARE_PREFIX};
 use crate::storage::{Storage, StorageFile};
@@ -156,19 +156,26 @@ pub async fn read_segment<S: Storage>(
     read_prefix(&file, &name, len).await
 }
 
-/// Reads the first `len` bytes of `file` (fewer if the file is shorter).
+/// Reads the first `len` bytes of `file` (fewer if the file is shorter), keeping
+/// `READS_IN_FLIGHT` chunk reads in flight: O_DIRECT has no read-ahead, so one read at a
+/// time would leave the device idle between chunks.
 pub async fn read_prefix<F: StorageFile>(file: &F, name: &str, len: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(len.min(64 * IO_CHUNK_BYTES) as usize);
     while (bytes.len() as u64) < len {
-        let want = IO_CHUNK_BYTES.min(len - bytes.len() as u64) as usize;
-        let chunk = file
-            .read_at(bytes.len() as u64, want)
-            .await
-            .map_err(|e| Error::io("read", name, e))?;
-        let short = chunk.len() < want;
-        bytes.extend_from_slice(&chunk);
-        if short {
-            break;
+        let start = bytes.len() as u64;
+        let reads = (0..READS_IN_FLIGHT as u64)
+            .map(|i| start + i * IO_CHUNK_BYTES)
+            .filter(|&at| at < len)
+            .map(|at| async move {
+                let want = IO_CHUNK_BYTES.min(len - at) as usize;
+                file.read_at(at, want).await.map(|chunk| (chunk, want))
+            });
+        for result in futures::future::join_all(reads).await {
+            let (chunk, want) = result.map_err(|e| Error::io("read", name, e))?;
+            bytes.extend_from_slice(&chunk);
+            if chunk.len() < want {
+                return Ok(bytes);
+            }
         }
     }
     Ok(bytes)

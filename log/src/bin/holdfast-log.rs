@@ -40,6 +40,9 @@ enum Command {
         dir: PathBuf,
         #[arg(long, default_value_t = 16)]
         appenders: usize,
+        /// Segment size in MiB (small values make the log roll and reuse spares often).
+        #[arg(long, default_value_t = 64)]
+        segment_mib: u64,
     },
     /// Group-commit benchmark against a raw O_DIRECT write+fdatasync probe.
     Bench {
@@ -68,7 +71,11 @@ fn main() -> anyhow::Result<()> {
                     .await
                     .context("probe")
             }
-            Command::Stress { dir, appenders } => stress(dir, appenders).await,
+            Command::Stress {
+                dir,
+                appenders,
+                segment_mib,
+            } => stress(dir, appenders, segment_mib).await,
             Command::Bench {
                 dir,
                 appenders,
@@ -90,12 +97,14 @@ async fn inspect(dir: PathBuf) -> anyhow::Result<()> {
         bail!("{}: not a directory", dir.display());
     }
     let storage = DmaStorage::open(&dir).await?;
+    let started = std::time::Instant::now();
     let Recovered {
         segments,
         next_lsn,
         spares,
         leftovers,
     } = recovery::scan_dir(&storage).await?;
+    let elapsed = started.elapsed();
     println!(
         "{:<26} {:>12} {:>12} {:>10} {:>12}",
         "segment", "first LSN", "last LSN", "records", "bytes used"
@@ -129,14 +138,24 @@ async fn inspect(dir: PathBuf) -> anyhow::Result<()> {
         segments.len(),
         next_lsn.0
     );
+    let bytes: u64 = segments.iter().map(|s| s.end_offset).sum();
+    println!(
+        "scanned in {:.1} ms: {:.0} MB/s of log",
+        elapsed.as_secs_f64() * 1e3,
+        bytes as f64 / elapsed.as_secs_f64() / 1e6
+    );
     println!("spares: {spares:?}; leftovers: {leftovers:?}");
     Ok(())
 }
 
-async fn stress(dir: PathBuf, appenders: usize) -> anyhow::Result<()> {
+async fn stress(dir: PathBuf, appenders: usize, segment_mib: u64) -> anyhow::Result<()> {
     use holdfast_log::{Epoch, Log, LogConfig};
     use std::io::Write;
-    let log = Log::open(DmaStorage::open(&dir).await?, LogConfig::default()).await?;
+    let config = LogConfig {
+        segment_size_bytes: segment_mib << 20,
+        ..LogConfig::default()
+    };
+    let log = Log::open(DmaStorage::open(&dir).await?, config).await?;
     println!("recovered next LSN {}", log.next_lsn().0);
     let flusher = glommio::spawn_local({
         let log = log.clone();
