@@ -87,10 +87,20 @@ pub fn scan(bytes: &[u8], id: SegmentId, keep_records: bool) -> Scan {
                     ));
                 }
             }
-            Ok((rec, _)) => break format!("record has LSN {}, expected {expected}", rec.lsn.0),
+            Ok((rec, _)) => {
+                if let Some(next) = resumes_after(bytes, pos, expected) {
+                    pos = next;
+                    continue;
+                }
+                break format!("record has LSN {}, expected {expected}", rec.lsn.0);
+            }
             Err(e) => {
                 if is_padding(bytes, pos) {
                     pos = align_up(pos as u64) as usize;
+                    continue;
+                }
+                if let Some(next) = resumes_after(bytes, pos, expected) {
+                    pos = next;
                     continue;
                 }
                 break e.to_string();
@@ -102,6 +112,23 @@ pub fn scan(bytes: &[u8], id: SegmentId, keep_records: bool) -> Scan {
         end_offset: align_up(last_end),
         stop_offset: pos as u64,
         stop_reason,
+    }
+}
+
+/// Recovery truncates a torn batch after its last intact record but leaves the rest of
+/// that block as it was (rewriting it could tear the records before), and the next batch
+/// starts on the next block. So when the bytes after a record are neither padding nor the
+/// next record, and the next block boundary holds the record with exactly the expected
+/// LSN, the bytes in between are the remnant of a truncated tail: skip them. A damaged
+/// record cannot be mistaken for that: its LSN would not appear again.
+fn resumes_after(bytes: &[u8], pos: usize, expected: u64) -> Option<usize> {
+    if pos % BLOCK_SIZE_BYTES as usize == 0 {
+        return None;
+    }
+    let next = align_up(pos as u64) as usize;
+    match record::decode(bytes.get(next..)?) {
+        Ok((rec, _)) if rec.lsn.0 == expected => Some(next),
+        _ => None,
     }
 }
 

@@ -42,7 +42,7 @@ fn payload(rng: &mut Rng, lsn: u64) -> Vec<u8> {
     p
 }
 
-/// One life of the log: appenders run until a random step, then the power goes out.
+/// One life of the log: appenders run until the disk freezes, then the power goes out.
 fn run_until_crash(
     disk: &SimDisk,
     rng: &mut Rng,
@@ -74,12 +74,10 @@ fn run_until_crash(
             .spawn_local(async move { drop(log.trim_below(Lsn(upto)).await) })
             .expect("spawn");
     }
-    let steps = rng.below(3000);
-    for _ in 0..steps {
-        if !pool.try_run_one() {
-            break;
-        }
-    }
+    // The power cut: after a random number of disk operations the disk stops answering;
+    // everything runs until it can make no more progress, then the unsynced state is lost.
+    disk.freeze_after(rng.below(300));
+    pool.run_until_stalled();
     drop(pool);
     disk.crash();
     Ok(())
@@ -146,10 +144,20 @@ fn check_recovered(log: &Log<SimDisk>, model: &Model) -> Result<(), String> {
     Ok(())
 }
 
-fn run_seed(seed: u64) -> Result<(), String> {
+/// What a seed exercised, so the test can check it covered the interesting cases.
+#[derive(Default)]
+struct Coverage {
+    /// Recoveries that dropped appended but unacknowledged records.
+    truncations: u64,
+    /// Recoveries that found more than one segment.
+    multi_segment: u64,
+}
+
+fn run_seed(seed: u64) -> Result<Coverage, String> {
     let disk = SimDisk::new(seed);
     let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let model = Rc::new(RefCell::new(Model::default()));
+    let mut coverage = Coverage::default();
     for _ in 0..CRASHES_PER_SEED {
         run_until_crash(&disk, &mut rng, &model, seed)?;
         // What recovery dropped was never acknowledged: forget it, so the next life's
@@ -158,22 +166,59 @@ fn run_seed(seed: u64) -> Result<(), String> {
             .map_err(|e| format!("reopen failed: {e}"))?;
         check_recovered(&log, &model.borrow())?;
         let end = log.next_lsn().0 - 1;
+        if std::env::var("CRASH_SIM_DEBUG").is_ok() {
+            eprintln!(
+                "seed {seed}: appended {} acked {} recovered {end}",
+                model.borrow().appended.len(),
+                model.borrow().acked
+            );
+        }
+        coverage.truncations += u64::from(end < model.borrow().appended.len() as u64);
+        coverage.multi_segment += u64::from(log.first_lsn() > Lsn(1) || segments(&disk) > 1);
         model.borrow_mut().appended.truncate(end as usize);
         model.borrow_mut().acked = end;
     }
-    Ok(())
+    Ok(coverage)
+}
+
+fn segments(disk: &SimDisk) -> usize {
+    use holdfast_log::storage::Storage;
+    block_on(disk.list())
+        .unwrap()
+        .iter()
+        .filter(|n| n.ends_with(".seg"))
+        .count()
 }
 
 #[test]
 fn crash_simulation_over_many_seeds() {
-    let failures: Vec<String> = (0..SEEDS)
-        .filter_map(|seed| run_seed(seed).err().map(|e| format!("seed {seed}: {e}")))
-        .collect();
+    let mut failures = Vec::new();
+    let mut total = Coverage::default();
+    for seed in 0..SEEDS {
+        match run_seed(seed) {
+            Ok(c) => {
+                total.truncations += c.truncations;
+                total.multi_segment += c.multi_segment;
+            }
+            Err(e) => failures.push(format!("seed {seed}: {e}")),
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} seeds failed:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    let recoveries = SEEDS * CRASHES_PER_SEED;
+    assert!(
+        total.truncations > recoveries / 10,
+        "only {} of {recoveries} recoveries truncated",
+        total.truncations
+    );
+    assert!(
+        total.multi_segment > recoveries / 10,
+        "only {} recoveries saw several segments",
+        total.multi_segment
     );
 }
 
@@ -184,7 +229,7 @@ fn one_seed() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4242);
-    if let Err(e) = run_seed(seed) {
+    if let Err(e) = run_seed(seed).map(drop) {
         panic!("seed {seed}: {e}");
     }
 }

@@ -61,6 +61,8 @@ struct State {
     fail_syncs: bool,
     yield_percent: u64,
     syncs: u64,
+    /// Operations left before the disk freezes (the moment of the power cut).
+    ops_left: Option<u64>,
 }
 
 /// Handle on the simulated disk; clones share it.
@@ -80,6 +82,7 @@ impl SimDisk {
             fail_syncs: false,
             yield_percent: 30,
             syncs: 0,
+            ops_left: None,
         };
         SimDisk {
             state: Rc::new(RefCell::new(state)),
@@ -91,6 +94,7 @@ impl SimDisk {
     pub fn crash(&self) {
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
+        st.ops_left = None;
         st.dir = st.dir_durable.clone();
         let live: Vec<u64> = st.dir.values().copied().collect();
         st.inodes.retain(|ino, _| live.contains(ino));
@@ -118,6 +122,12 @@ impl SimDisk {
         self.state.borrow_mut().fail_syncs = fail;
     }
 
+    /// After `ops` more operations, every operation hangs forever: the instant of a power
+    /// cut. Run the executor until it stalls, then [`SimDisk::crash`].
+    pub fn freeze_after(&self, ops: u64) {
+        self.state.borrow_mut().ops_left = Some(ops);
+    }
+
     /// Percentage of operations that yield to the executor before completing.
     pub fn set_yield_percent(&self, percent: u64) {
         self.state.borrow_mut().yield_percent = percent;
@@ -138,8 +148,17 @@ impl SimDisk {
 
     fn maybe_yield(&self) -> YieldNow {
         let mut st = self.state.borrow_mut();
+        match st.ops_left {
+            Some(0) => return YieldNow::Never,
+            Some(n) => st.ops_left = Some(n - 1),
+            None => {}
+        }
         let percent = st.yield_percent;
-        YieldNow(st.rng.chance(percent))
+        if st.rng.chance(percent) {
+            YieldNow::Once
+        } else {
+            YieldNow::No
+        }
     }
 
     fn inode_of(&self, name: &str) -> io::Result<u64> {
@@ -192,18 +211,26 @@ fn write_into(image: &mut Vec<u8>, offset: u64, data: &[u8]) {
     image.extend_from_slice(&data[overlap..]);
 }
 
-/// Returns `Pending` once (waking itself) when asked to, letting other tasks run.
-struct YieldNow(bool);
+/// Returns `Pending` once (waking itself) to let other tasks run, or forever once the
+/// disk is frozen.
+enum YieldNow {
+    No,
+    Once,
+    Never,
+}
 
 impl Future for YieldNow {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            self.0 = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+        match *self {
+            YieldNow::No => Poll::Ready(()),
+            YieldNow::Once => {
+                *self = YieldNow::No;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            YieldNow::Never => Poll::Pending,
         }
-        Poll::Ready(())
     }
 }
 
