@@ -17,6 +17,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     name = "holdfast-log",
+    version,
     about = "Inspect and measure a Holdfast transaction log"
 )]
 struct Cli {
