@@ -10,6 +10,7 @@
 //!                        ─► merge records per command type ─► report (table, JSON, CSV, .hgrm)
 //! ```
 
+pub mod cluster;
 pub mod connection;
 pub mod keys;
 pub mod options;
@@ -80,6 +81,8 @@ pub struct Plan {
     pub warmup: Duration,
     pub prefill: bool,
     pub seed: u64,
+    /// Follow Redis Cluster redirections (`-MOVED`, `-ASK`), one link per node.
+    pub cluster: bool,
 }
 
 impl Plan {

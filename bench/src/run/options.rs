@@ -104,6 +104,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "resp2")]
     pub protocol: Protocol,
 
+    /// Redis Cluster: route each key to the node owning its slot, learning the slot map
+    /// from -MOVED replies (and following -ASK once, after ASKING).
+    #[arg(long)]
+    pub cluster_mode: bool,
+
     /// A command to send, with __key__ and __data__ placeholders; repeatable. Each takes
     /// the --command-ratio and --command-key-pattern that follow it.
     #[arg(long, value_name = "TEXT")]
@@ -211,6 +216,7 @@ impl RunArgs {
             warmup: Duration::from_secs_f64(self.warmup_secs.max(0.0)),
             prefill: self.prefill,
             seed: self.seed,
+            cluster: self.cluster_mode,
         })
     }
 

@@ -131,6 +131,9 @@ pub fn configuration(plan: &Plan) -> BTreeMap<String, String> {
         "protocol".into(),
         format!("{:?}", plan.protocol).to_lowercase(),
     );
+    if plan.cluster {
+        c.insert("cluster_mode".into(), "follows MOVED and ASK".into());
+    }
     c.insert(
         "rate".into(),
         plan.rate
