@@ -153,7 +153,8 @@ fn moved_replies_teach_the_slot_map() {
     assert_eq!(totals.count, 2 * 500);
     assert_eq!(totals.errors, 0, "every MOVED was followed");
     let served = |n: &Node| n.counts.served.load(Ordering::Relaxed);
-    assert_eq!(served(&low) + served(&high), 2 * 500);
+    // Requests sent before the measured phase begins are served too, unmeasured.
+    assert!(served(&low) + served(&high) >= 2 * 500);
     assert!(served(&high) > 0 && served(&low) > 0);
     // Each of the 2 clients is told at most once per slot of the second node.
     let high_slots = slots_of_keys(99)
@@ -175,7 +176,8 @@ fn without_cluster_mode_moved_is_an_error() {
     let totals = report.totals().unwrap();
     assert_eq!(totals.count, 2 * 500);
     assert!(totals.errors > 0);
-    assert_eq!(totals.errors, low.counts.moved.load(Ordering::Relaxed));
+    // Each measured error is a MOVED (some more went to unmeasured early requests).
+    assert!(totals.errors <= low.counts.moved.load(Ordering::Relaxed));
 }
 
 #[test]
@@ -209,7 +211,8 @@ fn ask_is_followed_once_after_asking() {
     assert_eq!(totals.errors, 0);
     let asked = source.counts.asked.load(Ordering::Relaxed);
     assert!(asked > 0, "memtier-7 is among 10 keys drawn 600 times");
-    // Every ASK was followed to the target, after ASKING; none stuck in the slot map.
+    // Every ASK, measured or not, was followed to the target after ASKING, and none
+    // stuck in the slot map.
     assert_eq!(
         target.counts.served_after_asking.load(Ordering::Relaxed),
         asked
