@@ -88,7 +88,10 @@ fn reply(node: &Node, args: &[Vec<u8>], asking: bool) -> String {
     if args[0].eq_ignore_ascii_case(b"ASKING") {
         return "+OK\r\n".into();
     }
-    let slot = key_slot(&args[1]);
+    let Some(key) = args.get(1) else {
+        return "-ERR this test node only serves commands with a key\r\n".into();
+    };
+    let slot = key_slot(key);
     let other = node.other.get().unwrap();
     let imported = !(node.owns)(slot) && asking;
     if node.migrating == Some(slot) {

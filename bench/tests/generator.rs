@@ -16,8 +16,11 @@ use std::time::Duration;
 /// over all connections).
 type Delay = dyn Fn(u64) -> Duration + Send + Sync;
 
-/// A RESP server on a free port: answers GET with a null (a miss) and anything else
-/// with +OK, each after `delay`. Its threads end with the test process.
+/// INFO as a Holdfast server running with `--durability local` answers it (in part).
+const INFO: &[u8] = b"$42\r\n# Server\r\nholdfast_durability:local\r\nx:y\r\n\r\n";
+
+/// A RESP server on a free port: answers GET with a null (a miss), INFO with [`INFO`]
+/// and anything else with +OK, each after `delay`. Its threads end with the test process.
 fn serve(delay: Arc<Delay>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -38,6 +41,8 @@ fn answer(stream: TcpStream, delay: &Delay, served: &AtomicU64) {
         std::thread::sleep(delay(served.fetch_add(1, Ordering::Relaxed)));
         let reply: &[u8] = if args[0].eq_ignore_ascii_case(b"GET") {
             b"$-1\r\n"
+        } else if args[0].eq_ignore_ascii_case(b"INFO") {
+            INFO
         } else {
             b"+OK\r\n"
         };
@@ -165,4 +170,10 @@ fn command_types_are_counted_separately_with_misses() {
         "every GET is answered with a null"
     );
     assert!(gets.misses_per_sec.unwrap() > 0.0);
+    assert_eq!(report.configuration["durability"], "local");
+    assert!(
+        report.label.ends_with("[durability local]"),
+        "{}",
+        report.label
+    );
 }

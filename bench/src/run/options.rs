@@ -147,6 +147,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub run_label: Option<String>,
 
+    /// The server's durability mode as labelled in the output [default: read from INFO:
+    /// holdfast_durability, or for Redis whether aof_enabled].
+    #[arg(long, value_name = "TEXT")]
+    pub durability_label: Option<String>,
+
     /// Seed for keys, values and command choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
