@@ -323,6 +323,7 @@ impl Connection {
 
     /// The link to `address`, connected now if this client has none yet.
     fn link_to(&mut self, address: String) -> io::Result<usize> {
+        let address = same_host(address, &self.links[0].address);
         if let Some(index) = self.links.iter().position(|l| l.address == address) {
             return Ok(index);
         }
@@ -409,6 +410,15 @@ impl Link {
     }
 }
 
+/// A redirection to `:port` (Redis 7 with `cluster-preferred-endpoint-type
+/// unknown-endpoint`) means the host the client already talks to: the seed's.
+fn same_host(address: String, seed: &str) -> String {
+    match (address.strip_prefix(':'), seed.rsplit_once(':')) {
+        (Some(port), Some((host, _))) => format!("{host}:{port}"),
+        _ => address,
+    }
+}
+
 fn record(record: &mut Record, scanned: reply::Scanned, bytes_out: usize, micros: u64) {
     record.latency(micros);
     record.bytes_out += bytes_out as u64;
@@ -450,5 +460,19 @@ fn hello3(stream: &mut TcpStream) -> io::Result<()> {
             }
             Some(_) => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_without_host_is_on_the_seed_host() {
+        assert_eq!(same_host(":7001".into(), "10.0.0.5:7000"), "10.0.0.5:7001");
+        assert_eq!(
+            same_host("10.0.0.6:7001".into(), "10.0.0.5:7000"),
+            "10.0.0.6:7001"
+        );
     }
 }
