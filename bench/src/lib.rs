@@ -3,7 +3,8 @@
 //! Modules, from the subcommand down to what it reads:
 //!
 //! - [`compare`]: `holdfast-bench compare`, Holdfast against Redis under redis-benchmark
-//!   (throughput, latency, CPU per operation, memory), reported as Markdown. Its own
+//!   (throughput, latency, CPU per operation, memory), reported as Markdown, with
+//!   `holdfast-bench run` and memtier_benchmark driven beside redis-benchmark. Its own
 //!   module map shows the flow.
 //! - [`run`]: `holdfast-bench run`, the memtier-style load generator (closed and open
 //!   loop), reported as memtier's table, JSON, CSV and `.hgrm`.

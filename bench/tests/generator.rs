@@ -2,11 +2,12 @@
 //! the reported percentiles must match the injected latencies, and open-loop mode must
 //! report a stall that closed-loop mode hides.
 
+mod common;
+
+use common::{read_command, run};
 use holdfast_bench::run::report::RunReport;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +16,11 @@ use std::time::Duration;
 /// over all connections).
 type Delay = dyn Fn(u64) -> Duration + Send + Sync;
 
-/// A RESP server on a free port: answers GET with a null (a miss) and anything else
-/// with +OK, each after `delay`. Its threads end with the test process.
+/// INFO as a Holdfast server running with `--durability local` answers it (in part).
+const INFO: &[u8] = b"$42\r\n# Server\r\nholdfast_durability:local\r\nx:y\r\n\r\n";
+
+/// A RESP server on a free port: answers GET with a null (a miss), INFO with [`INFO`]
+/// and anything else with +OK, each after `delay`. Its threads end with the test process.
 fn serve(delay: Arc<Delay>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -37,6 +41,8 @@ fn answer(stream: TcpStream, delay: &Delay, served: &AtomicU64) {
         std::thread::sleep(delay(served.fetch_add(1, Ordering::Relaxed)));
         let reply: &[u8] = if args[0].eq_ignore_ascii_case(b"GET") {
             b"$-1\r\n"
+        } else if args[0].eq_ignore_ascii_case(b"INFO") {
+            INFO
         } else {
             b"+OK\r\n"
         };
@@ -44,50 +50,6 @@ fn answer(stream: TcpStream, delay: &Delay, served: &AtomicU64) {
             return;
         }
     }
-}
-
-/// One RESP array of bulk strings; `None` when the client has gone.
-fn read_command(reader: &mut impl BufRead) -> Option<Vec<Vec<u8>>> {
-    let mut line = String::new();
-    let count: usize = {
-        reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
-        line.trim_end().strip_prefix('*')?.parse().ok()?
-    };
-    let mut args = Vec::with_capacity(count);
-    for _ in 0..count {
-        line.clear();
-        reader.read_line(&mut line).ok()?;
-        let len: usize = line.trim_end().strip_prefix('$')?.parse().ok()?;
-        let mut arg = vec![0; len + 2];
-        reader.read_exact(&mut arg).ok()?;
-        arg.truncate(len);
-        args.push(arg);
-    }
-    Some(args)
-}
-
-/// Runs the generator against `port` with `args`, returning its JSON report.
-fn run(port: u16, name: &str, args: &[&str]) -> RunReport {
-    let json = scratch_dir().join(format!("{name}.json"));
-    let output = Command::new(env!("CARGO_BIN_EXE_holdfast-bench"))
-        .args(["run", "-s", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .arg("--json-out-file")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "holdfast-bench run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
-}
-
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("holdfast-bench-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn percentile_ms(report: &RunReport, kind: &str, key: &str) -> f64 {
@@ -208,4 +170,10 @@ fn command_types_are_counted_separately_with_misses() {
         "every GET is answered with a null"
     );
     assert!(gets.misses_per_sec.unwrap() > 0.0);
+    assert_eq!(report.configuration["durability"], "local");
+    assert!(
+        report.label.ends_with("[durability local]"),
+        "{}",
+        report.label
+    );
 }

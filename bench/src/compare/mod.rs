@@ -8,6 +8,8 @@
 //!                  servers::RunningServer::start (fresh, pinned, own port and dir)
 //!                  for -P in pipelines: for test in [SET, GET]:
 //!                      cpu::ServerCpu ─► redis_benchmark::run ─► Sample
+//!                    for generator in --clients (holdfast-bench, memtier):
+//!                      for mix in [SET, GET, 80/20]: generators::run ─► GeneratorSample
 //!          ─► memory::measure (fresh server, N keys, INFO + VmRSS) per server
 //!          ─► report::render (medians, Holdfast/Redis ratios, commands, machine)
 //! ```
@@ -16,6 +18,7 @@
 
 pub mod cpu;
 pub mod error;
+pub mod generators;
 pub mod memory;
 pub mod options;
 pub mod redis_benchmark;
@@ -27,6 +30,7 @@ pub use options::CompareArgs;
 
 use crate::command_line::{cpu_list, CommandLine};
 use crate::procfs::{self, Machine};
+use generators::{Client, Figures};
 use memory::Memory;
 use redis_benchmark::Workload;
 use servers::{Kind, Placement, RunningServer, Tools};
@@ -79,6 +83,18 @@ pub struct Sample {
     pub client_core_fraction: f64,
 }
 
+/// One run of a generator other than redis-benchmark (see [`generators`]).
+#[derive(Clone, Debug)]
+pub struct GeneratorSample {
+    pub kind: Kind,
+    pub client: Client,
+    pub pipeline: u32,
+    /// A [`generators::MIXES`] name: "SET", "GET", "80/20".
+    pub test: &'static str,
+    pub round: u32,
+    pub figures: Figures,
+}
+
 /// Everything measured for one setup.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -88,6 +104,8 @@ pub struct Table {
     /// Whether `requests` came from a calibration run rather than -n.
     pub calibrated: bool,
     pub samples: Vec<Sample>,
+    /// The other generators' runs, beside redis-benchmark's `samples`.
+    pub generators: Vec<GeneratorSample>,
     /// The exact commands of the first round.
     pub commands: Vec<CommandLine>,
 }
@@ -106,6 +124,10 @@ pub struct Report {
     pub tables: Vec<Table>,
     pub memory: Option<Vec<Memory>>,
     pub value_bytes: usize,
+    /// The generators run beside redis-benchmark, in order.
+    pub generators: Vec<Client>,
+    /// Generators asked for but not installed: one line each.
+    pub skipped: Vec<String>,
 }
 
 /// Runs the whole comparison; progress goes to stderr.
@@ -113,6 +135,7 @@ pub fn run(args: &CompareArgs, invocation: String) -> Result<Report, Error> {
     let servers = distinct(&args.servers);
     validate(args)?;
     let tools = Tools::find(args)?;
+    tools.skipped.iter().for_each(|line| eprintln!("{line}"));
     let mut tables = Vec::new();
     for setup in setups(args) {
         eprintln!("== {}", setup.title);
@@ -135,6 +158,8 @@ pub fn run(args: &CompareArgs, invocation: String) -> Result<Report, Error> {
         tables,
         memory,
         value_bytes: redis_benchmark::VALUE_BYTES,
+        generators: tools.generators.iter().map(|&(c, _)| c).collect(),
+        skipped: tools.skipped.clone(),
     })
 }
 
@@ -162,6 +187,13 @@ fn validate(args: &CompareArgs) -> Result<(), Error> {
              give two different CPUs",
             args.server_cpu
         )));
+    }
+    if !args.clients.contains(&Client::RedisBenchmark) {
+        return Err(Error::Usage(
+            "--clients must include redis-benchmark: the main tables and the request \
+             sizing are its figures"
+                .into(),
+        ));
     }
     if args.memory_keys == 0 && !args.skip_memory {
         return Err(Error::Usage(
@@ -225,6 +257,7 @@ fn run_setup(
         requests,
         calibrated,
         samples: Vec::new(),
+        generators: Vec::new(),
         commands: Vec::new(),
     };
     for round in 1..=args.repeat {
@@ -330,8 +363,72 @@ fn run_round(
             }
             table.samples.push(sample);
         }
+        for (client, program) in &tools.generators {
+            run_generator(
+                args,
+                tools,
+                table,
+                &server,
+                (*client, program),
+                pipeline,
+                round,
+            )?;
+        }
     }
     server.stop()
+}
+
+/// Runs one generator's mixes at one depth against `server`, as many requests as
+/// redis-benchmark sends at that depth.
+fn run_generator(
+    args: &CompareArgs,
+    tools: &Tools,
+    table: &mut Table,
+    server: &RunningServer,
+    (client, program): (Client, &std::path::Path),
+    pipeline: u32,
+    round: u32,
+) -> Result<(), Error> {
+    let json = generators::json_path(client);
+    for (test, ratio) in generators::MIXES {
+        let workload = generators::Workload {
+            ratio,
+            pipeline,
+            requests: table.requests[&pipeline],
+        };
+        let command = generators::command(
+            client,
+            program,
+            (&tools.taskset, table.setup.client_cpus.as_deref()),
+            server.port,
+            workload,
+            &json,
+        );
+        let figures = generators::run(client, &command, &json)?;
+        eprintln!(
+            "round {round}/{}: {} {test} -P {pipeline} by {}: {:.0} ops/s, p50 {:.3} ms, \
+             p99 {:.3} ms, client {:.0}% of a core",
+            args.repeat,
+            server.kind.title(),
+            client.title(),
+            figures.rps,
+            figures.p50_ms,
+            figures.p99_ms,
+            figures.client_core_fraction * 100.0
+        );
+        if round == 1 {
+            table.commands.push(command);
+        }
+        table.generators.push(GeneratorSample {
+            kind: server.kind,
+            client,
+            pipeline,
+            test,
+            round,
+            figures,
+        });
+    }
+    Ok(())
 }
 
 /// Runs one redis-benchmark test against `server`, measuring both sides' CPU.
@@ -431,6 +528,14 @@ mod tests {
         assert_eq!((args.server_cpu, args.client_cpu, args.repeat), (1, 0, 5));
         assert_eq!(args.pipelines, vec![1, 16]);
         assert_eq!(args.servers, vec![Kind::Redis, Kind::Holdfast]);
+        assert_eq!(
+            args.clients,
+            vec![
+                Client::RedisBenchmark,
+                Client::HoldfastBench,
+                Client::Memtier
+            ]
+        );
         let setups = setups(&args);
         assert_eq!(setups.len(), 1);
         assert_eq!(setups[0].holdfast.cpus, vec![1]);
@@ -458,6 +563,13 @@ mod tests {
     fn both_cores_needs_two_cpus() {
         let args = parse(&["--both-cores", "--server-cpu", "0", "--client-cpu", "0"]);
         assert!(matches!(validate(&args), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn redis_benchmark_is_always_a_client() {
+        let args = parse(&["--clients", "holdfast-bench"]);
+        assert!(matches!(validate(&args), Err(Error::Usage(_))));
+        assert!(validate(&parse(&["--clients", "redis-benchmark"])).is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The flags of `holdfast-bench compare`.
 
+use super::generators::Client;
 use super::servers::Kind;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,23 @@ pub struct CompareArgs {
         default_value = "redis,holdfast"
     )]
     pub servers: Vec<Kind>,
+
+    /// Load generators to run against every server, each pinned to the client CPU:
+    /// redis-benchmark (always: its figures are the main tables), holdfast-bench (this
+    /// program's `run`) and memtier (memtier_benchmark, skipped with a note when it is
+    /// not installed). Their figures are tabulated side by side with their own CPU use.
+    #[arg(
+        long,
+        value_name = "NAME,...",
+        value_delimiter = ',',
+        value_enum,
+        default_value = "redis-benchmark,holdfast-bench,memtier"
+    )]
+    pub clients: Vec<Client>,
+
+    /// The memtier_benchmark program (a path, or a name looked up on PATH).
+    #[arg(long, value_name = "PATH", default_value = "memtier_benchmark")]
+    pub memtier_benchmark: PathBuf,
 
     /// Also run Holdfast with --threads 2 over the server and client CPUs (Redis stays
     /// single-threaded on the server CPU), reported as its own table.

@@ -137,6 +137,31 @@ pub struct Run {
 
 /// Runs `command` to completion and parses its output.
 pub fn run(command: &CommandLine) -> Result<Run, Error> {
+    let finished = run_client(command)?;
+    let rows = parse_csv(&finished.stdout).map_err(|e| Error::Benchmark {
+        command: command.to_string(),
+        detail: format!("{e}; stderr: {}", finished.stderr.trim()),
+    })?;
+    Ok(Run {
+        rows,
+        client_cpu_secs: finished.client_cpu_secs,
+        wall_secs: finished.wall_secs,
+    })
+}
+
+/// A load generator that ran to completion: its output and what it cost.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    pub stdout: String,
+    pub stderr: String,
+    /// CPU seconds the generator used (user + system).
+    pub client_cpu_secs: f64,
+    pub wall_secs: f64,
+}
+
+/// Runs one load generator (redis-benchmark, holdfast-bench, memtier_benchmark) to
+/// completion, measuring its CPU time; a failed exit is an error with its stderr.
+pub fn run_client(command: &CommandLine) -> Result<Finished, Error> {
     let failed = |detail: String| Error::Benchmark {
         command: command.to_string(),
         detail,
@@ -159,9 +184,9 @@ pub fn run(command: &CommandLine) -> Result<Run, Error> {
     if !status.success() {
         return Err(failed(format!("{status}; stderr: {}", stderr.trim())));
     }
-    let rows = parse_csv(&stdout).map_err(|e| failed(format!("{e}; stderr: {}", stderr.trim())))?;
-    Ok(Run {
-        rows,
+    Ok(Finished {
+        stdout,
+        stderr,
         client_cpu_secs,
         wall_secs,
     })
@@ -196,7 +221,7 @@ fn wait_with_timeout(child: &mut Child) -> Result<std::process::ExitStatus, Stri
                     "still running after {RUN_TIMEOUT:?}; killed (did the server stop answering?)"
                 ));
             }
-            Err(e) => return Err(format!("waiting for redis-benchmark: {e}")),
+            Err(e) => return Err(format!("waiting for the load generator: {e}")),
         }
     }
 }
@@ -269,6 +294,8 @@ mod tests {
             redis_benchmark: "redis-benchmark".into(),
             taskset: "taskset".into(),
             holdfast: "holdfast-server".into(),
+            generators: Vec::new(),
+            skipped: Vec::new(),
         };
         let workload = Workload {
             tests: "set",

@@ -5,6 +5,7 @@
 //! ops/s and worse for latency, CPU and memory.
 
 use super::cpu::{CLIENT_SATURATED_FRACTION, IDLE_FRACTION};
+use super::generators::{Client, MIXES};
 use super::memory::{self, Memory};
 use super::servers::Kind;
 use super::{Report, Sample, Table, TESTS};
@@ -19,6 +20,7 @@ pub fn render(report: &Report) -> String {
     header(report, &mut out);
     for table in &report.tables {
         benchmark_table(report, table, &mut out);
+        generators_table(report, table, &mut out);
     }
     if let Some(memory) = &report.memory {
         memory_table(report, memory, &mut out);
@@ -195,6 +197,96 @@ fn benchmark_row(report: &Report, table: &Table, pipeline: u32, test: &str) -> V
         })
     }));
     cells
+}
+
+/// The generators side by side on the same servers: per server, workload and depth,
+/// each generator's median ops/s, p50, p99 and its own CPU use. redis-benchmark has no
+/// 80/20 mix, so its cells there are n/a.
+fn generators_table(report: &Report, table: &Table, out: &mut String) {
+    if report.generators.is_empty() && report.skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### Load generators side by side: {}
+",
+        table.setup.title
+    );
+    for line in &report.skipped {
+        let _ = writeln!(out, "- {line}\n");
+    }
+    if report.generators.is_empty() {
+        return;
+    }
+    let clients: Vec<Client> = std::iter::once(Client::RedisBenchmark)
+        .chain(report.generators.iter().copied())
+        .collect();
+    let mut heading = vec!["server".to_string(), "test".to_string(), "-P".to_string()];
+    for client in &clients {
+        for metric in ["ops/s", "p50 ms", "p99 ms", "client CPU"] {
+            heading.push(format!("{} {metric}", client.title()));
+        }
+    }
+    row(out, &heading);
+    let align: Vec<String> = (0..heading.len())
+        .map(|i| if i < 3 { "---" } else { "---:" }.to_string())
+        .collect();
+    row(out, &align);
+    for &kind in &report.servers {
+        for &pipeline in &report.pipelines {
+            for (test, _) in MIXES {
+                let mut cells = vec![
+                    kind.title().to_string(),
+                    test.to_string(),
+                    pipeline.to_string(),
+                ];
+                for &client in &clients {
+                    cells.extend(generator_cells(table, kind, client, pipeline, test));
+                }
+                row(out, &cells);
+            }
+        }
+    }
+    out.push('\n');
+}
+
+/// Median ops/s, p50, p99 and client CPU of one generator's runs of one cell.
+fn generator_cells(
+    table: &Table,
+    kind: Kind,
+    client: Client,
+    pipeline: u32,
+    test: &str,
+) -> Vec<String> {
+    let runs: Vec<[f64; 4]> = if client == Client::RedisBenchmark {
+        samples_of(table, kind, pipeline, test)
+            .map(|s| [s.rps, s.p50_ms, s.p99_ms, s.client_core_fraction])
+            .collect()
+    } else {
+        table
+            .generators
+            .iter()
+            .filter(|g| {
+                g.kind == kind && g.client == client && g.pipeline == pipeline && g.test == test
+            })
+            .map(|g| {
+                let f = &g.figures;
+                [f.rps, f.p50_ms, f.p99_ms, f.client_core_fraction]
+            })
+            .collect()
+    };
+    let median_at = |i: usize| median(&runs.iter().map(|r| r[i]).collect::<Vec<_>>());
+    let formats: [fn(f64) -> String; 4] = [
+        format_rate,
+        |v| format!("{v:.3}"),
+        |v| format!("{v:.3}"),
+        |v| format!("{:.0}%", v * 100.0),
+    ];
+    formats
+        .iter()
+        .enumerate()
+        .map(|(i, format)| format_or_na(median_at(i), *format))
+        .collect()
 }
 
 /// Every round's ops/s, so a reader can see the spread behind each median.
@@ -517,9 +609,10 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::generators::Figures;
     use super::super::memory::Memory;
     use super::super::servers::Placement;
-    use super::super::Setup;
+    use super::super::{GeneratorSample, Setup};
     use super::*;
     use crate::command_line::CommandLine;
     use crate::procfs::Machine;
@@ -563,6 +656,7 @@ mod tests {
             threads: 1,
         };
         let mut samples = Vec::new();
+        let mut generators = Vec::new();
         for (round, (redis, holdfast)) in [(100.0, 150.0), (110.0, 90.0), (90.0, 160.0)]
             .into_iter()
             .enumerate()
@@ -571,6 +665,21 @@ mod tests {
             for test in ["SET", "GET"] {
                 samples.push(sample(Kind::Redis, test, round, redis, 10.0));
                 samples.push(sample(Kind::Holdfast, test, round, holdfast, 5.0));
+            }
+            for kind in [Kind::Redis, Kind::Holdfast] {
+                generators.push(GeneratorSample {
+                    kind,
+                    client: Client::HoldfastBench,
+                    pipeline: 1,
+                    test: "80/20",
+                    round,
+                    figures: Figures {
+                        rps: 1000.0 * f64::from(round),
+                        p50_ms: 0.5,
+                        p99_ms: 1.5,
+                        client_core_fraction: 0.25,
+                    },
+                });
             }
         }
         Report {
@@ -596,6 +705,7 @@ mod tests {
                 requests: BTreeMap::from([(1, 1000)]),
                 calibrated: false,
                 samples,
+                generators,
                 commands: vec![CommandLine::new("redis-benchmark").arg("-P").arg("1")],
             }],
             memory: Some(vec![
@@ -607,6 +717,8 @@ mod tests {
                 ),
             ]),
             value_bytes: 100,
+            generators: vec![Client::HoldfastBench],
+            skipped: vec!["memtier_benchmark skipped: not installed".into()],
         }
     }
 
@@ -637,6 +749,38 @@ mod tests {
         );
         assert!(
             text.contains("| Redis | GET | 1 | 100 | 110 | 90 | 90–110 |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn generators_sit_side_by_side_with_their_cpu() {
+        let text = render(&report());
+        assert!(
+            text.contains("- memtier_benchmark skipped: not installed"),
+            "{text}"
+        );
+        let heading = text
+            .lines()
+            .find(|l| l.starts_with("| server | test | -P | redis-benchmark"))
+            .expect("a generators table");
+        assert!(heading.contains("| redis-benchmark ops/s |"), "{heading}");
+        assert!(
+            heading.contains("| holdfast-bench client CPU |"),
+            "{heading}"
+        );
+        // redis-benchmark's SET from its samples; holdfast-bench ran only the mix here.
+        assert!(
+            text.contains(
+                "| Redis | SET | 1 | 100 | 1.000 | 2.000 | 50% | n/a | n/a | n/a | n/a |"
+            ),
+            "{text}"
+        );
+        // Median of 1000, 2000, 3000 ops/s; redis-benchmark cannot run the mix.
+        assert!(
+            text.contains(
+                "| Holdfast | 80/20 | 1 | n/a | n/a | n/a | n/a | 2,000 | 0.500 | 1.500 | 25% |"
+            ),
             "{text}"
         );
     }

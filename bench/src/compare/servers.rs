@@ -5,6 +5,7 @@
 //! `--durability none`), so the comparison measures the in-memory engines alone.
 
 use super::error::Error;
+use super::generators::Client;
 use super::options::CompareArgs;
 use crate::command_line::{cpu_list, CommandLine};
 use crate::resp::{Connection, Reply};
@@ -56,6 +57,10 @@ pub struct Tools {
     pub redis_benchmark: PathBuf,
     pub taskset: PathBuf,
     pub holdfast: PathBuf,
+    /// The generators beside redis-benchmark that were asked for and found, with paths.
+    pub generators: Vec<(Client, PathBuf)>,
+    /// One line per generator asked for but not found, for stderr and the report.
+    pub skipped: Vec<String>,
 }
 
 impl Tools {
@@ -75,11 +80,14 @@ impl Tools {
         if args.servers.contains(&Kind::Holdfast) && !args.holdfast_bin.is_file() {
             return Err(Error::MissingHoldfast(args.holdfast_bin.clone()));
         }
+        let (generators, skipped) = generators(args)?;
         Ok(Tools {
             redis_server,
             redis_benchmark,
             taskset,
             holdfast: args.holdfast_bin.clone(),
+            generators,
+            skipped,
         })
     }
 
@@ -100,6 +108,39 @@ impl Tools {
             })
             .unwrap_or_else(|| "unknown (--version failed)".to_string())
     }
+}
+
+/// holdfast-bench is this very program; memtier_benchmark is optional, and a missing one
+/// is a skip line, not an error.
+type Generators = (Vec<(Client, PathBuf)>, Vec<String>);
+
+/// The generators of `--clients` beside redis-benchmark, and skip lines for the missing.
+fn generators(args: &CompareArgs) -> Result<Generators, Error> {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    for &client in &args.clients {
+        if found.iter().any(|(c, _)| *c == client) {
+            continue;
+        }
+        match client {
+            Client::RedisBenchmark => {}
+            Client::HoldfastBench => found.push((
+                client,
+                std::env::current_exe()
+                    .map_err(Error::io("finding this program (holdfast-bench) to run it"))?,
+            )),
+            Client::Memtier => match which(&args.memtier_benchmark) {
+                Some(path) => found.push((client, path)),
+                None => skipped.push(format!(
+                    "memtier_benchmark skipped: {} is not installed (not found on PATH); \
+                     build it from https://github.com/RedisLabs/memtier_benchmark or give \
+                     --memtier-benchmark PATH",
+                    args.memtier_benchmark.display()
+                )),
+            },
+        }
+    }
+    Ok((found, skipped))
 }
 
 /// `program` itself when it names a path, else the first executable of that name on PATH.
@@ -315,6 +356,8 @@ mod tests {
             redis_benchmark: "/usr/bin/redis-benchmark".into(),
             taskset: "/usr/bin/taskset".into(),
             holdfast: "/w/target/release/holdfast-server".into(),
+            generators: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 

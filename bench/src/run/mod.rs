@@ -10,7 +10,9 @@
 //!                        ─► merge records per command type ─► report (table, JSON, CSV, .hgrm)
 //! ```
 
+pub mod cluster;
 pub mod connection;
+pub mod durability;
 pub mod keys;
 pub mod options;
 pub mod record;
@@ -80,6 +82,8 @@ pub struct Plan {
     pub warmup: Duration,
     pub prefill: bool,
     pub seed: u64,
+    /// Follow Redis Cluster redirections (`-MOVED`, `-ASK`), one link per node.
+    pub cluster: bool,
 }
 
 impl Plan {
@@ -452,10 +456,15 @@ impl Progress {
 pub fn execute(args: &RunArgs) -> Result<report::RunReport, Error> {
     let plan = args.plan()?;
     let outcome = run(&plan)?;
-    let configuration = report::configuration(&plan);
+    let mut configuration = report::configuration(&plan);
+    let durability = args
+        .durability_label
+        .clone()
+        .unwrap_or_else(|| durability::probe(&plan.host, plan.port));
+    configuration.insert("durability".into(), durability.clone());
     let label = args.run_label.clone().unwrap_or_else(|| {
         format!(
-            "{} -t {} -c {} --pipeline {}{}",
+            "{} -t {} -c {} --pipeline {}{} [durability {durability}]",
             configuration["server"],
             plan.threads,
             plan.clients,

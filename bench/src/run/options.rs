@@ -104,6 +104,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "resp2")]
     pub protocol: Protocol,
 
+    /// Redis Cluster: route each key to the node owning its slot, learning the slot map
+    /// from -MOVED replies (and following -ASK once, after ASKING).
+    #[arg(long)]
+    pub cluster_mode: bool,
+
     /// A command to send, with __key__ and __data__ placeholders; repeatable. Each takes
     /// the --command-ratio and --command-key-pattern that follow it.
     #[arg(long, value_name = "TEXT")]
@@ -141,6 +146,11 @@ pub struct RunArgs {
     /// A name for this run in JSON and plots [default: the server and workload].
     #[arg(long)]
     pub run_label: Option<String>,
+
+    /// The server's durability mode as labelled in the output [default: read from INFO:
+    /// holdfast_durability, or for Redis whether aof_enabled].
+    #[arg(long, value_name = "TEXT")]
+    pub durability_label: Option<String>,
 
     /// Seed for keys, values and command choice.
     #[arg(long, default_value_t = 1)]
@@ -211,6 +221,7 @@ impl RunArgs {
             warmup: Duration::from_secs_f64(self.warmup_secs.max(0.0)),
             prefill: self.prefill,
             seed: self.seed,
+            cluster: self.cluster_mode,
         })
     }
 

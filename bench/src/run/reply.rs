@@ -1,6 +1,6 @@
 //! Finding where one reply ends in a byte stream, for RESP2 and RESP3, without building
 //! the reply: the generator only needs its length, whether it was an error, a null (a
-//! miss) or a MOVED redirection, so a pipelined stream is counted in place.
+//! miss) or a MOVED/ASK redirection, so a pipelined stream is counted in place.
 
 use memchr::memchr;
 
@@ -148,13 +148,28 @@ fn attributed(
     scan_at(buf, end, depth + 1)
 }
 
-/// The slot and address of a `-MOVED 3999 127.0.0.1:6381` error, as Redis Cluster sends it.
-pub fn moved(reply: &[u8]) -> Option<(u16, String)> {
-    let text = std::str::from_utf8(reply.strip_prefix(b"-MOVED ")?).ok()?;
+/// Which of Redis Cluster's two redirections an error reply is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redirection {
+    /// The slot has moved for good: update the slot map.
+    Moved,
+    /// The slot is being migrated: ask the other node this once, after ASKING.
+    Ask,
+}
+
+/// A `-MOVED 3999 127.0.0.1:6381` or `-ASK 3999 127.0.0.1:6381` error, as Redis Cluster
+/// sends it (CRLF included or not): the redirection, slot and address.
+pub fn redirection(reply: &[u8]) -> Option<(Redirection, u16, String)> {
+    let (kind, rest) = if let Some(rest) = reply.strip_prefix(b"-MOVED ") {
+        (Redirection::Moved, rest)
+    } else {
+        (Redirection::Ask, reply.strip_prefix(b"-ASK ")?)
+    };
+    let text = std::str::from_utf8(rest).ok()?;
     let mut words = text.trim_end().split(' ');
     let slot = words.next()?.parse().ok()?;
     let address = words.next()?.to_string();
-    Some((slot, address))
+    Some((kind, slot, address))
 }
 
 #[cfg(test)]
@@ -220,11 +235,16 @@ mod tests {
     }
 
     #[test]
-    fn parses_moved_redirections() {
+    fn parses_redirections() {
         assert_eq!(
-            moved(b"-MOVED 3999 127.0.0.1:6381"),
-            Some((3999, "127.0.0.1:6381".to_string()))
+            redirection(b"-MOVED 3999 127.0.0.1:6381"),
+            Some((Redirection::Moved, 3999, "127.0.0.1:6381".to_string()))
         );
-        assert_eq!(moved(b"-ERR no"), None);
+        assert_eq!(
+            redirection(b"-ASK 12182 10.0.0.2:7000\r\n"),
+            Some((Redirection::Ask, 12182, "10.0.0.2:7000".to_string()))
+        );
+        assert_eq!(redirection(b"-ERR no"), None);
+        assert_eq!(redirection(b"-MOVED x 127.0.0.1:6381"), None);
     }
 }

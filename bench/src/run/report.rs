@@ -131,6 +131,9 @@ pub fn configuration(plan: &Plan) -> BTreeMap<String, String> {
         "protocol".into(),
         format!("{:?}", plan.protocol).to_lowercase(),
     );
+    if plan.cluster {
+        c.insert("cluster_mode".into(), "follows MOVED and ASK".into());
+    }
     c.insert(
         "rate".into(),
         plan.rate
@@ -169,7 +172,11 @@ pub fn table(report: &RunReport, percentiles: &[f64]) -> String {
     }
     header += &format!("{:>12}", "KB/sec");
     let rule = |c: char| c.to_string().repeat(header.len());
-    let mut out = format!("\nALL STATS\n{}\n{header}\n{}\n", rule('='), rule('-'));
+    let mut out = String::new();
+    if let Some(durability) = report.configuration.get("durability") {
+        out += &format!("\nServer durability: {durability}\n");
+    }
+    out += &format!("\nALL STATS\n{}\n{header}\n{}\n", rule('='), rule('-'));
     for stats in &report.all_stats {
         let or_dash = |v: Option<f64>| v.map_or("---".to_string(), |v| format!("{v:.2}"));
         out += &format!(

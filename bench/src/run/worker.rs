@@ -65,15 +65,13 @@ pub fn run(
         wait(plan, &connections, &mut pollfds, now)?;
         let now = Instant::now();
         let (mut ops, mut latency_sum_us) = (0, 0);
-        for (connection, pollfd) in connections.iter_mut().zip(&pollfds) {
-            if pollfd.revents & libc::POLLOUT != 0 {
-                connection.flush()?;
-            }
-            if pollfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                let (o, l) = connection.receive(now, &mut records)?;
-                ops += o;
-                latency_sum_us += l;
-            }
+        let mut at = 0;
+        for connection in &mut connections {
+            let links = connection.links();
+            let (o, l) = connection.ready(&pollfds[at..at + links], now, &mut records)?;
+            at += links;
+            ops += o;
+            latency_sum_us += l;
         }
         counters.ops.fetch_add(ops, Ordering::Relaxed);
         counters
@@ -91,7 +89,7 @@ pub fn run(
     })
 }
 
-/// Polls every connection for replies (and for room to write where output is pending)
+/// Polls every connection's links (one pollfd each, in order) for replies (and for room to write where output is pending)
 /// until one is ready or the next paced send is due.
 fn wait(
     plan: &Plan,
@@ -102,15 +100,7 @@ fn wait(
     pollfds.clear();
     let mut deadline = now + POLL_WAIT_MAX;
     for connection in connections {
-        let mut events = libc::POLLIN;
-        if connection.wants_write() {
-            events |= libc::POLLOUT;
-        }
-        pollfds.push(libc::pollfd {
-            fd: connection.fd(),
-            events,
-            revents: 0,
-        });
+        connection.poll_entries(pollfds);
         if let Some(next) = connection.next_send(plan) {
             deadline = deadline.min(next);
         }
