@@ -24,6 +24,7 @@
 
 pub mod command_line;
 pub mod compare;
+pub mod log_bench;
 pub mod plot;
 pub mod procfs;
 pub mod resp;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use holdfast_bench::{compare, plot, run};
+use holdfast_bench::{compare, log_bench, plot, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -27,6 +27,9 @@ enum Command {
     /// Plot latency percentile spectra and throughput over time of one or more runs
     /// (their --json-out-file) as SVG, one line per run.
     Plot(plot::PlotArgs),
+    /// Benchmark the transaction log's group commit against a raw O_DIRECT write +
+    /// fdatasync probe of the same disk: records/s, MB/s, time-to-durable percentiles.
+    Log(log_bench::LogBenchArgs),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
                     .for_each(|p| eprintln!("wrote {}", p.display()))
             })
             .map_err(Into::into),
+        Command::Log(args) => log_bench::run(&args).map_err(|e| anyhow::anyhow!(e)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
