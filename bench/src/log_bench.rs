@@ -14,6 +14,10 @@ pub struct LogBenchArgs {
     /// Concurrent appenders, one log run each.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
     pub appenders: Vec<usize>,
+    /// Records each appender keeps appended but not yet durable (1: closed loop; a server
+    /// core pipelining many clients' writes keeps many).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub in_flight: u16,
     /// Payload bytes per record.
     #[arg(long, default_value_t = 100)]
     pub record_bytes: usize,
@@ -31,6 +35,7 @@ pub fn run(args: &LogBenchArgs) -> Result<(), String> {
         holdfast_log::bench::bench(
             &args.dir,
             &args.appenders,
+            args.in_flight as usize,
             args.record_bytes,
             Duration::from_secs(args.seconds),
         )

@@ -152,7 +152,9 @@ pub async fn raw_write_sync(dir: &Path, len: usize, count: usize) -> std::io::Re
     Ok(lat)
 }
 
-/// One run of the log under `appenders` closed-loop appenders of `record_bytes` records.
+/// One run of the log under `appenders` appenders of `record_bytes` records, each keeping
+/// up to `in_flight` records appended but not yet durable (1: closed loop; a server core
+/// pipelining many clients' writes keeps many).
 #[derive(Debug)]
 pub struct LogRun {
     pub appenders: usize,
@@ -167,9 +169,14 @@ pub struct LogRun {
 pub async fn log_run(
     dir: &Path,
     appenders: usize,
+    in_flight: usize,
     record_bytes: usize,
     duration: Duration,
 ) -> crate::Result<LogRun> {
+    assert!(
+        in_flight > 0,
+        "an appender needs room for one record in flight"
+    );
     let run_dir: PathBuf = dir.join(format!("run-{appenders}"));
     let _ = std::fs::remove_dir_all(&run_dir);
     let storage = DmaStorage::open(&run_dir)
@@ -188,9 +195,17 @@ pub async fn log_run(
             let (log, lat) = (log.clone(), lat.clone());
             glommio::spawn_local(async move {
                 let payload = vec![0x5a; record_bytes];
+                let mut pending = std::collections::VecDeque::with_capacity(in_flight);
                 while Instant::now() < deadline {
+                    if pending.len() == in_flight {
+                        let (t, durable): (Instant, _) = pending.pop_front().expect("full");
+                        durable.await?;
+                        lat.borrow_mut().push(t.elapsed());
+                    }
                     let t = Instant::now();
-                    let durable = log.append(Epoch(1), 1, 0, &payload).await?;
+                    pending.push_back((t, log.append(Epoch(1), 1, 0, &payload).await?));
+                }
+                for (t, durable) in pending {
                     durable.await?;
                     lat.borrow_mut().push(t.elapsed());
                 }
@@ -222,6 +237,7 @@ pub async fn log_run(
 pub async fn bench(
     dir: &Path,
     appenders: &[usize],
+    in_flight: usize,
     record_bytes: usize,
     duration: Duration,
 ) -> crate::Result<()> {
@@ -235,7 +251,7 @@ pub async fn bench(
         one_raw.summary()
     );
     for &n in appenders {
-        let mut run = log_run(dir, n, record_bytes, duration).await?;
+        let mut run = log_run(dir, n, in_flight, record_bytes, duration).await?;
         let secs = run.elapsed.as_secs_f64();
         let rps = run.records as f64 / secs;
         let mbps = run.records as f64 * record_bytes as f64 / secs / 1e6;

@@ -50,6 +50,9 @@ enum Command {
         dir: PathBuf,
         #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
         appenders: Vec<usize>,
+        /// Records each appender keeps appended but not yet durable (1: closed loop).
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
         #[arg(long, default_value_t = 100)]
         record_bytes: usize,
         #[arg(long, default_value_t = 3)]
@@ -80,11 +83,13 @@ fn main() -> anyhow::Result<()> {
             Command::Bench {
                 dir,
                 appenders,
+                in_flight,
                 record_bytes,
                 seconds,
             } => Ok(holdfast_log::bench::bench(
                 &dir,
                 &appenders,
+                in_flight.max(1),
                 record_bytes,
                 Duration::from_secs(seconds),
             )
