@@ -24,6 +24,7 @@ pub struct Plan {
     pub port: u16,
     pub config: ConfigStore,
     pub config_file: Option<std::path::PathBuf>,
+    pub net: crate::config::cli::Net,
 }
 
 /// The configuration store shared by every core (CONFIG is not on the data path).
@@ -83,6 +84,7 @@ pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
         port,
         config,
         config_file: options.config_path().cloned(),
+        net: options.net,
     })
 }
 
@@ -103,6 +105,23 @@ fn listen_addrs(bind: &[String], port: u16) -> Vec<String> {
         vec![format!("127.0.0.1:{port}")]
     } else {
         addrs
+    }
+}
+
+/// This core's network ring and its driver task, or None (glommio's sockets) when the
+/// kernel refuses the ring.
+fn network_ring(core: usize) -> Option<std::rc::Rc<crate::net::ring::NetRing>> {
+    match crate::net::ring::NetRing::new() {
+        Ok(ring) => {
+            glommio::spawn_local(ring.clone().drive()).detach();
+            Some(ring)
+        }
+        Err(err) => {
+            eprintln!(
+                "holdfast: core {core}: no network io_uring ({err}); using glommio's sockets"
+            );
+            None
+        }
     }
 }
 
@@ -155,6 +174,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     let mesh = MeshBuilder::<Msg, _>::full(cores, MESH_CHANNEL_MESSAGES);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let mut handles = Vec::new();
+    let ring_wanted = plan.net == crate::config::cli::Net::IoUring;
     for (id, &cpu) in plan.cpus.iter().enumerate() {
         let (mesh, global, settings, addrs, ready) = (
             mesh.clone(),
@@ -172,11 +192,12 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 core.spawn_receivers(receivers);
                 crate::core::outbox::spawn_flusher(&core);
                 core.spawn_cron();
+                let ring = if ring_wanted { network_ring(id) } else { None };
                 let mut loops = Vec::new();
                 for addr in &addrs {
                     match crate::net::listener::bind(addr) {
                         Ok(listener) => loops.push(glommio::spawn_local(
-                            crate::net::listener::accept_loop(core.clone(), listener),
+                            crate::net::listener::accept_loop(core.clone(), listener, ring.clone()),
                         )),
                         Err(err) => {
                             let text = format!("core {id}: cannot listen on {addr}: {err}");

@@ -154,3 +154,35 @@ fn query_buffer_limit_closes_only_the_offender() {
     let exists: i64 = redis::cmd("EXISTS").arg("k").query(&mut admin).unwrap();
     assert_eq!(exists, 0);
 }
+
+/// The experimental network ring (`--net io-uring`) serves the same traffic: pipelines
+/// across cores, replies larger than one send, CLIENT KILL, QUIT.
+#[test]
+fn the_io_uring_network_path_serves_pipelines_big_replies_and_kills() {
+    let server = Server::start_with(&["--threads", "2", "--net", "io-uring"]);
+    let mut con = server.client();
+    let mut pipe = redis::pipe();
+    for i in 0..500 {
+        pipe.set(format!("r:{i}"), i).ignore().get(format!("r:{i}"));
+    }
+    let values: Vec<i64> = pipe.query(&mut con).unwrap();
+    assert_eq!(values, (0..500).collect::<Vec<_>>());
+    let big = vec![b'z'; 4 << 20];
+    let _: () = con.set("big", &big).unwrap();
+    let back: Vec<u8> = con.get("big").unwrap();
+    assert_eq!(back, big);
+    let mut victim = server.raw();
+    victim.roundtrip(b"CLIENT SETNAME victim\r\n", b"+OK\r\n");
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(&mut con)
+        .unwrap();
+    assert!(killed >= 1);
+    assert!(victim.is_closed(), "CLIENT KILL left the connection open");
+    let mut quitter = server.raw();
+    quitter.roundtrip(b"QUIT\r\n", b"+OK\r\n");
+    assert!(quitter.is_closed());
+    let _: String = redis::cmd("PING").query(&mut con).unwrap();
+}

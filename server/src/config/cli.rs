@@ -13,6 +13,16 @@ pub enum Durability {
     Quorum,
 }
 
+/// How sockets are read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Net {
+    /// glommio's sockets: a recv/send system call per operation (the default).
+    Glommio,
+    /// Experimental: a network io_uring per core, one system call for every connection
+    /// busy in the same tick (net/ring.rs). Not yet measured faster; see bench/RESULTS.md.
+    IoUring,
+}
+
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "holdfast-server",
@@ -59,6 +69,10 @@ pub struct Options {
     /// Availability zone this node runs in.
     #[arg(long)]
     pub az: Option<String>,
+
+    /// Socket I/O path.
+    #[arg(long, value_enum, default_value = "glommio")]
+    pub net: Net,
 
     /// Cluster protocol (CLUSTER commands, MOVED); not yet available.
     #[arg(long, value_name = "yes|no")]

@@ -6,6 +6,7 @@
 //! `-ERR Protocol error: ...` and closes the connection, as in Redis; any other error is
 //! one reply and the connection goes on.
 
+use super::socket::Socket;
 use crate::command::dispatch::dispatch;
 use crate::command::session::Session;
 use crate::command::Args;
@@ -15,30 +16,22 @@ use crate::limits::{
     READ_BUFFER_KEEP_BYTES, READ_CHUNK_BYTES, REPLY_BUFFER_KEEP_BYTES, REPLY_FLUSH_BYTES,
 };
 use crate::resp::{parse_request, Parsed};
-use futures::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-pub async fn refuse(mut stream: TcpStream, error: &str) {
-    let _ = stream.write_all(format!("-{error}\r\n").as_bytes()).await;
-    let _ = stream.close().await;
+pub async fn refuse(mut socket: Socket, error: &str) {
+    let _ = socket.send_all(format!("-{error}\r\n").into_bytes()).await;
+    socket.close().await;
 }
 
-fn register(core: &Rc<Core>, stream: &TcpStream) -> Rc<ClientInfo> {
+fn register(core: &Rc<Core>, socket: &Socket) -> Rc<ClientInfo> {
     let id = core.global.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let (addr, laddr) = socket.addrs();
     let info = Rc::new(ClientInfo {
         id,
-        fd: stream.as_raw_fd(),
-        addr: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        laddr: stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        fd: socket.fd(),
+        addr,
+        laddr,
         created_s: core.clock_s.get(),
         name: Default::default(),
         lib_name: Default::default(),
@@ -55,19 +48,19 @@ fn register(core: &Rc<Core>, stream: &TcpStream) -> Rc<ClientInfo> {
     info
 }
 
-pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let info = register(&core, &stream);
+pub async fn serve(core: Rc<Core>, mut socket: Socket) {
+    socket.set_nodelay();
+    let info = register(&core, &socket);
     let mut session = Session::new(core.clone(), info.clone());
-    let _ = serve_requests(&mut session, &mut stream).await;
+    let _ = serve_requests(&mut session, &mut socket).await;
     core.clients.borrow_mut().by_id.remove(&info.id);
     core.global
         .connected_clients
         .fetch_sub(1, Ordering::Relaxed);
-    let _ = stream.close().await;
+    socket.close().await;
 }
 
-async fn serve_requests(session: &mut Session, stream: &mut TcpStream) -> std::io::Result<()> {
+async fn serve_requests(session: &mut Session, socket: &mut Socket) -> std::io::Result<()> {
     let core = session.core.clone();
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let (mut start, mut filled) = (0usize, 0usize);
@@ -81,7 +74,9 @@ async fn serve_requests(session: &mut Session, stream: &mut TcpStream) -> std::i
                 buf.resize(buf.len() * 2, 0);
             }
         }
-        let n = stream.read(&mut buf[filled..]).await?;
+        let (result, back) = socket.recv(buf, filled).await;
+        buf = back;
+        let n = result?;
         if n == 0 || session.info.killed.get() {
             return Ok(());
         }
@@ -128,11 +123,11 @@ async fn serve_requests(session: &mut Session, stream: &mut TcpStream) -> std::i
             }
             if session.out.len() >= REPLY_FLUSH_BYTES {
                 session.finish_run().await;
-                flush(session, stream).await?;
+                flush(session, socket).await?;
             }
         }
         session.finish_run().await;
-        flush(session, stream).await?;
+        flush(session, socket).await?;
         if session.close || session.info.killed.get() {
             return Ok(());
         }
@@ -151,11 +146,13 @@ async fn serve_requests(session: &mut Session, stream: &mut TcpStream) -> std::i
     }
 }
 
-async fn flush(session: &mut Session, stream: &mut TcpStream) -> std::io::Result<()> {
+async fn flush(session: &mut Session, socket: &mut Socket) -> std::io::Result<()> {
     if session.out.is_empty() {
         return Ok(());
     }
-    stream.write_all(&session.out).await?;
+    let (result, out) = socket.send_all(std::mem::take(&mut session.out)).await;
+    session.out = out;
+    result?;
     session.core.stats.borrow_mut().total_net_output_bytes += session.out.len() as u64;
     session.out.clear();
     if session.out.capacity() > REPLY_BUFFER_KEEP_BYTES {

@@ -122,6 +122,14 @@ macro_rules! enhanced_try {
 }
 
 mod buffered_file;
+
+/// Holdfast patch: waits until `fd` is readable, through the executor's own ring, so that
+/// a task can wait on an eventfd that another io_uring signals (Holdfast's network ring).
+pub async fn wait_readable(fd: std::os::unix::io::RawFd) -> std::io::Result<()> {
+    let reactor = crate::executor().reactor();
+    reactor.poll_read_ready(fd).collect_rw().await.map(|_| ())
+}
+
 mod buffered_file_stream;
 mod bulk_io;
 mod directory;
