@@ -7,7 +7,7 @@ use crate::core::{Core, Global};
 use crate::limits::MESH_CHANNEL_MESSAGES;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -154,7 +154,6 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     *CONFIG.lock().expect("config lock") = Some(plan.config);
     let global = Arc::new(Global {
         started: Instant::now(),
-        started_unix: SystemTime::now(),
         run_id: run_id(),
         port: plan.port,
         cores,
@@ -162,7 +161,6 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         connected_clients: AtomicUsize::new(0),
         next_client_id: AtomicU64::new(1),
         next_slowlog_id: AtomicU64::new(0),
-        shutdown: AtomicBool::new(false),
     });
     // Bind once up front so a taken port is one clear error, not one per core.
     for addr in &plan.addrs {

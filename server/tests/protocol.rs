@@ -3,6 +3,13 @@
 //! then the connection is closed), limits, hostile clients, RESP3, CLIENT REPLY, QUIT,
 //! RESET, SELECT and maxclients.
 //!
+//! These guard DESIGN.md invariant 7: bad input gets a Redis-style error and costs nothing
+//! but that request (or that connection, for a protocol error); the server keeps serving
+//! everyone else (`protocol_errors_are_answered_then_the_connection_closes`,
+//! `unknown_commands_and_arity_errors_keep_the_connection`, and the two hostile-client
+//! tests `a_client_stalled_inside_a_huge_request_does_not_stall_others` and
+//! `a_client_that_never_reads_does_not_stall_others`).
+//!
 //! The expectations are Redis's own behaviour, and the file can prove it: with
 //! `PROTOCOL_TARGET=redis` every test runs against a `redis-server` from PATH instead of
 //! Holdfast (`PROTOCOL_TARGET=redis cargo test -p holdfast-server --test protocol`).

@@ -45,10 +45,6 @@ impl<'a> Args<'a> {
         self.ranges.len() - self.pos
     }
 
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
     // A cursor, not an Iterator: handlers mix `next` with typed pulls (`i64`, `required`).
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<&'a [u8]> {

@@ -172,10 +172,6 @@ impl Spec {
         }
     }
 
-    pub fn is_write(&self) -> bool {
-        self.flags & flags::WRITE != 0
-    }
-
     pub fn arity_ok(&self, argc: usize) -> bool {
         let arity = self.arity as i64;
         (arity >= 0 && argc as i64 == arity) || (arity < 0 && argc as i64 >= -arity)

@@ -30,15 +30,14 @@ use stats::{CoreStats, SlowEntry};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// State every core shares: only atomics and values fixed at start.
 pub struct Global {
     pub started: Instant,
-    pub started_unix: SystemTime,
     pub run_id: String,
     pub port: u16,
     pub cores: usize,
@@ -46,7 +45,6 @@ pub struct Global {
     pub connected_clients: AtomicUsize,
     pub next_client_id: AtomicU64,
     pub next_slowlog_id: AtomicU64,
-    pub shutdown: AtomicBool,
 }
 
 /// The hold a multi-core operation has on this core's shard, and what waits for it.
@@ -263,11 +261,7 @@ impl Core {
             async move {
                 let interval =
                     std::time::Duration::from_millis(crate::limits::ACTIVE_EXPIRE_INTERVAL_MS);
-                while !core
-                    .global
-                    .shutdown
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
+                loop {
                     glommio::timer::sleep(interval).await;
                     core.cron();
                 }

@@ -49,10 +49,6 @@ impl MultiCore {
         Self::new(core, 0..core.cores)
     }
 
-    pub fn cores(&self) -> &[usize] {
-        &self.cores
-    }
-
     fn single(&self) -> bool {
         self.cores.len() == 1
     }

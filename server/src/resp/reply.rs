@@ -24,10 +24,6 @@ impl<'a> Reply<'a> {
         Reply { out, proto }
     }
 
-    pub fn is_resp3(&self) -> bool {
-        self.proto == Proto::Resp3
-    }
-
     fn header(&mut self, kind: u8, n: i64) {
         self.out.push(kind);
         let mut digits = itoa_buf(n);
@@ -155,11 +151,6 @@ impl<'a> Reply<'a> {
                 self.out.extend_from_slice(b"\r\n");
             }
         }
-    }
-
-    /// Bytes already encoded for this connection's protocol (a reply from another core).
-    pub fn raw(&mut self, encoded: &[u8]) {
-        self.out.extend_from_slice(encoded);
     }
 }
 

@@ -276,14 +276,6 @@ impl Db {
         }
         segment.table.iter().next()
     }
-
-    /// Approximate heap bytes used by the tables themselves (not the keys and values).
-    pub fn table_bytes(&self) -> usize {
-        self.segments
-            .iter()
-            .map(|s| s.table.capacity() * (std::mem::size_of::<Entry>() + 1))
-            .sum()
-    }
 }
 
 #[cfg(test)]

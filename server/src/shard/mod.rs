@@ -92,10 +92,6 @@ impl Shard {
             self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
         }
     }
-
-    pub fn keys(&self) -> usize {
-        self.dbs.iter().map(Db::len).sum()
-    }
 }
 
 pub fn unix_ms() -> u64 {
