@@ -31,12 +31,12 @@
 
 mod common;
 
-use common::{free_port, Server};
+use common::{RedisServer, Server};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 macro_rules! case_files {
     ($($name:ident),* $(,)?) => {
@@ -447,57 +447,30 @@ fn show(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------
 // Servers and connections
 
-/// A redis-server of our own on a free port, without persistence.
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Redis {
-    /// None when redis-server is not installed.
-    fn start() -> Option<Redis> {
-        let version = Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .ok()?;
-        let version = String::from_utf8_lossy(&version.stdout);
-        if !version.contains("v=7.0.") {
-            println!("warning: the reference is {version}; cases are written for 7.0.15");
-        }
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some(Redis { port, child })
+/// The reference: a redis-server of our own; None when it is not installed.
+fn start_redis() -> Option<RedisServer> {
+    let version = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&version.stdout);
+    if !version.contains("v=7.0.") {
+        println!("warning: the reference is {version}; cases are written for 7.0.15");
     }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    RedisServer::start(&[])
 }
 
 /// The server compared with Redis: Holdfast, or with `DIFF_TARGET=redis` a second
 /// redis-server, which checks that the case files are deterministic (every file must pass).
 enum Candidate {
     Holdfast(Server),
-    Redis(Redis),
+    Redis(RedisServer),
 }
 
 impl Candidate {
     fn start() -> Candidate {
         if std::env::var("DIFF_TARGET").as_deref() == Ok("redis") {
-            Candidate::Redis(Redis::start().expect("DIFF_TARGET=redis needs redis-server"))
+            Candidate::Redis(start_redis().expect("DIFF_TARGET=redis needs redis-server"))
         } else {
             Candidate::Holdfast(Server::start())
         }
@@ -627,7 +600,7 @@ fn quote(arg: &[u8]) -> String {
 }
 
 fn run_case_file(name: &str) {
-    let Some(redis) = Redis::start() else {
+    let Some(redis) = start_redis() else {
         println!(
             "skipping differential test: redis-server not found (apt-get install redis-server)"
         );

@@ -16,18 +16,17 @@
 
 mod common;
 
-use common::{free_port, Raw, Server};
+use common::{Raw, RedisServer, Server};
 use holdfast_server::shard::slot::key_core;
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The server under test: Holdfast, or redis-server when checking the expectations.
 enum Target {
     Holdfast(Server),
-    Redis { port: u16, child: Child },
+    Redis(RedisServer),
 }
 
 impl Target {
@@ -43,22 +42,15 @@ impl Target {
             args.extend_from_slice(holdfast);
             return Target::Holdfast(Server::start_with(&args));
         }
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(redis)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("PROTOCOL_TARGET=redis needs redis-server on PATH");
-        wait_listening(port);
-        Target::Redis { port, child }
+        Target::Redis(
+            RedisServer::start(redis).expect("PROTOCOL_TARGET=redis needs redis-server on PATH"),
+        )
     }
 
     fn port(&self) -> u16 {
         match self {
             Target::Holdfast(server) => server.port,
-            Target::Redis { port, .. } => *port,
+            Target::Redis(redis) => redis.port,
         }
     }
 
@@ -69,23 +61,6 @@ impl Target {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         Raw { stream }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Target::Redis { child, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

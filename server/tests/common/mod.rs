@@ -116,3 +116,40 @@ impl Raw {
         matches!(self.stream.read(&mut byte), Ok(0))
     }
 }
+
+/// A redis-server of our own on a free port, without persistence: the reference the
+/// differential and protocol tests compare with.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl RedisServer {
+    /// None when redis-server cannot be started (not installed).
+    pub fn start(extra: &[&str]) -> Option<RedisServer> {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(RedisServer { port, child })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
