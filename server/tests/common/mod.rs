@@ -9,6 +9,22 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub port: u16,
     child: Child,
+    /// The log directory (removed on drop), unless the test chose its own durability.
+    dir: Option<std::path::PathBuf>,
+}
+
+/// A fresh, empty directory for one server's log.
+pub fn temp_dir(what: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "holdfast-test-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A port nobody listens on right now.
@@ -26,25 +42,48 @@ impl Server {
         Server::start_with(&["--threads", "2"])
     }
 
+    /// Starts the server with `extra` flags. Unless they name a durability, it runs with
+    /// the default, `local`, in a temporary log directory: every integration test then
+    /// exercises the durable path (records, reply ring, watermark).
     pub fn start_with(extra: &[&str]) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
-            .args(["--port", &port.to_string(), "--durability", "none"])
-            .args(extra)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast-server"));
+        command.args(["--port", &port.to_string()]).args(extra);
+        let dir = (!extra.contains(&"--durability")).then(|| temp_dir("server"));
+        if let Some(dir) = &dir {
+            command.arg("--dir").arg(dir);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start holdfast-server");
-        let server = Server { port, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let server = Server { port, child, dir };
+        server.wait_ready();
+        server
+    }
+
+    /// Waits until the server accepts connections and has finished replaying its log.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
             assert!(
                 Instant::now() < deadline,
-                "holdfast-server did not start listening"
+                "holdfast-server did not become ready"
             );
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reply = [0u8; 64];
+                if stream.write_all(b"PING\r\n").is_ok() {
+                    if let Ok(n) = stream.read(&mut reply) {
+                        if reply[..n].starts_with(b"+PONG") {
+                            return;
+                        }
+                    }
+                }
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     pub fn url(&self) -> String {
@@ -71,6 +110,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
