@@ -16,6 +16,7 @@ pub mod args;
 pub mod config;
 pub mod connection;
 pub mod dispatch;
+pub mod durability;
 pub mod glob;
 pub mod info;
 pub mod keys;
@@ -193,6 +194,7 @@ impl Table {
             config::COMMANDS,
             string::COMMANDS,
             keys::COMMANDS,
+            durability::COMMANDS,
         ] {
             specs.extend(family.iter());
         }
