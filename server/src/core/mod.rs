@@ -407,8 +407,10 @@ impl Core {
         let mut shard = self.shard.borrow_mut();
         shard.tick_clock();
         // Expiring keys while a multi-core operation holds the shard would interleave
-        // writes with it; the next cycle catches up.
-        if self.is_held() || !self.active_expire.get() {
+        // writes with it; the next cycle catches up. Nor while the log is replayed: the
+        // deletes would be logged before LSNs are known (Redis does not expire while
+        // loading either), and replay itself is exact without them.
+        if self.is_held() || !self.active_expire.get() || self.global.commit.is_loading() {
             return;
         }
         let started = Instant::now();
