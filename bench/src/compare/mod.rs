@@ -7,6 +7,7 @@
 //!              size requests (calibration run, unless -n)
 //!              for round in 1..=R: for kind in --servers:            (A/B/C/A/B/C)
 //!                  servers::RunningServer::start (fresh, pinned, own port and dir)
+//!                  prefill: memory::load_named, both generators' key names (unmeasured)
 //!                  for -P in pipelines:
 //!                    for test in [SET, GET]: cpu::ServerCpu ─► redis_benchmark::run
 //!                    for generator in --clients (holdfast-bench, memtier):
@@ -319,6 +320,7 @@ fn calibrate(
     let mut best_rps: BTreeMap<u32, f64> = BTreeMap::new();
     for &kind in servers {
         let server = RunningServer::start(kind, tools, setup.placement(kind))?;
+        prefill(args, &server)?;
         for &pipeline in &args.pipelines {
             let workload = Workload {
                 tests: "set,get",
@@ -366,6 +368,7 @@ fn run_round(
     if round == 1 {
         table.commands.push(server.command.clone());
     }
+    prefill(args, &server)?;
     for &pipeline in &args.pipelines {
         for (flag, test) in TESTS {
             let workload = Workload {
@@ -392,6 +395,35 @@ fn run_round(
         }
     }
     server.stop()
+}
+
+/// Loads every key the generators draw from into `server` (unless --no-prefill), so
+/// GETs hit: redis-benchmark's `key:%012d` below [`redis_benchmark::KEYSPACE`] and the
+/// memtier-style generators' `memtier-1..=KEYSPACE`.
+fn prefill(args: &CompareArgs, server: &RunningServer) -> Result<(), Error> {
+    if args.no_prefill {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    for name in [memory::key, memory::memtier_key] {
+        memory::load_named(
+            server.port,
+            redis_benchmark::KEYSPACE,
+            redis_benchmark::VALUE_BYTES,
+            name,
+        )
+        .map_err(|detail| Error::Load {
+            server: server.kind.title().to_string(),
+            detail,
+        })?;
+    }
+    eprintln!(
+        "prefill: {} keys twice into {} in {:.1} s",
+        redis_benchmark::KEYSPACE,
+        server.kind.title(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// One line on stderr per finished sample.

@@ -106,6 +106,13 @@ pub struct CompareArgs {
     #[arg(long, value_name = "CPU,...", value_delimiter = ',')]
     pub both_cores_client_cpus: Option<Vec<usize>>,
 
+    /// Do not load the keyspace into each fresh server before its tests. By default
+    /// every server starts with the million keys both redis-benchmark (`key:%012d`) and
+    /// the memtier-style generators (`memtier-N`) draw from, so reads hit, as in the
+    /// MemoryDB paper's read-only workload, instead of measuring misses.
+    #[arg(long)]
+    pub no_prefill: bool,
+
     /// Keys loaded into a fresh server of each kind for the memory measurement.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub memory_keys: u64,
