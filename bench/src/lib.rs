@@ -2,14 +2,15 @@
 //!
 //! Modules, from the subcommand down to what it reads:
 //!
-//! - [`compare`]: `holdfast-bench compare`, Holdfast against Redis under redis-benchmark
-//!   (throughput, latency, CPU per operation, memory), reported as Markdown, with
-//!   `holdfast-bench run` and memtier_benchmark driven beside redis-benchmark. Its own
-//!   module map shows the flow.
+//! - [`compare`]: `holdfast-bench compare`, kinds of server (Holdfast in each durability
+//!   mode, Redis with and without AOF) under redis-benchmark, `holdfast-bench run` and
+//!   memtier_benchmark (throughput, latency, CPU per operation, memory), reported as
+//!   Markdown with ratios to a baseline kind, and charted. Its own module map shows the
+//!   flow.
 //! - [`run`]: `holdfast-bench run`, the memtier-style load generator (closed and open
 //!   loop), reported as memtier's table, JSON, CSV and `.hgrm`.
-//! - [`plot`]: `holdfast-bench plot`, latency spectra and throughput over time from the
-//!   JSON of several runs, as SVG.
+//! - [`plot`]: latency spectra and throughput over time, several runs on one chart, as
+//!   SVG and PNG: `holdfast-bench plot` from the JSON of runs, and `compare`'s charts.
 //! - [`command_line`]: the commands the harness runs, printable exactly as run.
 //! - [`resp`]: a minimal blocking RESP client (requests, replies, pipelined streams).
 //! - [`procfs`]: CPU time and RSS of a process, and the machine, from /proc.

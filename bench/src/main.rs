@@ -18,14 +18,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compare Holdfast with Redis: ops/s, p50/p99 latency, CPU per operation and memory
-    /// under redis-benchmark (the MemoryDB paper's workload); prints a Markdown report.
+    /// Compare Holdfast in each durability mode with Redis with and without AOF: ops/s,
+    /// p50/p99 latency, CPU per operation and memory under the MemoryDB paper's workloads;
+    /// prints a Markdown report with ratios to a baseline, and writes charts beside --out.
     Compare(Box<compare::CompareArgs>),
     /// Generate load like memtier_benchmark (same flags), with open-loop pacing (--rate);
     /// prints memtier's "ALL STATS" table, writes JSON, CSV and .hgrm files.
     Run(Box<run::RunArgs>),
     /// Plot latency percentile spectra and throughput over time of one or more runs
-    /// (their --json-out-file) as SVG, one line per run.
+    /// (their --json-out-file) as SVG and PNG, one line per run.
     Plot(plot::PlotArgs),
     /// Benchmark the transaction log's group commit against a raw O_DIRECT write +
     /// fdatasync probe of the same disk: records/s, MB/s, time-to-durable percentiles.
@@ -66,7 +67,20 @@ fn main() -> ExitCode {
 }
 
 fn run_compare(args: &compare::CompareArgs, invocation: String) -> anyhow::Result<()> {
-    let report = compare::run(args, invocation)?;
+    let mut report = compare::run(args, invocation)?;
+    let charts_at = match (&args.plots_dir, &args.out) {
+        (Some(dir), _) => Some((dir.clone(), dir.clone())),
+        (None, Some(out)) => Some(compare::charts::dir_beside(out)),
+        (None, None) => None,
+    };
+    if let Some((dir, link)) = charts_at {
+        report.charts = compare::charts::write(&report, &dir, &link)?;
+        eprintln!(
+            "{} charts written to {}",
+            report.charts.len(),
+            dir.display()
+        );
+    }
     let markdown = compare::report::render(&report);
     print!("{markdown}");
     if let Some(path) = &args.out {

@@ -1,18 +1,48 @@
-//! `holdfast-bench plot`: charts from the JSON of one or more `holdfast-bench run`s, one
-//! line per run, as SVG (drawn with plotters' built-in text metrics, so no system font
-//! library is needed; the viewer renders the text).
+//! Charts of latency and throughput, one line per run, as SVG and PNG: for
+//! `holdfast-bench plot` (from the JSON of `holdfast-bench run`s) and for `compare`
+//! (one line per kind of server).
 //!
-//! - `latency-spectrum.svg`: HdrHistogram's percentile spectrum: latency against
+//! - `latency-spectrum.{svg,png}`: HdrHistogram's percentile spectrum: latency against
 //!   percentile on a log scale of 1/(1-p), so 90%, 99%, 99.9%... are evenly spaced.
-//! - `throughput.svg`: operations per second over the measured phase, per second.
+//! - `throughput.{svg,png}`: operations per second over the measured phase, per second.
+//!
+//! Text is laid out (and, for PNG, rasterised) by ab_glyph from DejaVu Sans embedded in
+//! the binary, so neither building nor drawing needs a system font library.
 
 use crate::run::report::RunReport;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-const SIZE_PX: (u32, u32) = (1000, 600);
+pub const SIZE_PX: (u32, u32) = (1000, 600);
 /// Where the spectrum's x axis ends: 99.9999%. A run's 100% point is drawn here.
 const NINES_MAX: f64 = 6.0;
+/// The one font every chart uses, under the family name plotters asks for.
+const FONT_FAMILY: &str = "sans-serif";
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// The file formats a chart is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Svg,
+    Png,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Svg => "svg",
+            Format::Png => "png",
+        }
+    }
+}
+
+/// Both formats: SVG for the web, PNG for anything that does not render SVG.
+pub const ALL_FORMATS: [Format; 2] = [Format::Svg, Format::Png];
+
+/// One line of a chart: its legend and (x, y) points.
+pub type Series = (String, Vec<(f64, f64)>);
 
 /// Plots latency spectra and throughput over time from `holdfast-bench run` JSON files.
 #[derive(Clone, Debug, clap::Args)]
@@ -21,13 +51,17 @@ pub struct PlotArgs {
     #[arg(required = true, value_name = "RUN.json")]
     pub runs: Vec<PathBuf>,
 
-    /// Folder for latency-spectrum.svg and throughput.svg.
+    /// Folder for latency-spectrum.* and throughput.*.
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub out_dir: PathBuf,
 
     /// Command type whose latencies are plotted ("Totals", "Sets", "Gets", "GET", ...).
     #[arg(long = "type", default_value = "Totals")]
     pub kind: String,
+
+    /// File formats to write.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "svg,png")]
+    pub format: Vec<Format>,
 }
 
 #[derive(Debug)]
@@ -69,25 +103,31 @@ pub fn plot(args: &PlotArgs) -> Result<Vec<PathBuf>, Error> {
             .ok_or_else(|| Error::NoSuchType(path.clone(), args.kind.clone()))?;
         spectra.push((run.label.clone(), spectrum_points(&stats.spectrum)));
     }
-    let spectrum_path = args.out_dir.join("latency-spectrum.svg");
+    let throughput: Vec<Series> = runs.iter().map(throughput_series).collect();
     let title = format!("Latency by percentile ({})", args.kind);
-    draw_spectrum(&spectrum_path, &title, &spectra)
-        .map_err(|e| Error::Draw(spectrum_path.clone(), e.to_string()))?;
-    let throughput: Vec<(String, Vec<(f64, f64)>)> = runs
+    let mut written = Vec::new();
+    for &format in &args.format {
+        let spectrum = args
+            .out_dir
+            .join(format!("latency-spectrum.{}", format.extension()));
+        draw_spectrum(&spectrum, format, &title, &spectra)?;
+        let over_time = args
+            .out_dir
+            .join(format!("throughput.{}", format.extension()));
+        draw_throughput(&over_time, format, "Throughput over time", &throughput)?;
+        written.extend([spectrum, over_time]);
+    }
+    Ok(written)
+}
+
+/// A run's operations per second in each second of its measured phase.
+pub fn throughput_series(run: &RunReport) -> Series {
+    let points = run
+        .timeline
         .iter()
-        .map(|r| {
-            let points = r
-                .timeline
-                .iter()
-                .map(|s| (s.elapsed_secs, s.ops_per_sec))
-                .collect();
-            (r.label.clone(), points)
-        })
+        .map(|s| (s.elapsed_secs, s.ops_per_sec))
         .collect();
-    let throughput_path = args.out_dir.join("throughput.svg");
-    draw_throughput(&throughput_path, &throughput)
-        .map_err(|e| Error::Draw(throughput_path.clone(), e.to_string()))?;
-    Ok(vec![spectrum_path, throughput_path])
+    (run.label.clone(), points)
 }
 
 fn read(path: &Path) -> Result<RunReport, Error> {
@@ -123,58 +163,126 @@ fn nines_label(x: &f64) -> String {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn draw_spectrum(path: &Path, title: &str, runs: &[(String, Vec<(f64, f64)>)]) -> DrawResult {
-    let x_max = runs
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
-        .fold(1.0, f64::max)
-        .ceil();
-    let y_max = max_y(runs);
-    let root = SVGBackend::new(path, SIZE_PX).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("percentile")
-        .y_desc("latency (ms)")
-        .x_labels(x_max as usize + 1)
-        .x_label_formatter(&nines_label)
-        .draw()?;
-    draw_lines(&mut chart, runs)?;
-    root.present()?;
-    Ok(())
+/// Makes the embedded font the one plotters finds for [`FONT_FAMILY`]; once per process.
+fn register_font() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT)
+                .map_err(|_| "the embedded DejaVu Sans font does not parse".to_string())
+        })
+        .clone()
 }
 
-fn draw_throughput(path: &Path, runs: &[(String, Vec<(f64, f64)>)]) -> DrawResult {
-    let x_max = runs
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
-        .fold(1.0, f64::max);
-    let root = SVGBackend::new(path, SIZE_PX).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Throughput over time", ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(90)
-        .build_cartesian_2d(0.0..x_max, 0.0..max_y(runs))?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("operations per second")
-        .draw()?;
-    draw_lines(&mut chart, runs)?;
-    root.present()?;
-    Ok(())
+/// Draws `chart` on a `format` canvas at `path`, naming the file in any error.
+fn draw_to(path: &Path, format: Format, chart: &impl Chart) -> Result<(), Error> {
+    let failed = |e: String| Error::Draw(path.to_path_buf(), e);
+    register_font().map_err(failed)?;
+    let drawn = match format {
+        Format::Svg => chart.draw(SVGBackend::new(path, SIZE_PX).into_drawing_area()),
+        Format::Png => chart.draw(BitMapBackend::new(path, SIZE_PX).into_drawing_area()),
+    };
+    drawn.map_err(|e| failed(e.to_string()))
+}
+
+/// The latency spectrum of each run, one line per run, to `path`.
+pub fn draw_spectrum(
+    path: &Path,
+    format: Format,
+    title: &str,
+    runs: &[Series],
+) -> Result<(), Error> {
+    draw_to(path, format, &Spectrum { title, runs })
+}
+
+/// Operations per second over time of each run, one line per run, to `path`.
+pub fn draw_throughput(
+    path: &Path,
+    format: Format,
+    title: &str,
+    runs: &[Series],
+) -> Result<(), Error> {
+    draw_to(path, format, &Throughput { title, runs })
+}
+
+/// What a chart shows, drawable on any plotters backend.
+trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static;
+}
+
+struct Spectrum<'a> {
+    title: &'a str,
+    runs: &'a [Series],
+}
+
+impl Chart for Spectrum<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        let x_max = self
+            .runs
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
+            .fold(1.0, f64::max)
+            .ceil();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, (FONT_FAMILY, 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, 0.0..max_y(self.runs))?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("latency (ms)")
+            .x_labels(x_max as usize + 1)
+            .x_label_formatter(&nines_label)
+            .draw()?;
+        draw_lines(&mut chart, self.runs)?;
+        root.present()?;
+        Ok(())
+    }
+}
+
+struct Throughput<'a> {
+    title: &'a str,
+    runs: &'a [Series],
+}
+
+impl Chart for Throughput<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        let x_max = self
+            .runs
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
+            .fold(1.0, f64::max);
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, (FONT_FAMILY, 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0.0..x_max, 0.0..max_y(self.runs))?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("operations per second")
+            .draw()?;
+        draw_lines(&mut chart, self.runs)?;
+        root.present()?;
+        Ok(())
+    }
 }
 
 /// The largest y, with a margin above it, and never an empty range.
-fn max_y(runs: &[(String, Vec<(f64, f64)>)]) -> f64 {
+fn max_y(runs: &[Series]) -> f64 {
     let top = runs
         .iter()
         .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
@@ -216,6 +324,35 @@ where
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     Ok(())
+}
+
+/// Test support: checks that a PNG chart is a real image with the lines drawn.
+#[cfg(test)]
+/// `path` decodes as a PNG of [`SIZE_PX`] in which every colour of `lines` (one per
+/// run) is drawn, and so is text (black pixels beyond the axes).
+pub(crate) fn assert_png_with_lines(path: &Path, lines: &[PaletteColor<Palette99>]) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((frame.width, frame.height), SIZE_PX, "{}", path.display());
+    assert_eq!(frame.color_type, png::ColorType::Rgb, "{}", path.display());
+    let rgb: Vec<&[u8]> = pixels[..frame.buffer_size()].chunks(3).collect();
+    for color in lines {
+        let (r, g, b) = color.rgb();
+        assert!(
+            rgb.iter().any(|p| *p == [r, g, b]),
+            "{}: no pixel of line colour {:?}",
+            path.display(),
+            (r, g, b)
+        );
+    }
+    let dark = rgb.iter().filter(|p| p.iter().all(|&c| c < 64)).count();
+    assert!(
+        dark > 1000,
+        "{}: {dark} dark pixels: no text?",
+        path.display()
+    );
 }
 
 #[cfg(test)]
@@ -262,9 +399,23 @@ mod tests {
             runs,
             out_dir: dir.clone(),
             kind: "Totals".into(),
+            format: ALL_FORMATS.to_vec(),
         };
         let written = plot(&args).unwrap();
-        for path in &written {
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "latency-spectrum.svg",
+                "throughput.svg",
+                "latency-spectrum.png",
+                "throughput.png"
+            ]
+        );
+        for path in &written[..2] {
             let svg = std::fs::read_to_string(path).unwrap();
             assert!(
                 svg.contains("fast-run") && svg.contains("slow-run"),
@@ -274,6 +425,9 @@ mod tests {
         }
         let spectrum = std::fs::read_to_string(&written[0]).unwrap();
         assert!(spectrum.contains("99.9%"));
+        for path in &written[2..] {
+            assert_png_with_lines(path, &[Palette99::pick(0), Palette99::pick(1)]);
+        }
         let missing = PlotArgs {
             kind: "Gets".into(),
             ..args

@@ -64,7 +64,7 @@ pub fn command(
     workload: Workload<'_>,
     json: &Path,
 ) -> CommandLine {
-    let per_connection = workload.requests.div_ceil(u64::from(CLIENTS)).max(1);
+    let per_connection = per_connection(workload);
     let command = match client {
         Client::HoldfastBench => CommandLine::new(program).arg("run"),
         Client::Memtier | Client::RedisBenchmark => CommandLine::new(program),
@@ -91,8 +91,16 @@ pub fn command(
     command.pinned(pinning.0, pinning.1)
 }
 
+/// One finished generator run: its figures and, for holdfast-bench, its whole report
+/// (latency spectrum and throughput per second, which the charts draw).
+#[derive(Clone, Debug)]
+pub struct Measured {
+    pub figures: Figures,
+    pub run: Option<Box<RunReport>>,
+}
+
 /// Runs `command` to completion and reads the figures from its JSON output `json`.
-pub fn run(client: Client, command: &CommandLine, json: &Path) -> Result<Figures, Error> {
+pub fn run(client: Client, command: &CommandLine, json: &Path) -> Result<Measured, Error> {
     let _ = std::fs::remove_file(json);
     let finished = redis_benchmark::run_client(command)?;
     let text = std::fs::read_to_string(json).map_err(Error::io(format!(
@@ -101,15 +109,16 @@ pub fn run(client: Client, command: &CommandLine, json: &Path) -> Result<Figures
     )))?;
     let _ = std::fs::remove_file(json);
     let parsed = match client {
-        Client::HoldfastBench => parse_holdfast_bench(&text),
-        Client::Memtier => parse_memtier(&text),
+        Client::HoldfastBench => read_holdfast_bench(&text)
+            .and_then(|report| Ok((totals_of(&report)?, Some(Box::new(report))))),
+        Client::Memtier => parse_memtier(&text).map(|totals| (totals, None)),
         Client::RedisBenchmark => Err("redis-benchmark writes no JSON".to_string()),
     };
-    let (rps, p50_ms, p99_ms) = parsed.map_err(|detail| Error::Benchmark {
+    let ((rps, p50_ms, p99_ms), run) = parsed.map_err(|detail| Error::Benchmark {
         command: command.to_string(),
         detail,
     })?;
-    Ok(Figures {
+    let figures = Figures {
         rps,
         p50_ms,
         p99_ms,
@@ -117,7 +126,17 @@ pub fn run(client: Client, command: &CommandLine, json: &Path) -> Result<Figures
             finished.client_cpu_secs,
             finished.wall_secs,
         ),
-    })
+    };
+    Ok(Measured { figures, run })
+}
+
+/// Requests a memtier-style run of `workload` sends: -n per connection, rounded up.
+pub fn requests_sent(workload: Workload<'_>) -> u64 {
+    per_connection(workload) * u64::from(CLIENTS)
+}
+
+fn per_connection(workload: Workload<'_>) -> u64 {
+    workload.requests.div_ceil(u64::from(CLIENTS)).max(1)
 }
 
 /// Where a generator writes its JSON: a file of this process's own, removed after.
@@ -129,10 +148,13 @@ pub fn json_path(client: Client) -> PathBuf {
     ))
 }
 
-/// Ops/s, p50 and p99 (ms) of all commands from `holdfast-bench run --json-out-file`.
-pub fn parse_holdfast_bench(text: &str) -> Result<(f64, f64, f64), String> {
-    let report: RunReport =
-        serde_json::from_str(text).map_err(|e| format!("unreadable holdfast-bench JSON: {e}"))?;
+/// The report `holdfast-bench run --json-out-file` wrote.
+pub fn read_holdfast_bench(text: &str) -> Result<RunReport, String> {
+    serde_json::from_str(text).map_err(|e| format!("unreadable holdfast-bench JSON: {e}"))
+}
+
+/// Ops/s, p50 and p99 (ms) of all commands of a holdfast-bench run.
+pub fn totals_of(report: &RunReport) -> Result<(f64, f64, f64), String> {
     let totals = report
         .totals()
         .ok_or("holdfast-bench JSON has no Totals row")?;
@@ -146,6 +168,11 @@ pub fn parse_holdfast_bench(text: &str) -> Result<(f64, f64, f64), String> {
         percentile("p50.00")?,
         percentile("p99.00")?,
     ))
+}
+
+/// Ops/s, p50 and p99 (ms) of all commands from `holdfast-bench run --json-out-file`.
+pub fn parse_holdfast_bench(text: &str) -> Result<(f64, f64, f64), String> {
+    totals_of(&read_holdfast_bench(text)?)
 }
 
 /// Ops/s, p50 and p99 (ms) from memtier_benchmark 2.x's `--json-out-file`:

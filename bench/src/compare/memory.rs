@@ -77,6 +77,22 @@ pub fn measure(
 /// SETs `key(0)..key(keys)` to `value_bytes`-byte values, pipelined on one connection,
 /// and checks that every reply is +OK.
 pub fn load(port: u16, keys: u64, value_bytes: usize) -> Result<(), String> {
+    load_named(port, keys, value_bytes, key)
+}
+
+/// The key memtier-style generators (holdfast-bench, memtier_benchmark) use for number
+/// `i + 1` with compare's flags (`--key-minimum 1`, the default prefix `memtier-`).
+pub fn memtier_key(i: u64) -> String {
+    format!("memtier-{}", i + 1)
+}
+
+/// SETs `name(0)..name(keys)` to `value_bytes`-byte values, as [`load`].
+pub fn load_named(
+    port: u16,
+    keys: u64,
+    value_bytes: usize,
+    name: fn(u64) -> String,
+) -> Result<(), String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
     stream
         .set_read_timeout(Some(REPLY_TIMEOUT))
@@ -84,8 +100,8 @@ pub fn load(port: u16, keys: u64, value_bytes: usize) -> Result<(), String> {
     let writer_stream = stream.try_clone().map_err(|e| e.to_string())?;
     let value = vec![b'x'; value_bytes];
     let control = stream.try_clone().map_err(|e| e.to_string())?;
-    let writer = std::thread::spawn(move || write_sets(writer_stream, keys, &value));
-    let replies = read_ok_replies(stream, keys);
+    let writer = std::thread::spawn(move || write_sets(writer_stream, keys, &value, name));
+    let replies = read_ok_replies(stream, keys, name);
     if replies.is_err() {
         // The writer may be blocked on a server that stopped reading: unblock it.
         let _ = control.shutdown(std::net::Shutdown::Both);
@@ -98,7 +114,12 @@ pub fn load(port: u16, keys: u64, value_bytes: usize) -> Result<(), String> {
     written.map_err(|e| format!("writing SETs: {e}"))
 }
 
-fn write_sets(mut stream: TcpStream, keys: u64, value: &[u8]) -> std::io::Result<()> {
+fn write_sets(
+    mut stream: TcpStream,
+    keys: u64,
+    value: &[u8],
+    name: fn(u64) -> String,
+) -> std::io::Result<()> {
     // Only the key differs between commands: encode the value once.
     let mut encoded_value = Vec::new();
     resp::encode_bulk(value, &mut encoded_value);
@@ -109,7 +130,7 @@ fn write_sets(mut stream: TcpStream, keys: u64, value: &[u8]) -> std::io::Result
         batch.clear();
         for i in first..end {
             batch.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
-            resp::encode_bulk(key(i).as_bytes(), &mut batch);
+            resp::encode_bulk(name(i).as_bytes(), &mut batch);
             batch.extend_from_slice(&encoded_value);
         }
         stream.write_all(&batch)?;
@@ -118,13 +139,13 @@ fn write_sets(mut stream: TcpStream, keys: u64, value: &[u8]) -> std::io::Result
     Ok(())
 }
 
-fn read_ok_replies(stream: TcpStream, keys: u64) -> Result<(), String> {
+fn read_ok_replies(stream: TcpStream, keys: u64, name: fn(u64) -> String) -> Result<(), String> {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     for i in 0..keys {
         match resp::read_reply(&mut reader) {
             Ok(Reply::Simple(ok)) if ok == "OK" => {}
-            Ok(other) => return Err(format!("SET {} replied {other:?}", key(i))),
-            Err(e) => return Err(format!("reading the reply to SET {}: {e}", key(i))),
+            Ok(other) => return Err(format!("SET {} replied {other:?}", name(i))),
+            Err(e) => return Err(format!("reading the reply to SET {}: {e}", name(i))),
         }
     }
     Ok(())
@@ -197,6 +218,14 @@ mod tests {
 
     /// A fake server on a thread: reads `expected` SETs and answers each with `reply`.
     fn fake_server(expected: u64, reply: &'static [u8]) -> (u16, std::thread::JoinHandle<u64>) {
+        fake_server_of(expected, reply, key)
+    }
+
+    fn fake_server_of(
+        expected: u64,
+        reply: &'static [u8],
+        name: fn(u64) -> String,
+    ) -> (u16, std::thread::JoinHandle<u64>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let handle = std::thread::spawn(move || {
@@ -209,7 +238,7 @@ mod tests {
                     break;
                 };
                 assert_eq!(args.len(), 3);
-                assert_eq!(args[1], Reply::Bulk(Some(key(seen).into_bytes())));
+                assert_eq!(args[1], Reply::Bulk(Some(name(seen).into_bytes())));
                 assert_eq!(args[2], Reply::Bulk(Some(vec![b'x'; 100])));
                 writer.write_all(reply).unwrap();
                 seen += 1;
@@ -233,5 +262,14 @@ mod tests {
         assert!(error.contains("OOM command not allowed"), "{error}");
         assert!(error.contains("key:000000000000"), "{error}");
         server.join().unwrap();
+    }
+
+    #[test]
+    fn prefill_names_are_the_generators_keys() {
+        assert_eq!(memtier_key(0), "memtier-1");
+        assert_eq!(memtier_key(999_999), "memtier-1000000");
+        let (port, server) = fake_server_of(1200, b"+OK\r\n", memtier_key);
+        load_named(port, 1200, 100, memtier_key).unwrap();
+        assert_eq!(server.join().unwrap(), 1200);
     }
 }

@@ -1,21 +1,26 @@
-//! `holdfast-bench compare`: Holdfast against Redis on one machine, under the workload of
-//! the MemoryDB paper, reported as Markdown.
+//! `holdfast-bench compare`: kinds of server (Holdfast in each durability mode, Redis
+//! with and without AOF) on one machine, under the workloads of the MemoryDB paper,
+//! reported as Markdown with ratios against a baseline kind, and charted.
 //!
 //! ```text
 //! options ─► servers::Tools::find ─► for each setup (one core each; --both-cores):
 //!              size requests (calibration run, unless -n)
-//!              for round in 1..=R: for server in [Redis, Holdfast]:      (A/B/A/B)
+//!              for round in 1..=R: for kind in --servers:            (A/B/C/A/B/C)
 //!                  servers::RunningServer::start (fresh, pinned, own port and dir)
-//!                  for -P in pipelines: for test in [SET, GET]:
-//!                      cpu::ServerCpu ─► redis_benchmark::run ─► Sample
+//!                  prefill: memory::load_named, both generators' key names (unmeasured)
+//!                  for -P in pipelines:
+//!                    for test in [SET, GET]: cpu::ServerCpu ─► redis_benchmark::run
 //!                    for generator in --clients (holdfast-bench, memtier):
-//!                      for mix in [SET, GET, 80/20]: generators::run ─► GeneratorSample
-//!          ─► memory::measure (fresh server, N keys, INFO + VmRSS) per server
-//!          ─► report::render (medians, Holdfast/Redis ratios, commands, machine)
+//!                      for mix in [SET, GET, 80/20]: cpu::ServerCpu ─► generators::run
+//!                  every run ─► Sample
+//!          ─► memory::measure (fresh server, N keys, INFO + VmRSS) per kind
+//!          ─► charts::write (holdfast-bench's spectra and timelines, SVG + PNG)
+//!          ─► report::render (medians, ratios to the baseline, commands, machine)
 //! ```
 //!
-//! One server runs at a time, so the two never compete for a CPU.
+//! One server runs at a time, so no two compete for a CPU.
 
+pub mod charts;
 pub mod cpu;
 pub mod error;
 pub mod generators;
@@ -30,11 +35,13 @@ pub use options::CompareArgs;
 
 use crate::command_line::{cpu_list, CommandLine};
 use crate::procfs::{self, Machine};
+use crate::run::report::RunReport;
 use generators::{Client, Figures};
 use memory::Memory;
 use redis_benchmark::Workload;
-use servers::{Kind, Placement, RunningServer, Tools};
+use servers::{Engine, Kind, Placement, RunningServer, Tools};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// redis-benchmark `-t` name and the name it prints in its CSV, in the order run. Run
 /// as separate invocations (equivalent to `-t set,get`: redis-benchmark runs its tests
@@ -50,49 +57,39 @@ const REQUESTS_QUANTUM: u64 = 10_000;
 #[derive(Clone, Debug)]
 pub struct Setup {
     pub title: String,
+    /// A short name for file names: "one-core", "both-cores".
+    pub slug: &'static str,
     pub redis: Placement,
     pub holdfast: Placement,
-    /// CPUs redis-benchmark is pinned to; `None` leaves it to the scheduler.
+    /// CPUs the load generators are pinned to; `None` leaves them to the scheduler.
     pub client_cpus: Option<Vec<usize>>,
 }
 
 impl Setup {
     pub fn placement(&self, kind: Kind) -> &Placement {
-        match kind {
-            Kind::Redis => &self.redis,
-            Kind::Holdfast => &self.holdfast,
+        match kind.engine {
+            Engine::Redis => &self.redis,
+            Engine::Holdfast => &self.holdfast,
         }
     }
 }
 
-/// One test of one server in one round.
+/// One generator's run of one test against one server in one round.
 #[derive(Clone, Debug)]
 pub struct Sample {
     pub kind: Kind,
+    pub client: Client,
     pub pipeline: u32,
-    /// As redis-benchmark prints it: "SET", "GET".
+    /// "SET", "GET" (as redis-benchmark prints them) or "80/20" ([`generators::MIXES`]).
     pub test: &'static str,
     pub round: u32,
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
+    /// What the generator reported, and its own CPU use.
+    pub figures: Figures,
     pub server_cpu_secs_per_million: f64,
     /// The server's CPU time over the test's wall time (above 1.0 with several threads).
     pub server_core_fraction: f64,
-    /// redis-benchmark's CPU time over its wall time: 1.0 is one core, saturated.
-    pub client_core_fraction: f64,
-}
-
-/// One run of a generator other than redis-benchmark (see [`generators`]).
-#[derive(Clone, Debug)]
-pub struct GeneratorSample {
-    pub kind: Kind,
-    pub client: Client,
-    pub pipeline: u32,
-    /// A [`generators::MIXES`] name: "SET", "GET", "80/20".
-    pub test: &'static str,
-    pub round: u32,
-    pub figures: Figures,
+    /// holdfast-bench's whole report: the latency spectrum and timeline the charts draw.
+    pub run: Option<Box<RunReport>>,
 }
 
 /// Everything measured for one setup.
@@ -103,11 +100,19 @@ pub struct Table {
     pub requests: BTreeMap<u32, u64>,
     /// Whether `requests` came from a calibration run rather than -n.
     pub calibrated: bool,
+    /// Every generator's runs, redis-benchmark's included.
     pub samples: Vec<Sample>,
-    /// The other generators' runs, beside redis-benchmark's `samples`.
-    pub generators: Vec<GeneratorSample>,
     /// The exact commands of the first round.
     pub commands: Vec<CommandLine>,
+}
+
+/// A chart written next to the report: what it shows and its files (relative to the
+/// report, SVG then PNG).
+#[derive(Clone, Debug)]
+pub struct Chart {
+    pub setup: String,
+    pub what: String,
+    pub files: Vec<PathBuf>,
 }
 
 /// A finished comparison, ready to render.
@@ -116,8 +121,11 @@ pub struct Report {
     pub unix_secs: u64,
     pub machine: Machine,
     pub invocation: String,
-    pub versions: Vec<(Kind, String)>,
+    /// `--version` of each engine compared.
+    pub versions: Vec<(Engine, String)>,
     pub servers: Vec<Kind>,
+    /// The kind ratios are taken against; `None` with one kind only.
+    pub baseline: Option<Kind>,
     pub pipelines: Vec<u32>,
     pub repeat: u32,
     pub target_secs: f64,
@@ -128,14 +136,22 @@ pub struct Report {
     pub generators: Vec<Client>,
     /// Generators asked for but not installed: one line each.
     pub skipped: Vec<String>,
+    /// Where the persisting kinds kept their data, and whether that is tmpfs.
+    pub data_dir: (PathBuf, bool),
+    /// Charts written by [`charts::write`], linked from the report.
+    pub charts: Vec<Chart>,
 }
 
 /// Runs the whole comparison; progress goes to stderr.
 pub fn run(args: &CompareArgs, invocation: String) -> Result<Report, Error> {
     let servers = distinct(&args.servers);
-    validate(args)?;
+    let baseline = validate(args, &servers)?;
     let tools = Tools::find(args)?;
     tools.skipped.iter().for_each(|line| eprintln!("{line}"));
+    let tmpfs = servers::on_tmpfs(&tools.data_dir);
+    if tmpfs && servers.iter().any(|k| k.persists) {
+        eprintln!("{}", report::tmpfs_warning(&tools.data_dir));
+    }
     let mut tables = Vec::new();
     for setup in setups(args) {
         eprintln!("== {}", setup.title);
@@ -150,8 +166,12 @@ pub fn run(args: &CompareArgs, invocation: String) -> Result<Report, Error> {
         unix_secs: now_unix_secs(),
         machine: procfs::machine(),
         invocation,
-        versions: servers.iter().map(|&k| (k, tools.version(k))).collect(),
+        versions: engines(&servers)
+            .into_iter()
+            .map(|e| (e, tools.version(e)))
+            .collect(),
         servers,
+        baseline,
         pipelines: args.pipelines.clone(),
         repeat: args.repeat,
         target_secs: args.target_secs,
@@ -160,11 +180,13 @@ pub fn run(args: &CompareArgs, invocation: String) -> Result<Report, Error> {
         value_bytes: redis_benchmark::VALUE_BYTES,
         generators: tools.generators.iter().map(|&(c, _)| c).collect(),
         skipped: tools.skipped.clone(),
+        data_dir: (tools.data_dir.clone(), tmpfs),
+        charts: Vec::new(),
     })
 }
 
-/// `kinds` without repeats, in their first order (`--servers holdfast,redis` runs
-/// Holdfast first in every round).
+/// `kinds` without repeats, in their first order (`--servers redis,holdfast-none` runs
+/// Redis first in every round).
 fn distinct(kinds: &[Kind]) -> Vec<Kind> {
     let mut seen = Vec::new();
     for &kind in kinds {
@@ -175,7 +197,19 @@ fn distinct(kinds: &[Kind]) -> Vec<Kind> {
     seen
 }
 
-fn validate(args: &CompareArgs) -> Result<(), Error> {
+/// The engines of `kinds`, each once, in first order.
+fn engines(kinds: &[Kind]) -> Vec<Engine> {
+    let mut seen = Vec::new();
+    for kind in kinds {
+        if !seen.contains(&kind.engine) {
+            seen.push(kind.engine);
+        }
+    }
+    seen
+}
+
+/// Checks the flags; returns the baseline (none when only one kind is measured).
+fn validate(args: &CompareArgs, servers: &[Kind]) -> Result<Option<Kind>, Error> {
     if !args.target_secs.is_finite() || args.target_secs <= 0.0 {
         return Err(Error::Usage(
             "--target-secs must be a number above zero".into(),
@@ -190,9 +224,7 @@ fn validate(args: &CompareArgs) -> Result<(), Error> {
     }
     if !args.clients.contains(&Client::RedisBenchmark) {
         return Err(Error::Usage(
-            "--clients must include redis-benchmark: the main tables and the request \
-             sizing are its figures"
-                .into(),
+            "--clients must include redis-benchmark: the request sizing is its figures".into(),
         ));
     }
     if args.memory_keys == 0 && !args.skip_memory {
@@ -200,7 +232,15 @@ fn validate(args: &CompareArgs) -> Result<(), Error> {
             "--memory-keys must be above zero (or use --skip-memory)".into(),
         ));
     }
-    Ok(())
+    match servers {
+        [_] => Ok(None),
+        _ if servers.contains(&args.baseline) => Ok(Some(args.baseline)),
+        _ => Err(Error::Usage(format!(
+            "--baseline {} is not one of --servers {}; ratios need a baseline that ran",
+            args.baseline,
+            servers.iter().map(|k| k.name).collect::<Vec<_>>().join(",")
+        ))),
+    }
 }
 
 /// The setups to run: one core each, then (with --both-cores) Holdfast on both.
@@ -211,9 +251,10 @@ pub fn setups(args: &CompareArgs) -> Vec<Setup> {
     };
     let mut setups = vec![Setup {
         title: format!(
-            "One core each: server on CPU {}, redis-benchmark on CPU {}",
+            "One core each: server on CPU {}, load generators on CPU {}",
             args.server_cpu, args.client_cpu
         ),
+        slug: "one-core",
         redis: one_core.clone(),
         holdfast: one_core.clone(),
         client_cpus: Some(vec![args.client_cpu]),
@@ -222,8 +263,8 @@ pub fn setups(args: &CompareArgs) -> Vec<Setup> {
         let mut both = vec![args.server_cpu, args.client_cpu];
         both.sort_unstable();
         let client = match &args.both_cores_client_cpus {
-            Some(cpus) => format!("redis-benchmark on CPUs {}", cpu_list(cpus)),
-            None => "redis-benchmark unpinned".to_string(),
+            Some(cpus) => format!("load generators on CPUs {}", cpu_list(cpus)),
+            None => "load generators unpinned".to_string(),
         };
         setups.push(Setup {
             title: format!(
@@ -231,6 +272,7 @@ pub fn setups(args: &CompareArgs) -> Vec<Setup> {
                 cpu_list(&both),
                 args.server_cpu
             ),
+            slug: "both-cores",
             redis: one_core,
             holdfast: Placement {
                 cpus: both,
@@ -257,7 +299,6 @@ fn run_setup(
         requests,
         calibrated,
         samples: Vec::new(),
-        generators: Vec::new(),
         commands: Vec::new(),
     };
     for round in 1..=args.repeat {
@@ -279,6 +320,7 @@ fn calibrate(
     let mut best_rps: BTreeMap<u32, f64> = BTreeMap::new();
     for &kind in servers {
         let server = RunningServer::start(kind, tools, setup.placement(kind))?;
+        prefill(args, &server)?;
         for &pipeline in &args.pipelines {
             let workload = Workload {
                 tests: "set,get",
@@ -314,7 +356,7 @@ pub fn requests_for(rps: f64, secs: f64) -> u64 {
     exact.div_ceil(REQUESTS_QUANTUM) * REQUESTS_QUANTUM
 }
 
-/// One fresh server of `kind`: every pipeline depth and test, then stop it.
+/// One fresh server of `kind`: every pipeline depth, test and generator, then stop it.
 fn run_round(
     args: &CompareArgs,
     tools: &Tools,
@@ -326,6 +368,7 @@ fn run_round(
     if round == 1 {
         table.commands.push(server.command.clone());
     }
+    prefill(args, &server)?;
     for &pipeline in &args.pipelines {
         for (flag, test) in TESTS {
             let workload = Workload {
@@ -340,56 +383,87 @@ fn run_round(
                 workload,
             );
             let sample = measure(&server, &command, workload, test, round)?;
-            eprintln!(
-                "round {round}/{}: {} {test} -P {pipeline}: {:.0} ops/s, p50 {:.3} ms, \
-                 p99 {:.3} ms, server {:.2} CPU s/M ops ({:.0}% of a core), \
-                 client {:.0}% of a core{}",
-                args.repeat,
-                kind.title(),
-                sample.rps,
-                sample.p50_ms,
-                sample.p99_ms,
-                sample.server_cpu_secs_per_million,
-                sample.server_core_fraction * 100.0,
-                sample.client_core_fraction * 100.0,
-                if sample.client_core_fraction > cpu::CLIENT_SATURATED_FRACTION {
-                    " (client saturated)"
-                } else {
-                    ""
-                }
-            );
+            progress(args, &sample);
             if round == 1 {
                 table.commands.push(command);
             }
             table.samples.push(sample);
         }
         for (client, program) in &tools.generators {
-            run_generator(
-                args,
-                tools,
-                table,
-                &server,
-                (*client, program),
-                pipeline,
-                round,
-            )?;
+            run_generator(tools, table, &server, (*client, program), pipeline, round)
+                .map(|samples| samples.iter().for_each(|s| progress(args, s)))?;
         }
     }
     server.stop()
 }
 
+/// Loads every key the generators draw from into `server` (unless --no-prefill), so
+/// GETs hit: redis-benchmark's `key:%012d` below [`redis_benchmark::KEYSPACE`] and the
+/// memtier-style generators' `memtier-1..=KEYSPACE`.
+fn prefill(args: &CompareArgs, server: &RunningServer) -> Result<(), Error> {
+    if args.no_prefill {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    for name in [memory::key, memory::memtier_key] {
+        memory::load_named(
+            server.port,
+            redis_benchmark::KEYSPACE,
+            redis_benchmark::VALUE_BYTES,
+            name,
+        )
+        .map_err(|detail| Error::Load {
+            server: server.kind.title().to_string(),
+            detail,
+        })?;
+    }
+    eprintln!(
+        "prefill: {} keys twice into {} in {:.1} s",
+        redis_benchmark::KEYSPACE,
+        server.kind.title(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One line on stderr per finished sample.
+fn progress(args: &CompareArgs, sample: &Sample) {
+    let f = &sample.figures;
+    eprintln!(
+        "round {}/{}: {} {} -P {} by {}: {:.0} ops/s, p50 {:.3} ms, p99 {:.3} ms, \
+         server {:.2} CPU s/M ops ({:.0}% of a core), client {:.0}% of a core{}",
+        sample.round,
+        args.repeat,
+        sample.kind.title(),
+        sample.test,
+        sample.pipeline,
+        sample.client.title(),
+        f.rps,
+        f.p50_ms,
+        f.p99_ms,
+        sample.server_cpu_secs_per_million,
+        sample.server_core_fraction * 100.0,
+        f.client_core_fraction * 100.0,
+        if f.client_core_fraction > cpu::CLIENT_SATURATED_FRACTION {
+            " (client saturated)"
+        } else {
+            ""
+        }
+    );
+}
+
 /// Runs one generator's mixes at one depth against `server`, as many requests as
-/// redis-benchmark sends at that depth.
-fn run_generator(
-    args: &CompareArgs,
+/// redis-benchmark sends at that depth; returns the samples it added.
+fn run_generator<'t>(
     tools: &Tools,
-    table: &mut Table,
+    table: &'t mut Table,
     server: &RunningServer,
     (client, program): (Client, &std::path::Path),
     pipeline: u32,
     round: u32,
-) -> Result<(), Error> {
+) -> Result<&'t [Sample], Error> {
     let json = generators::json_path(client);
+    let first = table.samples.len();
     for (test, ratio) in generators::MIXES {
         let workload = generators::Workload {
             ratio,
@@ -404,31 +478,34 @@ fn run_generator(
             workload,
             &json,
         );
-        let figures = generators::run(client, &command, &json)?;
-        eprintln!(
-            "round {round}/{}: {} {test} -P {pipeline} by {}: {:.0} ops/s, p50 {:.3} ms, \
-             p99 {:.3} ms, client {:.0}% of a core",
-            args.repeat,
-            server.kind.title(),
-            client.title(),
-            figures.rps,
-            figures.p50_ms,
-            figures.p99_ms,
-            figures.client_core_fraction * 100.0
-        );
+        let server_cpu = cpu::ServerCpu::start(server.pid()).map_err(proc_failure(server))?;
+        let measured = generators::run(client, &command, &json)?;
+        let server_cpu_secs = server_cpu.finish().map_err(proc_failure(server))?;
         if round == 1 {
             table.commands.push(command);
         }
-        table.generators.push(GeneratorSample {
+        // The generator's own measured phase is the wall time its ops/s is over.
+        let wall_secs = generators::requests_sent(workload) as f64 / measured.figures.rps;
+        table.samples.push(Sample {
             kind: server.kind,
             client,
             pipeline,
             test,
             round,
-            figures,
+            figures: measured.figures,
+            server_cpu_secs_per_million: cpu::secs_per_million_ops(
+                server_cpu_secs,
+                generators::requests_sent(workload),
+            ),
+            server_core_fraction: cpu::core_fraction(server_cpu_secs, wall_secs),
+            run: measured.run,
         });
     }
-    Ok(())
+    Ok(&table.samples[first..])
+}
+
+fn proc_failure(server: &RunningServer) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| server.failure(format!("reading /proc/PID/stat: {e}"))
 }
 
 /// Runs one redis-benchmark test against `server`, measuring both sides' CPU.
@@ -439,10 +516,9 @@ fn measure(
     test: &'static str,
     round: u32,
 ) -> Result<Sample, Error> {
-    let proc_failure = |e: std::io::Error| server.failure(format!("reading /proc/PID/stat: {e}"));
-    let server_cpu = cpu::ServerCpu::start(server.pid()).map_err(proc_failure)?;
+    let server_cpu = cpu::ServerCpu::start(server.pid()).map_err(proc_failure(server))?;
     let run = redis_benchmark::run(command)?;
-    let server_cpu_secs = server_cpu.finish().map_err(proc_failure)?;
+    let server_cpu_secs = server_cpu.finish().map_err(proc_failure(server))?;
     let row = match run.rows.as_slice() {
         [row] if row.test == test => row,
         rows => {
@@ -454,15 +530,19 @@ fn measure(
     };
     Ok(Sample {
         kind: server.kind,
+        client: Client::RedisBenchmark,
         pipeline: workload.pipeline,
         test,
         round,
-        rps: row.rps,
-        p50_ms: row.p50_ms,
-        p99_ms: row.p99_ms,
+        figures: Figures {
+            rps: row.rps,
+            p50_ms: row.p50_ms,
+            p99_ms: row.p99_ms,
+            client_core_fraction: cpu::core_fraction(run.client_cpu_secs, run.wall_secs),
+        },
         server_cpu_secs_per_million: cpu::secs_per_million_ops(server_cpu_secs, workload.requests),
         server_core_fraction: cpu::core_fraction(server_cpu_secs, run.wall_secs),
-        client_core_fraction: cpu::core_fraction(run.client_cpu_secs, run.wall_secs),
+        run: None,
     })
 }
 
@@ -527,7 +607,22 @@ mod tests {
         let args = parse(&[]);
         assert_eq!((args.server_cpu, args.client_cpu, args.repeat), (1, 0, 5));
         assert_eq!(args.pipelines, vec![1, 16]);
-        assert_eq!(args.servers, vec![Kind::Redis, Kind::Holdfast]);
+        let names: Vec<&str> = args.servers.iter().map(|k| k.name).collect();
+        assert_eq!(
+            names,
+            [
+                "holdfast-none",
+                "holdfast-local",
+                "redis",
+                "redis-everysec",
+                "redis-always"
+            ]
+        );
+        assert_eq!(args.baseline.name, "redis");
+        assert_eq!(
+            validate(&args, &args.servers).unwrap(),
+            Kind::named("redis")
+        );
         assert_eq!(
             args.clients,
             vec![
@@ -562,19 +657,48 @@ mod tests {
     #[test]
     fn both_cores_needs_two_cpus() {
         let args = parse(&["--both-cores", "--server-cpu", "0", "--client-cpu", "0"]);
-        assert!(matches!(validate(&args), Err(Error::Usage(_))));
+        assert!(matches!(
+            validate(&args, &args.servers),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]
     fn redis_benchmark_is_always_a_client() {
         let args = parse(&["--clients", "holdfast-bench"]);
-        assert!(matches!(validate(&args), Err(Error::Usage(_))));
-        assert!(validate(&parse(&["--clients", "redis-benchmark"])).is_ok());
+        assert!(matches!(
+            validate(&args, &args.servers),
+            Err(Error::Usage(_))
+        ));
+        let args = parse(&["--clients", "redis-benchmark"]);
+        assert!(validate(&args, &args.servers).is_ok());
     }
 
     #[test]
-    fn servers_keep_their_first_order() {
-        let kinds = [Kind::Holdfast, Kind::Redis, Kind::Holdfast];
-        assert_eq!(distinct(&kinds), vec![Kind::Holdfast, Kind::Redis]);
+    fn the_baseline_must_have_run_unless_one_kind_did() {
+        let args = parse(&["--servers", "holdfast-none,holdfast-local"]);
+        let error = validate(&args, &args.servers).unwrap_err().to_string();
+        assert!(error.contains("--baseline redis is not one of"), "{error}");
+        let args = parse(&[
+            "--servers",
+            "holdfast-none,holdfast-local",
+            "--baseline",
+            "holdfast-none",
+        ]);
+        assert_eq!(
+            validate(&args, &args.servers).unwrap(),
+            Kind::named("holdfast-none")
+        );
+        let alone = parse(&["--servers", "holdfast-local"]);
+        assert_eq!(validate(&alone, &alone.servers).unwrap(), None);
+    }
+
+    #[test]
+    fn servers_keep_their_first_order_and_engines_come_once() {
+        let args = parse(&["--servers", "redis-always,holdfast,redis,holdfast-none"]);
+        let kinds = distinct(&args.servers);
+        let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
+        assert_eq!(names, ["redis-always", "holdfast-none", "redis"]);
+        assert_eq!(engines(&kinds), [Engine::Redis, Engine::Holdfast]);
     }
 }

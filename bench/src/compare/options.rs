@@ -14,8 +14,9 @@ fn default_holdfast_bin() -> PathBuf {
         .join("target/release/holdfast-server")
 }
 
-/// Compares Holdfast with Redis on one machine: throughput, latency, CPU per operation
-/// and memory, under the MemoryDB paper's redis-benchmark workload.
+/// Compares kinds of server (Holdfast in each durability mode, Redis with and without
+/// AOF) on one machine: throughput, latency, CPU per operation and memory, under the
+/// MemoryDB paper's workloads, with ratios against a baseline kind.
 #[derive(Clone, Debug, clap::Args)]
 pub struct CompareArgs {
     /// The holdfast-server binary [default: target/release/holdfast-server in this workspace].
@@ -56,16 +57,28 @@ pub struct CompareArgs {
     #[arg(long, value_name = "P,...", value_delimiter = ',', default_value = "1,16", value_parser = clap::value_parser!(u32).range(1..))]
     pub pipelines: Vec<u32>,
 
-    /// Servers to measure, in the order each round runs them; with only one, the report
-    /// has no ratios.
+    /// Kinds of server to measure, in the order each round runs them (A/B/C...): each
+    /// is started fresh, pinned alike, with its data in its own directory under
+    /// --data-dir. `holdfast` is accepted for holdfast-none.
     #[arg(
         long,
-        value_name = "NAME,...",
+        value_name = "KIND,...",
         value_delimiter = ',',
         value_enum,
-        default_value = "redis,holdfast"
+        default_value = "holdfast-none,holdfast-local,redis,redis-everysec,redis-always"
     )]
     pub servers: Vec<Kind>,
+
+    /// The kind every ratio is taken against (its own rows show 1.00); must be one of
+    /// --servers when there are several.
+    #[arg(long, value_name = "KIND", value_enum, default_value = "redis")]
+    pub baseline: Kind,
+
+    /// Folder where each server's scratch directory (AOF, Holdfast's log) is made
+    /// [default: the system's temporary folder]. Put it on the disk whose fsync you
+    /// mean to measure: on tmpfs fsync costs nothing, and the report warns.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// Load generators to run against every server, each pinned to the client CPU:
     /// redis-benchmark (always: its figures are the main tables), holdfast-bench (this
@@ -93,6 +106,13 @@ pub struct CompareArgs {
     #[arg(long, value_name = "CPU,...", value_delimiter = ',')]
     pub both_cores_client_cpus: Option<Vec<usize>>,
 
+    /// Do not load the keyspace into each fresh server before its tests. By default
+    /// every server starts with the million keys both redis-benchmark (`key:%012d`) and
+    /// the memtier-style generators (`memtier-N`) draw from, so reads hit, as in the
+    /// MemoryDB paper's read-only workload, instead of measuring misses.
+    #[arg(long)]
+    pub no_prefill: bool,
+
     /// Keys loaded into a fresh server of each kind for the memory measurement.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub memory_keys: u64,
@@ -101,7 +121,12 @@ pub struct CompareArgs {
     #[arg(long)]
     pub skip_memory: bool,
 
-    /// Also write the Markdown report to FILE.
+    /// Also write the Markdown report to FILE, and the charts (SVG and PNG) into
+    /// FILE's name without extension plus `-plots/`, linked from the report.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Folder for the charts instead of the one next to --out.
+    #[arg(long, value_name = "DIR")]
+    pub plots_dir: Option<PathBuf>,
 }

@@ -294,6 +294,7 @@ mod tests {
             redis_benchmark: "redis-benchmark".into(),
             taskset: "taskset".into(),
             holdfast: "holdfast-server".into(),
+            data_dir: "/tmp".into(),
             generators: Vec::new(),
             skipped: Vec::new(),
         };

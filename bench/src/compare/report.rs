@@ -1,27 +1,37 @@
 //! The Markdown report of a comparison: what ran where (date, machine, versions, exact
-//! commands), the median of each figure over the rounds, and Holdfast/Redis ratios.
+//! commands), the median of each figure over the rounds for every kind of server, and
+//! ratios against the baseline kind.
 //!
-//! Ratios are Holdfast divided by Redis for every figure, so above 1 is better for
-//! ops/s and worse for latency, CPU and memory.
+//! A ratio is the kind's figure divided by the baseline's, so above 1 is better for
+//! ops/s and worse for latency, CPU and memory; the baseline's own rows show 1.00.
 
 use super::cpu::{CLIENT_SATURATED_FRACTION, IDLE_FRACTION};
 use super::generators::{Client, MIXES};
 use super::memory::{self, Memory};
-use super::servers::Kind;
-use super::{Report, Sample, Table, TESTS};
+use super::servers::{Engine, Kind};
+use super::{Report, Sample, Table};
 use crate::stats::{median, range, ratio};
 use std::fmt::Write;
+use std::path::Path;
 
 /// Text shown where a figure could not be measured.
 const NOT_AVAILABLE: &str = "n/a";
+/// Generators whose figures differ from redis-benchmark's by more than this fraction
+/// do not agree (the issue's target).
+const AGREEMENT_FRACTION: f64 = 0.10;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     header(report, &mut out);
     for table in &report.tables {
-        benchmark_table(report, table, &mut out);
-        generators_table(report, table, &mut out);
+        setup_heading(report, table, &mut out);
+        for client in clients(report) {
+            matrix_table(report, table, client, &mut out);
+        }
+        agreement_table(report, table, &mut out);
+        rounds_table(report, table, &mut out);
     }
+    charts(report, &mut out);
     if let Some(memory) = &report.memory {
         memory_table(report, memory, &mut out);
     }
@@ -30,9 +40,25 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// redis-benchmark, then the other generators that ran, in order.
+fn clients(report: &Report) -> Vec<Client> {
+    std::iter::once(Client::RedisBenchmark)
+        .chain(report.generators.iter().copied())
+        .collect()
+}
+
+/// The tests a client runs: redis-benchmark has no read/write mix.
+fn tests_of(client: Client) -> &'static [(&'static str, &'static str)] {
+    match client {
+        Client::RedisBenchmark => &MIXES[..2],
+        Client::HoldfastBench | Client::Memtier => &MIXES,
+    }
+}
+
 fn header(report: &Report, out: &mut String) {
     let machine = &report.machine;
-    let _ = writeln!(out, "# Holdfast vs Redis: `holdfast-bench compare`\n");
+    let titles: Vec<&str> = report.servers.iter().map(|k| k.title()).collect();
+    let _ = writeln!(out, "# {}: `holdfast-bench compare`\n", titles.join(" vs "));
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| date | {} |", utc_date_time(report.unix_secs));
     let _ = writeln!(
@@ -40,25 +66,41 @@ fn header(report: &Report, out: &mut String) {
         "| machine | {} CPUs (nproc), {}, Linux {} |",
         machine.cpus, machine.cpu_model, machine.kernel
     );
-    for (kind, version) in &report.versions {
-        let _ = writeln!(out, "| {} | {} |", kind.title(), cell(version));
+    for (engine, version) in &report.versions {
+        let name = match engine {
+            Engine::Redis => "redis-server",
+            Engine::Holdfast => "holdfast-server",
+        };
+        let _ = writeln!(out, "| {name} | {} |", cell(version));
+    }
+    for kind in &report.servers {
+        let _ = writeln!(out, "| {} | {} |", kind.title(), cell(kind.help));
     }
     let pipelines: Vec<String> = report.pipelines.iter().map(|p| format!("-P {p}")).collect();
     let _ = writeln!(
         out,
-        "| workload | redis-benchmark -c {} -d {} -r {}: SET, then GET, at {} |",
+        "| workload | {} connections, {}-byte values, keys drawn from {}: SET, GET (and \
+         80/20 GET/SET with memtier-style generators) at {} |",
         super::redis_benchmark::CLIENTS,
         report.value_bytes,
-        super::redis_benchmark::KEYSPACE,
+        format_rate(super::redis_benchmark::KEYSPACE as f64),
         pipelines.join(" and ")
     );
-    let order: Vec<&str> = report.servers.iter().map(|k| k.title()).collect();
     let _ = writeln!(
         out,
         "| rounds | {}, each starting a fresh server of each kind in turn ({}); medians shown |",
         report.repeat,
-        order.join(", then ")
+        titles.join(", then ")
     );
+    let baseline = report
+        .baseline
+        .map_or("none (one kind)".to_string(), |k| k.title().to_string());
+    let _ = writeln!(out, "| ratios against | {baseline} |");
+    let (dir, tmpfs) = &report.data_dir;
+    if report.servers.iter().any(|k| k.persists) {
+        let fs = if *tmpfs { " (tmpfs!)" } else { "" };
+        let _ = writeln!(out, "| data directories under | `{}`{fs} |", dir.display());
+    }
     let _ = writeln!(out, "| invoked as | `{}` |\n", cell(&report.invocation));
 }
 
@@ -67,68 +109,7 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|")
 }
 
-fn both_servers(report: &Report) -> bool {
-    report.servers.contains(&Kind::Redis) && report.servers.contains(&Kind::Holdfast)
-}
-
-/// A column of the benchmark table: a name and how to read and print it from a sample.
-struct Metric {
-    name: &'static str,
-    value: fn(&Sample) -> f64,
-    format: fn(f64) -> String,
-}
-
-const METRICS: [Metric; 4] = [
-    Metric {
-        name: "ops/s",
-        value: |s| s.rps,
-        format: format_rate,
-    },
-    Metric {
-        name: "p50 ms",
-        value: |s| s.p50_ms,
-        format: |v| format!("{v:.3}"),
-    },
-    Metric {
-        name: "p99 ms",
-        value: |s| s.p99_ms,
-        format: |v| format!("{v:.3}"),
-    },
-    Metric {
-        name: "CPU s/M ops",
-        value: |s| s.server_cpu_secs_per_million,
-        format: |v| format!("{v:.2}"),
-    },
-];
-
-/// The median of `value` over the rounds of one server, depth and test.
-fn median_of(
-    table: &Table,
-    kind: Kind,
-    pipeline: u32,
-    test: &str,
-    value: fn(&Sample) -> f64,
-) -> Option<f64> {
-    median(
-        &samples_of(table, kind, pipeline, test)
-            .map(value)
-            .collect::<Vec<_>>(),
-    )
-}
-
-fn samples_of<'a>(
-    table: &'a Table,
-    kind: Kind,
-    pipeline: u32,
-    test: &'a str,
-) -> impl Iterator<Item = &'a Sample> {
-    table
-        .samples
-        .iter()
-        .filter(move |s| s.kind == kind && s.pipeline == pipeline && s.test == test)
-}
-
-fn benchmark_table(report: &Report, table: &Table, out: &mut String) {
+fn setup_heading(report: &Report, table: &Table, out: &mut String) {
     let _ = writeln!(out, "## {}\n", table.setup.title);
     let sizes: Vec<String> = table
         .requests
@@ -137,79 +118,181 @@ fn benchmark_table(report: &Report, table: &Table, out: &mut String) {
         .collect();
     let sizing = if table.calibrated {
         format!(
-            "sized by a calibration run so the faster server takes about {} s per test",
+            "sized by a calibration run so the fastest server takes about {} s per test",
             report.target_secs
         )
     } else {
         "given with -n".to_string()
     };
     let _ = writeln!(out, "Requests per test: {} ({sizing}).\n", sizes.join(", "));
-    let mut heading = vec!["test".to_string(), "-P".to_string()];
-    for metric in &METRICS {
-        heading.extend(
-            report
-                .servers
-                .iter()
-                .map(|k| format!("{} {}", k.title(), metric.name)),
-        );
-        if both_servers(report) {
-            heading.push("H/R".to_string());
-        }
+}
+
+/// The runs of one generator, kind, depth and test.
+fn samples_of<'a>(
+    table: &'a Table,
+    client: Client,
+    kind: Kind,
+    pipeline: u32,
+    test: &'a str,
+) -> impl Iterator<Item = &'a Sample> {
+    table.samples.iter().filter(move |s| {
+        s.client == client && s.kind == kind && s.pipeline == pipeline && s.test == test
+    })
+}
+
+/// A figure of a sample, and how to print it.
+struct Metric {
+    value: fn(&Sample) -> f64,
+    format: fn(f64) -> String,
+}
+
+const RPS: Metric = Metric {
+    value: |s| s.figures.rps,
+    format: format_rate,
+};
+const P50: Metric = Metric {
+    value: |s| s.figures.p50_ms,
+    format: format_ms,
+};
+const P99: Metric = Metric {
+    value: |s| s.figures.p99_ms,
+    format: format_ms,
+};
+const SERVER_CPU: Metric = Metric {
+    value: |s| s.server_cpu_secs_per_million,
+    format: |v| format!("{v:.2}"),
+};
+const SERVER_CORE: Metric = Metric {
+    value: |s| s.server_core_fraction,
+    format: format_percent,
+};
+const CLIENT_CORE: Metric = Metric {
+    value: |s| s.figures.client_core_fraction,
+    format: format_percent,
+};
+
+/// One cell of a table: a generator's runs of one test on one kind at one depth.
+#[derive(Clone, Copy)]
+struct Cell<'a> {
+    table: &'a Table,
+    client: Client,
+    kind: Kind,
+    pipeline: u32,
+    test: &'a str,
+}
+
+impl<'a> Cell<'a> {
+    fn values(&self, value: fn(&Sample) -> f64) -> Vec<f64> {
+        samples_of(self.table, self.client, self.kind, self.pipeline, self.test)
+            .map(value)
+            .collect()
     }
-    heading.extend(
-        report
-            .servers
-            .iter()
-            .map(|k| format!("client CPU ({})", k.title())),
-    );
-    row(out, &heading);
-    let align: Vec<String> = (0..heading.len())
-        .map(|i| if i < 2 { "---" } else { "---:" }.to_string())
-        .collect();
-    row(out, &align);
+
+    fn median(&self, metric: &Metric) -> Option<f64> {
+        median(&self.values(metric.value))
+    }
+
+    fn show(&self, metric: &Metric) -> String {
+        format_or_na(self.median(metric), metric.format)
+    }
+
+    /// The same cell on another kind, or by another generator.
+    fn on(self, kind: Kind) -> Cell<'a> {
+        Cell { kind, ..self }
+    }
+
+    fn by(self, client: Client) -> Cell<'a> {
+        Cell { client, ..self }
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "{} {} -P {} by {}",
+            self.kind.title(),
+            self.test,
+            self.pipeline,
+            self.client.title()
+        )
+    }
+}
+
+/// One generator's figures for every test, depth and kind, with ratios to the baseline.
+fn matrix_table(report: &Report, table: &Table, client: Client, out: &mut String) {
+    if !table.samples.iter().any(|s| s.client == client) {
+        return;
+    }
+    let _ = writeln!(out, "### Measured by {}\n", client.title());
+    let base = report.baseline.map(|k| k.title()).unwrap_or_default();
+    let mut heading: Vec<String> = ["test", "-P", "server", "ops/s"].map(String::from).into();
+    let ratios = report.baseline.is_some();
+    let ratio_heading = |what: &str| format!("{what} ÷ {base}");
+    if ratios {
+        heading.push(ratio_heading("ops/s"));
+    }
+    heading.extend(["p50 ms", "p99 ms"].map(String::from));
+    if ratios {
+        heading.push(ratio_heading("p99"));
+    }
+    heading.push("server CPU s/M ops".into());
+    if ratios {
+        heading.push(ratio_heading("CPU/op"));
+    }
+    heading.extend(["server busy", "client busy"].map(String::from));
+    table_heading(out, &heading, 3);
     for &pipeline in &report.pipelines {
-        for (_, test) in TESTS {
-            row(out, &benchmark_row(report, table, pipeline, test));
+        for &(test, _) in tests_of(client) {
+            for &kind in &report.servers {
+                let cell = Cell {
+                    table,
+                    client,
+                    kind,
+                    pipeline,
+                    test,
+                };
+                row(out, &matrix_row(report, cell));
+            }
         }
     }
     out.push('\n');
-    rounds_table(report, table, out);
 }
 
-fn benchmark_row(report: &Report, table: &Table, pipeline: u32, test: &str) -> Vec<String> {
-    let mut cells = vec![test.to_string(), pipeline.to_string()];
-    for metric in &METRICS {
-        let of = |kind| median_of(table, kind, pipeline, test, metric.value);
-        cells.extend(
-            report
-                .servers
-                .iter()
-                .map(|&k| format_or_na(of(k), metric.format)),
-        );
-        if both_servers(report) {
-            cells.push(format_ratio(ratio(of(Kind::Holdfast), of(Kind::Redis))));
-        }
+fn matrix_row(report: &Report, cell: Cell<'_>) -> Vec<String> {
+    let against = |metric: &Metric| {
+        let base = report.baseline.map(|b| cell.on(b).median(metric));
+        format_ratio(ratio(cell.median(metric), base.flatten()))
+    };
+    let ratios = report.baseline.is_some();
+    let mut cells = vec![
+        cell.test.to_string(),
+        cell.pipeline.to_string(),
+        cell.kind.title().to_string(),
+        cell.show(&RPS),
+    ];
+    if ratios {
+        cells.push(against(&RPS));
     }
-    let client = |s: &Sample| s.client_core_fraction;
-    cells.extend(report.servers.iter().map(|&k| {
-        format_or_na(median_of(table, k, pipeline, test, client), |v| {
-            format!("{:.0}%", v * 100.0)
-        })
-    }));
+    cells.extend([cell.show(&P50), cell.show(&P99)]);
+    if ratios {
+        cells.push(against(&P99));
+    }
+    cells.push(cell.show(&SERVER_CPU));
+    if ratios {
+        cells.push(against(&SERVER_CPU));
+    }
+    cells.extend([cell.show(&SERVER_CORE), cell.show(&CLIENT_CORE)]);
     cells
 }
 
-/// The generators side by side on the same servers: per server, workload and depth,
-/// each generator's median ops/s, p50, p99 and its own CPU use. redis-benchmark has no
-/// 80/20 mix, so its cells there are n/a.
-fn generators_table(report: &Report, table: &Table, out: &mut String) {
+/// The generators side by side on the same servers: each one's median ops/s, p50, p99
+/// and own CPU use, and the other generators' figures divided by redis-benchmark's
+/// (agreement within 10% is the issue's target).
+fn agreement_table(report: &Report, table: &Table, out: &mut String) {
     if report.generators.is_empty() && report.skipped.is_empty() {
         return;
     }
     let _ = writeln!(
         out,
-        "### Load generators side by side: {}
-",
+        "### Load generators side by side: {}\n",
         table.setup.title
     );
     for line in &report.skipped {
@@ -218,105 +301,146 @@ fn generators_table(report: &Report, table: &Table, out: &mut String) {
     if report.generators.is_empty() {
         return;
     }
-    let clients: Vec<Client> = std::iter::once(Client::RedisBenchmark)
-        .chain(report.generators.iter().copied())
-        .collect();
-    let mut heading = vec!["server".to_string(), "test".to_string(), "-P".to_string()];
-    for client in &clients {
+    let mut heading: Vec<String> = ["server", "test", "-P"].map(String::from).into();
+    for client in clients(report) {
         for metric in ["ops/s", "p50 ms", "p99 ms", "client CPU"] {
             heading.push(format!("{} {metric}", client.title()));
         }
+        if client != Client::RedisBenchmark {
+            heading.push(format!(
+                "{} ÷ redis-benchmark ops/s, p50, p99",
+                client.title()
+            ));
+        }
     }
-    row(out, &heading);
-    let align: Vec<String> = (0..heading.len())
-        .map(|i| if i < 3 { "---" } else { "---:" }.to_string())
-        .collect();
-    row(out, &align);
+    table_heading(out, &heading, 3);
     for &kind in &report.servers {
         for &pipeline in &report.pipelines {
             for (test, _) in MIXES {
-                let mut cells = vec![
-                    kind.title().to_string(),
-                    test.to_string(),
-                    pipeline.to_string(),
-                ];
-                for &client in &clients {
-                    cells.extend(generator_cells(table, kind, client, pipeline, test));
-                }
-                row(out, &cells);
+                row(out, &agreement_row(report, table, kind, pipeline, test));
             }
         }
     }
-    out.push('\n');
+    let _ = writeln!(
+        out,
+        "\nRatios outside 1 ± {AGREEMENT_FRACTION} are marked **bold**: the generators \
+         disagree there by more than the issue allows.\n"
+    );
 }
 
-/// Median ops/s, p50, p99 and client CPU of one generator's runs of one cell.
-fn generator_cells(
+fn agreement_row(
+    report: &Report,
     table: &Table,
     kind: Kind,
-    client: Client,
     pipeline: u32,
     test: &str,
 ) -> Vec<String> {
-    let runs: Vec<[f64; 4]> = if client == Client::RedisBenchmark {
-        samples_of(table, kind, pipeline, test)
-            .map(|s| [s.rps, s.p50_ms, s.p99_ms, s.client_core_fraction])
-            .collect()
-    } else {
-        table
-            .generators
-            .iter()
-            .filter(|g| {
-                g.kind == kind && g.client == client && g.pipeline == pipeline && g.test == test
-            })
-            .map(|g| {
-                let f = &g.figures;
-                [f.rps, f.p50_ms, f.p99_ms, f.client_core_fraction]
-            })
-            .collect()
-    };
-    let median_at = |i: usize| median(&runs.iter().map(|r| r[i]).collect::<Vec<_>>());
-    let formats: [fn(f64) -> String; 4] = [
-        format_rate,
-        |v| format!("{v:.3}"),
-        |v| format!("{v:.3}"),
-        |v| format!("{:.0}%", v * 100.0),
+    let mut cells = vec![
+        kind.title().to_string(),
+        test.to_string(),
+        pipeline.to_string(),
     ];
-    formats
-        .iter()
-        .enumerate()
-        .map(|(i, format)| format_or_na(median_at(i), *format))
-        .collect()
+    let reference = Cell {
+        table,
+        client: Client::RedisBenchmark,
+        kind,
+        pipeline,
+        test,
+    };
+    for client in clients(report) {
+        let cell = reference.by(client);
+        cells.extend([&RPS, &P50, &P99, &CLIENT_CORE].map(|m| cell.show(m)));
+        if client != Client::RedisBenchmark {
+            let agreement: Vec<String> = [&RPS, &P50, &P99]
+                .iter()
+                .map(|m| format_agreement(ratio(cell.median(m), reference.median(m))))
+                .collect();
+            cells.push(agreement.join(", "));
+        }
+    }
+    cells
+}
+
+/// A generator's figure over redis-benchmark's, bold when it is outside the agreement.
+fn format_agreement(value: Option<f64>) -> String {
+    match value {
+        None => NOT_AVAILABLE.to_string(),
+        Some(v) if (v - 1.0).abs() > AGREEMENT_FRACTION => format!("**{v:.2}**"),
+        Some(v) => format!("{v:.2}"),
+    }
 }
 
 /// Every round's ops/s, so a reader can see the spread behind each median.
 fn rounds_table(report: &Report, table: &Table, out: &mut String) {
     let _ = writeln!(out, "<details><summary>ops/s in each round</summary>\n");
-    let mut heading = vec!["server".to_string(), "test".into(), "-P".into()];
+    let mut heading: Vec<String> = ["generator", "server", "test", "-P"]
+        .map(String::from)
+        .into();
     heading.extend((1..=report.repeat).map(|r| format!("round {r}")));
     heading.push("min–max".into());
-    row(out, &heading);
-    row(out, &vec!["---".to_string(); heading.len()]);
-    for &kind in &report.servers {
-        for &pipeline in &report.pipelines {
-            for (_, test) in TESTS {
-                let rates: Vec<f64> = samples_of(table, kind, pipeline, test)
-                    .map(|s| s.rps)
-                    .collect();
-                let mut cells = vec![
-                    kind.title().to_string(),
-                    test.to_string(),
-                    pipeline.to_string(),
-                ];
-                cells.extend(rates.iter().map(|&r| format_rate(r)));
-                cells.push(range(&rates).map_or(NOT_AVAILABLE.into(), |(lo, hi)| {
-                    format!("{}–{}", format_rate(lo), format_rate(hi))
-                }));
-                row(out, &cells);
+    table_heading(out, &heading, heading.len());
+    for client in clients(report) {
+        for &kind in &report.servers {
+            for &pipeline in &report.pipelines {
+                for &(test, _) in tests_of(client) {
+                    let rates: Vec<f64> = samples_of(table, client, kind, pipeline, test)
+                        .map(|s| s.figures.rps)
+                        .collect();
+                    if rates.is_empty() {
+                        continue;
+                    }
+                    let mut cells = vec![
+                        client.title().to_string(),
+                        kind.title().to_string(),
+                        test.to_string(),
+                        pipeline.to_string(),
+                    ];
+                    cells.extend(rates.iter().map(|&r| format_rate(r)));
+                    cells.push(range(&rates).map_or(NOT_AVAILABLE.into(), |(lo, hi)| {
+                        format!("{}–{}", format_rate(lo), format_rate(hi))
+                    }));
+                    row(out, &cells);
+                }
             }
         }
     }
     let _ = writeln!(out, "\n</details>\n");
+}
+
+/// Links to the charts, each as its PNG with the SVG beside it.
+fn charts(report: &Report, out: &mut String) {
+    if report.charts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Charts\n\nholdfast-bench's run of each kind with the median ops/s, one line per \
+         kind.\n"
+    );
+    let mut setup = "";
+    for chart in &report.charts {
+        if chart.setup != setup {
+            setup = &chart.setup;
+            let _ = writeln!(out, "{setup}:\n");
+        }
+        let links: Vec<String> = chart
+            .files
+            .iter()
+            .map(|f| {
+                let format = f
+                    .extension()
+                    .map_or(String::new(), |e| e.to_string_lossy().to_uppercase());
+                format!("[{format}]({})", link(f))
+            })
+            .collect();
+        let _ = writeln!(out, "- {}: {}", chart.what, links.join(", "));
+    }
+    out.push('\n');
+}
+
+/// A path as a Markdown link target: forward slashes, spaces escaped.
+fn link(path: &Path) -> String {
+    path.to_string_lossy().replace(' ', "%20")
 }
 
 fn memory_table(report: &Report, memory: &[Memory], out: &mut String) {
@@ -327,68 +451,33 @@ fn memory_table(report: &Report, memory: &[Memory], out: &mut String) {
         format_rate(keys as f64),
         report.value_bytes
     );
-    let both = both_servers(report);
-    let mut heading = vec![String::new()];
-    heading.extend(memory.iter().map(|m| m.kind.title().to_string()));
-    if both {
-        heading.push("H/R".into());
+    let base = report.baseline.map(|k| k.title()).unwrap_or_default();
+    let mut heading = vec![String::from("server")];
+    for figure in &MEMORY_FIGURES {
+        heading.push(figure.name.to_string());
+        if figure.ratio && report.baseline.is_some() {
+            heading.push(format!("÷ {base}"));
+        }
     }
-    row(out, &heading);
-    row(out, &vec!["---".to_string(); heading.len()]);
+    table_heading(out, &heading, 1);
     let mut notes = Vec::new();
-    let figures = [
-        MemoryFigure {
-            name: "used_memory (INFO memory)",
-            value: |m| m.used_memory_bytes.clone().map(|b| b as f64),
-            format: format_mib,
-        },
-        MemoryFigure {
-            name: "VmRSS after load",
-            value: |m| Ok(m.rss_loaded_bytes as f64),
-            format: format_mib,
-        },
-        MemoryFigure {
-            name: "VmRSS before load",
-            value: |m| Ok(m.rss_empty_bytes as f64),
-            format: format_mib,
-        },
-        MemoryFigure {
-            name: "VmRSS growth per key",
-            value: |m| Ok(rss_growth_per_key(m)),
-            format: |v| format!("{v:.0} B"),
-        },
-        MemoryFigure {
-            name: "DBSIZE after load",
-            value: |m| m.dbsize.clone().map(|n| n as f64),
-            format: |v| format!("{v:.0}"),
-        },
-        MemoryFigure {
-            name: "load time (pipelined SETs)",
-            value: |m| Ok(m.load_secs),
-            format: |v| format!("{v:.2} s"),
-        },
-    ];
-    for figure in figures {
-        let mut cells = vec![figure.name.to_string()];
-        let values: Vec<Result<f64, String>> = memory.iter().map(figure.value).collect();
-        for (m, v) in memory.iter().zip(&values) {
-            cells.push(match v {
-                Ok(v) => (figure.format)(*v),
+    let baseline = report
+        .baseline
+        .and_then(|b| memory.iter().find(|m| m.kind == b));
+    for m in memory {
+        let mut cells = vec![m.kind.title().to_string()];
+        for figure in &MEMORY_FIGURES {
+            cells.push(match (figure.value)(m) {
+                Ok(v) => (figure.format)(v),
                 Err(reason) => {
                     notes.push(format!("{}: {reason}", m.kind.title()));
                     format!("{NOT_AVAILABLE} [{}]", notes.len())
                 }
             });
-        }
-        if both {
-            let of = |kind| {
-                memory
-                    .iter()
-                    .zip(&values)
-                    .find(|(m, _)| m.kind == kind)
-                    .and_then(|(_, v)| v.clone().ok())
-            };
-            cells.push(format_ratio(ratio(of(Kind::Holdfast), of(Kind::Redis))));
+            if figure.ratio && report.baseline.is_some() {
+                let of = |m: &Memory| (figure.value)(m).ok();
+                cells.push(format_ratio(ratio(of(m), baseline.and_then(of))));
+            }
         }
         row(out, &cells);
     }
@@ -401,30 +490,85 @@ fn memory_table(report: &Report, memory: &[Memory], out: &mut String) {
     }
 }
 
-/// A row of the memory table: a figure, or why it is not available, and how to print it.
+/// A column of the memory table: a figure, or why it is not available, and how to print
+/// it; `ratio` when it gets a column divided by the baseline's.
 struct MemoryFigure {
     name: &'static str,
     value: fn(&Memory) -> Result<f64, String>,
     format: fn(f64) -> String,
+    ratio: bool,
 }
+
+const MEMORY_FIGURES: [MemoryFigure; 6] = [
+    MemoryFigure {
+        name: "used_memory (INFO memory)",
+        value: |m| m.used_memory_bytes.clone().map(|b| b as f64),
+        format: format_mib,
+        ratio: true,
+    },
+    MemoryFigure {
+        name: "VmRSS after load",
+        value: |m| Ok(m.rss_loaded_bytes as f64),
+        format: format_mib,
+        ratio: true,
+    },
+    MemoryFigure {
+        name: "VmRSS before load",
+        value: |m| Ok(m.rss_empty_bytes as f64),
+        format: format_mib,
+        ratio: false,
+    },
+    MemoryFigure {
+        name: "VmRSS growth per key",
+        value: |m| Ok(rss_growth_per_key(m)),
+        format: |v| format!("{v:.0} B"),
+        ratio: false,
+    },
+    MemoryFigure {
+        name: "DBSIZE after load",
+        value: |m| m.dbsize.clone().map(|n| n as f64),
+        format: |v| format!("{v:.0}"),
+        ratio: false,
+    },
+    MemoryFigure {
+        name: "load time (pipelined SETs)",
+        value: |m| Ok(m.load_secs),
+        format: |v| format!("{v:.2} s"),
+        ratio: false,
+    },
+];
 
 /// RSS the loaded keys added, per key.
 fn rss_growth_per_key(m: &Memory) -> f64 {
     m.rss_loaded_bytes.saturating_sub(m.rss_empty_bytes) as f64 / m.keys.max(1) as f64
 }
 
-/// Figures a reader should not take at face value: where redis-benchmark was busy
-/// enough to set the pace, or where neither side was busy at all. One line per table
-/// and kind of doubt, naming the rows.
+/// What persisting kinds measure when their data directory is on tmpfs.
+pub fn tmpfs_warning(dir: &Path) -> String {
+    format!(
+        "{} is on tmpfs, where fsync returns at once: the persisting kinds measure no \
+         disk; give --data-dir a folder on the disk to measure.",
+        dir.display()
+    )
+}
+
+/// Figures a reader should not take at face value: where a generator was busy enough
+/// to set the pace, where neither side was busy at all, and fsyncs that cost nothing.
+/// One line per table and kind of doubt, naming the cells.
 fn warnings(report: &Report, out: &mut String) {
     let mut lines = Vec::new();
+    let (dir, tmpfs) = &report.data_dir;
+    if *tmpfs && report.servers.iter().any(|k| k.persists) {
+        lines.push(format!("- {}", tmpfs_warning(dir)));
+    }
     for table in &report.tables {
         let cells = cells_of(report, table);
         let saturated: Vec<String> = cells.iter().filter_map(saturated_client).collect();
         if !saturated.is_empty() {
             lines.push(format!(
-                "- {}: redis-benchmark used more than {:.0}% of a core in {}; the client \
-                 may have set the pace, so those ops/s are lower bounds for the server.",
+                "- {}: the load generator used more than {:.0}% of a core in {}; the \
+                 client may have set the pace, so those ops/s are lower bounds for the \
+                 server.",
                 table.setup.title,
                 CLIENT_SATURATED_FRACTION * 100.0,
                 saturated.join(", ")
@@ -434,8 +578,9 @@ fn warnings(report: &Report, out: &mut String) {
         if !idle.is_empty() {
             lines.push(format!(
                 "- {}: neither server nor client was CPU-bound in {}; the machine was busy \
-                 with other work or the tests waited on the network: rerun on a quiet \
-                 machine before trusting those rows.",
+                 with other work, or the tests waited on the network or the disk (expected \
+                 for kinds that fsync before replying): rerun on a quiet machine before \
+                 trusting those rows.",
                 table.setup.title,
                 idle.join(", ")
             ));
@@ -446,46 +591,30 @@ fn warnings(report: &Report, out: &mut String) {
     }
 }
 
-/// One server, depth and test of one table.
-struct Cell<'a> {
-    table: &'a Table,
-    kind: Kind,
-    pipeline: u32,
-    test: &'a str,
-}
-
 fn cells_of<'a>(report: &Report, table: &'a Table) -> Vec<Cell<'a>> {
     let mut cells = Vec::new();
-    for &kind in &report.servers {
-        for &pipeline in &report.pipelines {
-            for (_, test) in TESTS {
-                cells.push(Cell {
-                    table,
-                    kind,
-                    pipeline,
-                    test,
-                });
+    for client in clients(report) {
+        for &kind in &report.servers {
+            for &pipeline in &report.pipelines {
+                for &(test, _) in tests_of(client) {
+                    cells.push(Cell {
+                        table,
+                        client,
+                        kind,
+                        pipeline,
+                        test,
+                    });
+                }
             }
         }
     }
     cells
 }
 
-impl Cell<'_> {
-    fn values(&self, value: fn(&Sample) -> f64) -> Vec<f64> {
-        samples_of(self.table, self.kind, self.pipeline, self.test)
-            .map(value)
-            .collect()
-    }
-
-    fn name(&self) -> String {
-        format!("{} {} -P {}", self.kind.title(), self.test, self.pipeline)
-    }
-}
-
-/// "Redis SET -P 16 (3 of 5 rounds, median 95%)" when the client ran above the limit.
+/// "Redis SET -P 16 by redis-benchmark (3 of 5 rounds, median 95%)" when the client ran
+/// above the limit.
 fn saturated_client(cell: &Cell<'_>) -> Option<String> {
-    let fractions = cell.values(|s| s.client_core_fraction);
+    let fractions = cell.values(CLIENT_CORE.value);
     let saturated = fractions
         .iter()
         .filter(|&&f| f > CLIENT_SATURATED_FRACTION)
@@ -500,10 +629,11 @@ fn saturated_client(cell: &Cell<'_>) -> Option<String> {
     })
 }
 
-/// "Redis GET -P 1 (server 20%, client 30%)" when both sides' medians were low.
+/// "Redis GET -P 1 by redis-benchmark (server 20%, client 30%)" when both sides'
+/// medians were low.
 fn nothing_busy(cell: &Cell<'_>) -> Option<String> {
-    let server = median(&cell.values(|s| s.server_core_fraction))?;
-    let client = median(&cell.values(|s| s.client_core_fraction))?;
+    let server = cell.median(&SERVER_CORE)?;
+    let client = cell.median(&CLIENT_CORE)?;
     (server < IDLE_FRACTION && client < IDLE_FRACTION).then(|| {
         format!(
             "{} (server {:.0}%, client {:.0}%)",
@@ -517,7 +647,8 @@ fn nothing_busy(cell: &Cell<'_>) -> Option<String> {
 fn commands(report: &Report, out: &mut String) {
     let _ = writeln!(
         out,
-        "## Commands\n\nFirst round of each table; every server start picks a free port.\n"
+        "## Commands\n\nFirst round of each table; every server start picks a free port \
+         and a fresh data directory.\n"
     );
     for table in &report.tables {
         let _ = writeln!(out, "{}:\n\n```sh", table.setup.title);
@@ -543,6 +674,24 @@ fn commands(report: &Report, out: &mut String) {
         }
         let _ = writeln!(out, "```");
     }
+}
+
+/// A heading row and its alignment row: the first `left` columns left-aligned, the
+/// figures right-aligned.
+fn table_heading(out: &mut String, heading: &[String], left: usize) {
+    row(out, heading);
+    let align: Vec<String> = (0..heading.len())
+        .map(|i| if i < left { "---" } else { "---:" }.to_string())
+        .collect();
+    row(out, &align);
+}
+
+fn format_ms(value: f64) -> String {
+    format!("{value:.3}")
+}
+
+fn format_percent(fraction: f64) -> String {
+    format!("{:.0}%", fraction * 100.0)
 }
 
 fn row(out: &mut String, cells: &[String]) {
@@ -608,11 +757,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::generators::Figures;
     use super::super::memory::Memory;
     use super::super::servers::Placement;
-    use super::super::{GeneratorSample, Setup};
+    use super::super::{Chart, Setup};
     use super::*;
     use crate::command_line::CommandLine;
     use crate::procfs::Machine;
@@ -635,51 +784,62 @@ mod tests {
         assert_eq!(format_rate(-12_345.0), "-12,345");
     }
 
-    fn sample(kind: Kind, test: &'static str, round: u32, rps: f64, cpu: f64) -> Sample {
+    pub(crate) fn kind(name: &str) -> Kind {
+        Kind::named(name).unwrap()
+    }
+
+    fn sample(name: &str, client: Client, test: &'static str, round: u32, rps: f64) -> Sample {
+        let kind = kind(name);
         Sample {
             kind,
+            client,
             pipeline: 1,
             test,
             round,
-            rps,
-            p50_ms: 1.0,
-            p99_ms: 2.0,
-            server_cpu_secs_per_million: cpu,
+            figures: Figures {
+                rps,
+                p50_ms: 1.0,
+                p99_ms: if kind.persists { 8.0 } else { 2.0 },
+                client_core_fraction: if name == "holdfast-none" { 0.95 } else { 0.6 },
+            },
+            server_cpu_secs_per_million: if kind.engine == Engine::Holdfast {
+                5.0
+            } else {
+                10.0
+            },
             server_core_fraction: 0.9,
-            client_core_fraction: if kind == Kind::Holdfast { 0.95 } else { 0.5 },
+            run: None,
         }
     }
 
-    fn report() -> Report {
+    /// Three kinds, three rounds: Redis 100/110/90 ops/s (median 100), Holdfast none
+    /// 150/90/160 (median 150), Redis AOF always 50/40/45 (median 45); holdfast-bench
+    /// 5% above redis-benchmark on SET, 20% above on GET.
+    pub(crate) fn report() -> Report {
         let placement = Placement {
             cpus: vec![1],
             threads: 1,
         };
+        let rounds = [
+            (100.0, 150.0, 50.0),
+            (110.0, 90.0, 40.0),
+            (90.0, 160.0, 45.0),
+        ];
         let mut samples = Vec::new();
-        let mut generators = Vec::new();
-        for (round, (redis, holdfast)) in [(100.0, 150.0), (110.0, 90.0), (90.0, 160.0)]
-            .into_iter()
-            .enumerate()
-        {
+        for (round, (redis, holdfast, always)) in rounds.into_iter().enumerate() {
             let round = round as u32 + 1;
-            for test in ["SET", "GET"] {
-                samples.push(sample(Kind::Redis, test, round, redis, 10.0));
-                samples.push(sample(Kind::Holdfast, test, round, holdfast, 5.0));
-            }
-            for kind in [Kind::Redis, Kind::Holdfast] {
-                generators.push(GeneratorSample {
-                    kind,
-                    client: Client::HoldfastBench,
-                    pipeline: 1,
-                    test: "80/20",
-                    round,
-                    figures: Figures {
-                        rps: 1000.0 * f64::from(round),
-                        p50_ms: 0.5,
-                        p99_ms: 1.5,
-                        client_core_fraction: 0.25,
-                    },
-                });
+            for (name, rps) in [
+                ("redis", redis),
+                ("holdfast-none", holdfast),
+                ("redis-always", always),
+            ] {
+                for (test, bench_factor) in [("SET", 1.05), ("GET", 1.2), ("80/20", 1.0)] {
+                    if test != "80/20" {
+                        samples.push(sample(name, Client::RedisBenchmark, test, round, rps));
+                    }
+                    let ours = rps * bench_factor;
+                    samples.push(sample(name, Client::HoldfastBench, test, round, ours));
+                }
             }
         }
         Report {
@@ -690,14 +850,16 @@ mod tests {
                 kernel: "6.0".into(),
             },
             invocation: "holdfast-bench compare".into(),
-            versions: vec![(Kind::Redis, "Redis server v=7.0.15".into())],
-            servers: vec![Kind::Redis, Kind::Holdfast],
+            versions: vec![(Engine::Redis, "Redis server v=7.0.15".into())],
+            servers: vec![kind("redis"), kind("holdfast-none"), kind("redis-always")],
+            baseline: Some(kind("redis")),
             pipelines: vec![1],
             repeat: 3,
             target_secs: 6.0,
             tables: vec![Table {
                 setup: Setup {
                     title: "One core each".into(),
+                    slug: "one-core",
                     redis: placement.clone(),
                     holdfast: placement,
                     client_cpus: Some(vec![0]),
@@ -705,108 +867,165 @@ mod tests {
                 requests: BTreeMap::from([(1, 1000)]),
                 calibrated: false,
                 samples,
-                generators,
                 commands: vec![CommandLine::new("redis-benchmark").arg("-P").arg("1")],
             }],
             memory: Some(vec![
-                memory_of(Kind::Redis, Ok(100 << 20), Ok(1_000_000)),
+                memory_of("redis", Ok(100 << 20), Ok(1_000_000)),
                 memory_of(
-                    Kind::Holdfast,
+                    "holdfast-none",
                     Err("INFO memory: ERR unknown command 'INFO'".into()),
                     Err("DBSIZE: ERR unknown command 'DBSIZE'".into()),
                 ),
+                memory_of("redis-always", Ok(110 << 20), Ok(1_000_000)),
             ]),
             value_bytes: 100,
             generators: vec![Client::HoldfastBench],
             skipped: vec!["memtier_benchmark skipped: not installed".into()],
+            data_dir: ("/data".into(), false),
+            charts: Vec::new(),
         }
     }
 
-    fn memory_of(kind: Kind, used: Result<u64, String>, dbsize: Result<u64, String>) -> Memory {
+    fn memory_of(name: &str, used: Result<u64, String>, dbsize: Result<u64, String>) -> Memory {
         Memory {
-            kind,
+            kind: kind(name),
             keys: 1_000_000,
             used_memory_bytes: used,
             dbsize,
             rss_empty_bytes: 10 << 20,
-            rss_loaded_bytes: if kind == Kind::Redis {
-                150 << 20
-            } else {
+            rss_loaded_bytes: if name == "holdfast-none" {
                 110 << 20
+            } else {
+                150 << 20
             },
             load_secs: 1.0,
             command: CommandLine::new("server"),
         }
     }
 
+    /// The lines of the table under the heading `### {title}`.
+    fn table_after<'a>(text: &'a str, title: &str) -> Vec<&'a str> {
+        text.lines()
+            .skip_while(|l| *l != title)
+            .skip(1)
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .collect()
+    }
+
     #[test]
-    fn benchmark_rows_show_medians_and_ratios() {
+    fn every_kind_gets_a_row_with_ratios_to_the_baseline() {
         let text = render(&report());
-        // Medians: Redis 100, Holdfast 150; ratio 1.50; CPU 10 vs 5 -> 0.50.
         assert!(
-            text.contains("| SET | 1 | 100 | 150 | 1.50 | 1.000 | 1.000 | 1.00 | 2.000 | 2.000 | 1.00 | 10.00 | 5.00 | 0.50 | 50% | 95% |"),
+            text.starts_with("# Redis vs Holdfast none vs Redis AOF always"),
             "{text}"
         );
-        assert!(
-            text.contains("| Redis | GET | 1 | 100 | 110 | 90 | 90–110 |"),
-            "{text}"
+        assert!(text.contains("| ratios against | Redis |"), "{text}");
+        let rows = table_after(&text, "### Measured by redis-benchmark");
+        assert_eq!(
+            rows[0],
+            "| test | -P | server | ops/s | ops/s ÷ Redis | p50 ms | p99 ms | p99 ÷ Redis \
+             | server CPU s/M ops | CPU/op ÷ Redis | server busy | client busy |"
+        );
+        // SET, GET at -P 1, three kinds each: the alignment row, then six rows.
+        assert_eq!(rows.len(), 2 + 6, "{rows:#?}");
+        assert_eq!(
+            rows[2],
+            "| SET | 1 | Redis | 100 | 1.00 | 1.000 | 2.000 | 1.00 | 10.00 | 1.00 | 90% | 60% |"
+        );
+        assert_eq!(
+            rows[3],
+            "| SET | 1 | Holdfast none | 150 | 1.50 | 1.000 | 2.000 | 1.00 | 5.00 | 0.50 | 90% | 95% |"
+        );
+        assert_eq!(
+            rows[4],
+            "| SET | 1 | Redis AOF always | 45 | 0.45 | 1.000 | 8.000 | 4.00 | 10.00 | 1.00 | 90% | 60% |"
         );
     }
 
     #[test]
-    fn generators_sit_side_by_side_with_their_cpu() {
+    fn memtier_style_generators_add_the_mix() {
+        let text = render(&report());
+        let rows = table_after(&text, "### Measured by holdfast-bench");
+        assert_eq!(rows.len(), 2 + 9, "{rows:#?}");
+        assert!(
+            rows.contains(&"| 80/20 | 1 | Holdfast none | 150 | 1.50 | 1.000 | 2.000 | 1.00 | 5.00 | 0.50 | 90% | 95% |"),
+            "{rows:#?}"
+        );
+    }
+
+    #[test]
+    fn generators_sit_side_by_side_with_their_agreement() {
         let text = render(&report());
         assert!(
             text.contains("- memtier_benchmark skipped: not installed"),
             "{text}"
         );
-        let heading = text
-            .lines()
-            .find(|l| l.starts_with("| server | test | -P | redis-benchmark"))
-            .expect("a generators table");
-        assert!(heading.contains("| redis-benchmark ops/s |"), "{heading}");
+        let rows = table_after(&text, "### Load generators side by side: One core each");
         assert!(
-            heading.contains("| holdfast-bench client CPU |"),
-            "{heading}"
+            rows[0].ends_with(
+                "| holdfast-bench client CPU | holdfast-bench ÷ redis-benchmark ops/s, p50, p99 |"
+            ),
+            "{}",
+            rows[0]
         );
-        // redis-benchmark's SET from its samples; holdfast-bench ran only the mix here.
+        // SET 5% above redis-benchmark is within the agreement, GET 20% above is not.
+        assert!(
+            rows.contains(
+                &"| Redis | SET | 1 | 100 | 1.000 | 2.000 | 60% | 105 | 1.000 | 2.000 | 60% | 1.05, 1.00, 1.00 |"
+            ),
+            "{rows:#?}"
+        );
+        assert!(
+            rows.contains(
+                &"| Redis | GET | 1 | 100 | 1.000 | 2.000 | 60% | 120 | 1.000 | 2.000 | 60% | **1.20**, 1.00, 1.00 |"
+            ),
+            "{rows:#?}"
+        );
+        assert!(
+            rows.contains(
+                &"| Redis | 80/20 | 1 | n/a | n/a | n/a | n/a | 100 | 1.000 | 2.000 | 60% | n/a, n/a, n/a |"
+            ),
+            "{rows:#?}"
+        );
+    }
+
+    #[test]
+    fn every_round_is_listed_per_generator() {
+        let text = render(&report());
         assert!(
             text.contains(
-                "| Redis | SET | 1 | 100 | 1.000 | 2.000 | 50% | n/a | n/a | n/a | n/a |"
+                "| redis-benchmark | Holdfast none | GET | 1 | 150 | 90 | 160 | 90–160 |"
             ),
             "{text}"
         );
-        // Median of 1000, 2000, 3000 ops/s; redis-benchmark cannot run the mix.
         assert!(
-            text.contains(
-                "| Holdfast | 80/20 | 1 | n/a | n/a | n/a | n/a | 2,000 | 0.500 | 1.500 | 25% |"
-            ),
+            text.contains("| holdfast-bench | Redis | 80/20 | 1 | 100 | 110 | 90 | 90–110 |"),
             "{text}"
         );
     }
 
     #[test]
-    fn missing_info_is_na_with_its_reason() {
+    fn memory_rows_per_kind_with_reasons_for_what_is_missing() {
         let text = render(&report());
-        assert!(
-            text.contains("| used_memory (INFO memory) | 100.0 MiB | n/a [1] | n/a |"),
-            "{text}"
+        let rows = table_after(&text, "## Memory: 1,000,000 keys, 100-byte values");
+        assert_eq!(
+            rows[0],
+            "| server | used_memory (INFO memory) | ÷ Redis | VmRSS after load | ÷ Redis \
+             | VmRSS before load | VmRSS growth per key | DBSIZE after load \
+             | load time (pipelined SETs) |"
         );
-        assert!(
-            text.contains("[1] Holdfast: INFO memory: ERR unknown command 'INFO'"),
-            "{text}"
+        assert_eq!(
+            rows[2],
+            "| Redis | 100.0 MiB | 1.00 | 150.0 MiB | 1.00 | 10.0 MiB | 147 B | 1000000 | 1.00 s |"
         );
-        assert!(
-            text.contains("| DBSIZE after load | 1000000 | n/a [2] | n/a |"),
-            "{text}"
+        assert_eq!(
+            rows[3],
+            "| Holdfast none | n/a [1] | n/a | 110.0 MiB | 0.73 | 10.0 MiB | 105 B | n/a [2] | 1.00 s |"
         );
-        // RSS growth: Redis 140 MiB, Holdfast 100 MiB over 1M keys.
+        assert!(rows[4].starts_with("| Redis AOF always | 110.0 MiB | 1.10 |"));
         assert!(
-            text.contains("| VmRSS after load | 150.0 MiB | 110.0 MiB | 0.73 |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| VmRSS growth per key | 147 B | 105 B | 0.71 |"),
+            text.contains("[1] Holdfast none: INFO memory: ERR unknown command 'INFO'"),
             "{text}"
         );
     }
@@ -816,43 +1035,78 @@ mod tests {
         let text = render(&report());
         assert!(
             text.contains(
-                "- One core each: redis-benchmark used more than 90% of a core in \
-                 Holdfast SET -P 1 (3 of 3 rounds, median 95%), \
-                 Holdfast GET -P 1 (3 of 3 rounds, median 95%); the client"
+                "- One core each: the load generator used more than 90% of a core in \
+                 Holdfast none SET -P 1 by redis-benchmark (3 of 3 rounds, median 95%), \
+                 Holdfast none GET -P 1 by redis-benchmark (3 of 3 rounds, median 95%), \
+                 Holdfast none SET -P 1 by holdfast-bench"
             ),
             "{text}"
         );
-        assert!(!text.contains("Redis SET -P 1 ("), "{text}");
+        assert!(
+            !text.contains("Redis SET -P 1 by redis-benchmark ("),
+            "{text}"
+        );
     }
 
     #[test]
-    fn idle_server_and_client_are_warned_about() {
+    fn idle_server_and_client_and_tmpfs_are_warned_about() {
         let mut report = report();
         assert!(!render(&report).contains("neither server nor client"));
+        assert!(!render(&report).contains("tmpfs"));
         for s in &mut report.tables[0].samples {
-            if s.kind == Kind::Redis && s.test == "GET" {
-                (s.server_core_fraction, s.client_core_fraction) = (0.2, 0.3);
+            if s.kind == kind("redis-always") && s.test == "GET" {
+                (s.server_core_fraction, s.figures.client_core_fraction) = (0.2, 0.3);
             }
         }
+        report.data_dir.1 = true;
         let text = render(&report);
         assert!(
             text.contains(
                 "- One core each: neither server nor client was CPU-bound in \
-                 Redis GET -P 1 (server 20%, client 30%); the machine"
+                 Redis AOF always GET -P 1 by redis-benchmark (server 20%, client 30%), \
+                 Redis AOF always GET -P 1 by holdfast-bench (server 20%, client 30%); \
+                 the machine"
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains("- /data is on tmpfs, where fsync returns at once"),
+            "{text}"
+        );
+        assert!(text.contains("| data directories under | `/data` (tmpfs!) |"));
+    }
+
+    #[test]
+    fn one_kind_has_no_ratio_columns() {
+        let mut report = report();
+        report.servers = vec![kind("redis")];
+        report.baseline = None;
+        report.memory = Some(vec![memory_of("redis", Ok(1 << 20), Ok(1))]);
+        let text = render(&report);
+        assert!(!text.contains("÷ Redis"), "{text}");
+        assert!(
+            text.contains("| SET | 1 | Redis | 100 | 1.000 | 2.000 | 10.00 | 90% | 60% |"),
             "{text}"
         );
     }
 
     #[test]
-    fn one_server_has_no_ratio_columns() {
+    fn charts_are_linked_as_png_and_svg() {
         let mut report = report();
-        report.servers = vec![Kind::Redis];
-        report.memory = Some(vec![memory_of(Kind::Redis, Ok(1 << 20), Ok(1))]);
+        report.charts = vec![Chart {
+            setup: "One core each".into(),
+            what: "latency spectrum, SET -P 1".into(),
+            files: vec![
+                "x plots/one-core-set-p1-latency.svg".into(),
+                "x plots/one-core-set-p1-latency.png".into(),
+            ],
+        }];
         let text = render(&report);
-        assert!(!text.contains("H/R"), "{text}");
         assert!(
-            text.contains("| SET | 1 | 100 | 1.000 | 2.000 | 10.00 | 50% |"),
+            text.contains(
+                "- latency spectrum, SET -P 1: [SVG](x%20plots/one-core-set-p1-latency.svg), \
+                 [PNG](x%20plots/one-core-set-p1-latency.png)"
+            ),
             "{text}"
         );
     }

@@ -1,8 +1,10 @@
-//! The servers under comparison: finding the programs, starting one pinned server at a
-//! time in its own scratch directory on its own port, and stopping it again.
+//! The servers under comparison: the kinds of server `compare` knows (one table row
+//! each), finding the programs, starting one pinned server at a time in its own scratch
+//! directory on its own port, and stopping it again.
 //!
-//! Both run without persistence (Redis: `--save '' --appendonly no`; Holdfast:
-//! `--durability none`), so the comparison measures the in-memory engines alone.
+//! A kind is an engine (redis-server or holdfast-server) and the flags that choose its
+//! persistence; everything else about how a server starts (port, bind, pinning, threads)
+//! is the same for every kind of an engine, so kinds differ in durability alone.
 
 use super::error::Error;
 use super::generators::Client;
@@ -23,30 +25,138 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// What `apt-get` installs both redis-server and redis-benchmark from.
 const REDIS_PACKAGES: &str = "apt-get install redis-server redis-tools";
+/// In a kind's flags, replaced by the server's own scratch directory.
+const DIR: &str = "{dir}";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
-pub enum Kind {
+/// The program a kind of server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
     Redis,
     Holdfast,
 }
 
+/// A kind of server `compare` can start: an engine and its persistence flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind {
+    /// The `--servers` spelling.
+    pub name: &'static str,
+    /// The name in report tables and chart legends.
+    pub title: &'static str,
+    pub engine: Engine,
+    /// Flags after the common ones; [`DIR`] stands for the scratch directory.
+    pub flags: &'static [&'static str],
+    /// Whether acknowledged writes survive a crash of the process (fsync before the
+    /// reply, or within a second for `everysec`): such kinds need a real disk.
+    pub persists: bool,
+    /// What `--help` says about it.
+    pub help: &'static str,
+}
+
+/// Every kind, in the default order of a round. Adding one (e.g. Holdfast's
+/// `--durability quorum`) is one row here.
+pub const KINDS: [Kind; 5] = [
+    Kind {
+        name: "holdfast-none",
+        title: "Holdfast none",
+        engine: Engine::Holdfast,
+        flags: &["--durability", "none"],
+        persists: false,
+        help: "holdfast-server --durability none: in memory only",
+    },
+    Kind {
+        name: "holdfast-local",
+        title: "Holdfast local",
+        engine: Engine::Holdfast,
+        flags: &["--durability", "local", "--dir", DIR],
+        persists: true,
+        help: "holdfast-server --durability local: acknowledged after the local log's fdatasync",
+    },
+    Kind {
+        name: "redis",
+        title: "Redis",
+        engine: Engine::Redis,
+        flags: &["--save", "", "--appendonly", "no"],
+        persists: false,
+        help: "redis-server without persistence (no RDB, no AOF)",
+    },
+    Kind {
+        name: "redis-everysec",
+        title: "Redis AOF everysec",
+        engine: Engine::Redis,
+        flags: &[
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--dir",
+            DIR,
+        ],
+        persists: true,
+        help: "redis-server --appendonly yes --appendfsync everysec: AOF fsynced once a second",
+    },
+    Kind {
+        name: "redis-always",
+        title: "Redis AOF always",
+        engine: Engine::Redis,
+        flags: &[
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            DIR,
+        ],
+        persists: true,
+        help: "redis-server --appendonly yes --appendfsync always: AOF fsynced before each reply",
+    },
+];
+
+/// Older spellings still accepted by `--servers`: `holdfast` was the only Holdfast kind
+/// before durability modes.
+const ALIASES: [(&str, &str); 1] = [("holdfast", "holdfast-none")];
+
 impl Kind {
+    /// The kind named `name` (or one of its aliases).
+    pub fn named(name: &str) -> Option<Kind> {
+        let name = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map_or(name, |(_, kind)| kind);
+        KINDS.iter().copied().find(|k| k.name == name)
+    }
+
     /// The name used in report tables.
     pub fn title(self) -> &'static str {
-        match self {
-            Kind::Redis => "Redis",
-            Kind::Holdfast => "Holdfast",
-        }
+        self.title
     }
 }
 
-/// The command-line spelling (`--servers redis,holdfast`).
+impl clap::ValueEnum for Kind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &KINDS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let aliases = ALIASES
+            .iter()
+            .filter(|(_, kind)| *kind == self.name)
+            .map(|(alias, _)| *alias);
+        Some(
+            clap::builder::PossibleValue::new(self.name)
+                .help(self.help)
+                .aliases(aliases),
+        )
+    }
+}
+
+/// The command-line spelling (`--servers redis,holdfast-none`).
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Redis => "redis",
-            Kind::Holdfast => "holdfast",
-        })
+        f.write_str(self.name)
     }
 }
 
@@ -57,6 +167,8 @@ pub struct Tools {
     pub redis_benchmark: PathBuf,
     pub taskset: PathBuf,
     pub holdfast: PathBuf,
+    /// Where each server's scratch directory is made (`--data-dir`).
+    pub data_dir: PathBuf,
     /// The generators beside redis-benchmark that were asked for and found, with paths.
     pub generators: Vec<(Client, PathBuf)>,
     /// One line per generator asked for but not found, for stderr and the report.
@@ -77,7 +189,8 @@ impl Tools {
             .ok_or_else(|| missing(&args.redis_benchmark, REDIS_PACKAGES))?;
         let taskset = which(Path::new("taskset"))
             .ok_or_else(|| missing(Path::new("taskset"), "apt-get install util-linux"))?;
-        if args.servers.contains(&Kind::Holdfast) && !args.holdfast_bin.is_file() {
+        let holdfast = args.servers.iter().any(|k| k.engine == Engine::Holdfast);
+        if holdfast && !args.holdfast_bin.is_file() {
             return Err(Error::MissingHoldfast(args.holdfast_bin.clone()));
         }
         let (generators, skipped) = generators(args)?;
@@ -86,18 +199,15 @@ impl Tools {
             redis_benchmark,
             taskset,
             holdfast: args.holdfast_bin.clone(),
+            data_dir: args.data_dir.clone().unwrap_or_else(std::env::temp_dir),
             generators,
             skipped,
         })
     }
 
     /// The first line `PROGRAM --version` prints, for the report.
-    pub fn version(&self, kind: Kind) -> String {
-        let program = match kind {
-            Kind::Redis => &self.redis_server,
-            Kind::Holdfast => &self.holdfast,
-        };
-        Command::new(program)
+    pub fn version(&self, engine: Engine) -> String {
+        Command::new(self.program(engine))
             .arg("--version")
             .stdin(Stdio::null())
             .output()
@@ -107,6 +217,16 @@ impl Tools {
                 text.lines().next().map(str::to_string)
             })
             .unwrap_or_else(|| "unknown (--version failed)".to_string())
+    }
+}
+
+impl Tools {
+    /// The server program of `engine`.
+    pub fn program(&self, engine: Engine) -> &Path {
+        match engine {
+            Engine::Redis => &self.redis_server,
+            Engine::Holdfast => &self.holdfast,
+        }
     }
 }
 
@@ -165,46 +285,66 @@ pub struct Placement {
     pub threads: usize,
 }
 
-/// The exact command that starts `kind` on `port`, pinned with taskset.
-pub fn server_command(kind: Kind, tools: &Tools, placement: &Placement, port: u16) -> CommandLine {
+/// The exact command that starts `kind` on `port` with its data in `dir`, pinned with
+/// taskset. Redis is single-threaded, so `placement.threads` only applies to Holdfast.
+pub fn server_command(
+    kind: Kind,
+    tools: &Tools,
+    placement: &Placement,
+    port: u16,
+    dir: &Path,
+) -> CommandLine {
     let port = port.to_string();
-    let server = match kind {
-        Kind::Redis => CommandLine::new(&tools.redis_server).args([
-            "--port",
-            &port,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]),
-        Kind::Holdfast => CommandLine::new(&tools.holdfast).args([
+    let program = CommandLine::new(tools.program(kind.engine));
+    let common = match kind.engine {
+        Engine::Redis => program.args(["--port", &port, "--bind", "127.0.0.1"]),
+        Engine::Holdfast => program.args([
             "--threads".to_string(),
             placement.threads.to_string(),
             "--cpus".to_string(),
             cpu_list(&placement.cpus),
-            "--durability".to_string(),
-            "none".to_string(),
             "--port".to_string(),
             port,
         ]),
     };
-    server.pinned(&tools.taskset, Some(&placement.cpus))
+    let dir = dir.display().to_string();
+    let flags = kind.flags.iter().map(|&flag| {
+        if flag == DIR {
+            dir.clone()
+        } else {
+            flag.to_string()
+        }
+    });
+    common
+        .args(flags)
+        .pinned(&tools.taskset, Some(&placement.cpus))
+}
+
+/// Whether `dir` is on tmpfs, where fsync returns at once and persistence costs nothing.
+pub fn on_tmpfs(dir: &Path) -> bool {
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs reads the NUL-terminated path and writes only into the struct we pass.
+    let (result, stat) = unsafe {
+        let mut stat: libc::statfs = std::mem::zeroed();
+        (libc::statfs(path.as_ptr(), &mut stat), stat)
+    };
+    result == 0 && stat.f_type == libc::TMPFS_MAGIC
 }
 
 /// A directory of its own for one server run, removed when dropped.
 struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn create(kind: Kind) -> Result<ScratchDir, Error> {
+    fn create(kind: Kind, parent: &Path) -> Result<ScratchDir, Error> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "holdfast-bench-{}-{kind}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let path = std::env::temp_dir().join(name);
+        let path = parent.join(name);
         fs::create_dir_all(&path).map_err(Error::io(format!("creating {}", path.display())))?;
         Ok(ScratchDir(path))
     }
@@ -237,9 +377,9 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts `kind` and returns once it answers PING.
     pub fn start(kind: Kind, tools: &Tools, placement: &Placement) -> Result<RunningServer, Error> {
-        let dir = ScratchDir::create(kind)?;
+        let dir = ScratchDir::create(kind, &tools.data_dir)?;
         let port = free_port()?;
-        let command = server_command(kind, tools, placement, port);
+        let command = server_command(kind, tools, placement, port, &dir.0);
         let log_path = dir.0.join("server.log");
         let log = File::create(&log_path)
             .map_err(Error::io(format!("creating {}", log_path.display())))?;
@@ -356,35 +496,80 @@ mod tests {
             redis_benchmark: "/usr/bin/redis-benchmark".into(),
             taskset: "/usr/bin/taskset".into(),
             holdfast: "/w/target/release/holdfast-server".into(),
+            data_dir: "/tmp".into(),
             generators: Vec::new(),
             skipped: Vec::new(),
         }
     }
 
-    #[test]
-    fn redis_runs_pinned_without_persistence() {
-        let placement = Placement {
+    fn command_of(name: &str, placement: &Placement) -> String {
+        let kind = Kind::named(name).unwrap();
+        server_command(kind, &tools(), placement, 7000, Path::new("/d/x")).to_string()
+    }
+
+    fn one_cpu() -> Placement {
+        Placement {
             cpus: vec![1],
             threads: 1,
-        };
-        assert_eq!(
-            server_command(Kind::Redis, &tools(), &placement, 7000).to_string(),
-            "/usr/bin/taskset -c 1 /usr/bin/redis-server --port 7000 --bind 127.0.0.1 \
-             --save '' --appendonly no"
-        );
+        }
     }
 
     #[test]
-    fn holdfast_runs_pinned_with_its_threads_and_cpus() {
+    fn redis_kinds_differ_in_persistence_alone() {
+        let common = "/usr/bin/taskset -c 1 /usr/bin/redis-server --port 7000 --bind 127.0.0.1";
+        assert_eq!(
+            command_of("redis", &one_cpu()),
+            format!("{common} --save '' --appendonly no")
+        );
+        for fsync in ["everysec", "always"] {
+            assert_eq!(
+                command_of(&format!("redis-{fsync}"), &one_cpu()),
+                format!("{common} --save '' --appendonly yes --appendfsync {fsync} --dir /d/x")
+            );
+        }
+    }
+
+    #[test]
+    fn holdfast_kinds_run_pinned_with_their_threads_cpus_and_durability() {
         let placement = Placement {
             cpus: vec![0, 1],
             threads: 2,
         };
+        let common = "/usr/bin/taskset -c 0,1 /w/target/release/holdfast-server --threads 2 \
+                      --cpus 0,1 --port 7000";
         assert_eq!(
-            server_command(Kind::Holdfast, &tools(), &placement, 7001).to_string(),
-            "/usr/bin/taskset -c 0,1 /w/target/release/holdfast-server --threads 2 \
-             --cpus 0,1 --durability none --port 7001"
+            command_of("holdfast-none", &placement),
+            format!("{common} --durability none")
         );
+        assert_eq!(
+            command_of("holdfast-local", &placement),
+            format!("{common} --durability local --dir /d/x")
+        );
+    }
+
+    #[test]
+    fn kinds_have_distinct_names_and_titles_and_parse_by_name() {
+        use clap::ValueEnum;
+        for (i, kind) in KINDS.iter().enumerate() {
+            assert_eq!(Kind::from_str(kind.name, false), Ok(*kind));
+            for other in &KINDS[i + 1..] {
+                assert_ne!(kind.name, other.name);
+                assert_ne!(kind.title, other.title);
+            }
+            let persists_on_disk = kind.flags.contains(&DIR);
+            assert_eq!(kind.persists, persists_on_disk, "{}", kind.name);
+        }
+        assert_eq!(Kind::named("holdfast"), Kind::named("holdfast-none"));
+        assert_eq!(Kind::from_str("holdfast", false), Ok(KINDS[0]));
+        assert!(Kind::named("redis-never").is_none());
+    }
+
+    #[test]
+    fn tmpfs_is_recognised() {
+        assert!(!on_tmpfs(Path::new("/proc")));
+        if Path::new("/dev/shm").is_dir() {
+            assert!(on_tmpfs(Path::new("/dev/shm")));
+        }
     }
 
     #[test]
