@@ -27,24 +27,61 @@ impl Server {
     }
 
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::launch(&[&["--durability", "none"], extra].concat())
+    }
+
+    /// Starts the server on the data directory `dir` with `--durability MODE --threads 2`,
+    /// and returns once it accepts clients, which for a durable server is after it
+    /// replayed the log. MODE is `local` unless `HOLDFAST_TEST_DURABILITY` names another
+    /// (`none` shows that the durability tests fail without a log).
+    pub fn start_durable(dir: &std::path::Path) -> Server {
+        let mode = durability_mode();
+        let dir = dir.to_str().expect("a UTF-8 temporary path");
+        Server::launch(&["--durability", &mode, "--dir", dir, "--threads", "2"])
+    }
+
+    fn launch(args: &[&str]) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
-            .args(["--port", &port.to_string(), "--durability", "none"])
-            .args(extra)
+        let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
+            .args(["--port", &port.to_string()])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start holdfast-server");
-        let server = Server { port, child };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("holdfast-server {args:?} exited before listening: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "holdfast-server did not start listening"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
+        Server { port, child }
+    }
+
+    /// SIGKILL: the process gets no chance to flush or close anything, as in a crash.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL holdfast-server");
+        self.child.wait().expect("reap holdfast-server");
+    }
+
+    /// Waits for the process to exit on its own (after SHUTDOWN), up to `timeout`.
+    pub fn wait_exit(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll holdfast-server") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "holdfast-server did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn url(&self) -> String {
@@ -71,6 +108,34 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The durability mode `start_durable` asks for: `local`, or `HOLDFAST_TEST_DURABILITY`.
+pub fn durability_mode() -> String {
+    std::env::var("HOLDFAST_TEST_DURABILITY").unwrap_or_else(|_| "local".into())
+}
+
+/// A fresh, empty directory under the system's temporary directory, removed on drop.
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("holdfast-test-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary data directory");
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
