@@ -1,6 +1,7 @@
 //! Starting the server: one pinned glommio executor per core, joined by the channel mesh,
 //! each with its shard, its listener on the shared port, its flusher and its cron.
 
+use crate::config::cli::Durability;
 use crate::config::{ConfigStore, Options, Settings};
 use crate::core::mesh::Msg;
 use crate::core::{Core, Global};
@@ -25,6 +26,9 @@ pub struct Plan {
     pub config: ConfigStore,
     pub config_file: Option<std::path::PathBuf>,
     pub net: crate::config::cli::Net,
+    pub durability: Durability,
+    /// The log's directory (absolute), with `local` durability.
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 /// The configuration store shared by every core (CONFIG is not on the data path).
@@ -44,15 +48,26 @@ pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
     if let Some(bind) = &options.bind {
         flags.push((b"bind".to_vec(), bind.clone().into_bytes()));
     }
-    if let Some(dir) = &options.dir {
+    let durability = options.durability.unwrap_or(Durability::Local);
+    if durability == Durability::Quorum {
+        anyhow::bail!("--durability quorum is not available yet (log peers arrive with quorum replication): run with --durability local or none");
+    }
+    let log_dir = match &options.dir {
+        Some(dir) => Some(dir.clone()),
+        None if config.is_set("dir") => Some(config.dir().to_path_buf()),
+        None if durability == Durability::Local => Some("data".into()),
+        None => None,
+    };
+    if let Some(dir) = &log_dir {
+        if durability == Durability::Local {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
+            })?;
+        }
         flags.push((b"dir".to_vec(), dir.display().to_string().into_bytes()));
     }
     config.set(&flags).map_err(|e| anyhow::anyhow!(e))?;
-    if let Some(mode) = options.durability {
-        if mode != crate::config::cli::Durability::None {
-            anyhow::bail!("--durability {mode:?} is not available yet: this build keeps data in memory only; run with --durability none");
-        }
-    }
+    let log_dir = (durability == Durability::Local).then(|| config.dir().to_path_buf());
     if options
         .cluster_enabled
         .as_deref()
@@ -85,6 +100,8 @@ pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
         config,
         config_file: options.config_path().cloned(),
         net: options.net,
+        durability,
+        log_dir,
     })
 }
 
@@ -161,6 +178,8 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         connected_clients: AtomicUsize::new(0),
         next_client_id: AtomicU64::new(1),
         next_slowlog_id: AtomicU64::new(0),
+        next_lsn: AtomicU64::new(1),
+        commit: crate::commit::Shared::new(plan.durability, cores),
     });
     // Bind once up front so a taken port is one clear error, not one per core.
     for addr in &plan.addrs {
@@ -174,12 +193,13 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     let mut handles = Vec::new();
     let ring_wanted = plan.net == crate::config::cli::Net::IoUring;
     for (id, &cpu) in plan.cpus.iter().enumerate() {
-        let (mesh, global, settings, addrs, ready) = (
+        let (mesh, global, settings, addrs, ready, log_dir) = (
             mesh.clone(),
             global.clone(),
             settings.clone(),
             plan.addrs.clone(),
             ready_tx.clone(),
+            plan.log_dir.clone(),
         );
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("holdfast-core-{id}"))
@@ -190,6 +210,19 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 core.spawn_receivers(receivers);
                 crate::core::outbox::spawn_flusher(&core);
                 core.spawn_cron();
+                let log = match log_dir.filter(|_| id == crate::commit::LOG_CORE) {
+                    Some(dir) => match open_log(&dir).await {
+                        Ok(log) => Some((log, dir)),
+                        Err(err) => {
+                            let _ = ready.send(Err(err));
+                            return;
+                        }
+                    },
+                    None => None,
+                };
+                if core.global.commit.journaled() {
+                    crate::commit::ship::spawn(&core);
+                }
                 let ring = if ring_wanted { network_ring(id) } else { None };
                 let mut loops = Vec::new();
                 for addr in &addrs {
@@ -205,6 +238,9 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                     }
                 }
                 let _ = ready.send(Ok(()));
+                if let Some((log, dir)) = log {
+                    recover(&core, log, &dir).await;
+                }
                 futures::future::join_all(loops).await;
             })
             .map_err(|e| anyhow::anyhow!("cannot start the executor for CPU {cpu}: {e}"))?;
@@ -217,11 +253,16 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!(e))?;
     }
     println!(
-        "holdfast {} ready: {} core(s) on CPUs {:?}, listening on {}, durability none",
+        "holdfast {} ready: {} core(s) on CPUs {:?}, listening on {}, durability {}{}",
         env!("CARGO_PKG_VERSION"),
         cores,
         plan.cpus,
-        plan.addrs.join(" ")
+        plan.addrs.join(" "),
+        crate::commit::mode_name(plan.durability),
+        plan.log_dir
+            .as_ref()
+            .map(|d| format!(" (log in {})", d.display()))
+            .unwrap_or_default()
     );
     for handle in handles {
         handle
@@ -229,6 +270,51 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("executor failed: {e}"))?;
     }
     Ok(())
+}
+
+/// Opens (and so verifies, see holdfast-log's recovery) the log in `dir`. Errors are the
+/// operator's message: the server does not start on a log it cannot trust.
+async fn open_log(dir: &std::path::Path) -> Result<crate::commit::sequencer::LocalLog, String> {
+    let storage = holdfast_log::storage::dma::DmaStorage::open(dir)
+        .await
+        .map_err(|e| format!("cannot open the log directory {}: {e}", dir.display()))?;
+    holdfast_log::Log::open(storage, holdfast_log::LogConfig::default())
+        .await
+        .map_err(|e| format!("cannot open the log in {}: {e}", dir.display()))
+}
+
+/// Replays the log into the shards, then starts committing: until this returns, commands
+/// that touch data get -LOADING. A log this build cannot replay stops the process.
+async fn recover(
+    core: &std::rc::Rc<Core>,
+    log: crate::commit::sequencer::LocalLog,
+    dir: &std::path::Path,
+) {
+    let dir = dir.display().to_string();
+    let started = Instant::now();
+    if let Err(err) = crate::commit::replay::replay(core, &log, &dir).await {
+        eprintln!("holdfast: cannot start: {err}");
+        std::process::exit(1);
+    }
+    let next = log.next_lsn().0;
+    let global = &core.global;
+    global
+        .next_lsn
+        .store(next, std::sync::atomic::Ordering::SeqCst);
+    global.commit.publish(next - 1);
+    let sequencer = crate::commit::sequencer::Sequencer::new(log, core.cores);
+    core.set_sequencer(sequencer.clone());
+    crate::commit::sequencer::spawn(core, sequencer);
+    global
+        .commit
+        .loading
+        .active
+        .store(false, std::sync::atomic::Ordering::Release);
+    println!(
+        "holdfast: replayed the log in {dir} up to LSN {} in {:.3} s",
+        next - 1,
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn run_id() -> String {

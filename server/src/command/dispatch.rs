@@ -45,13 +45,20 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
                 .iter()
                 .find(|(name, _, _)| args.get(1).eq_ignore_ascii_case(name.as_bytes()))
         })
-        .flatten()
-        .map(|(name, _, _)| *name);
+        .flatten();
+    let flags = spec.flags | sub.map_or(0, |&(_, _, flags)| flags);
+    let sub = sub.map(|(name, _, _)| *name);
     session.info.last_cmd.set((spec.name, sub));
     session.info.last_s.set(session.core.clock_s.get());
     if !spec.arity_ok(args.len()) {
         session.finish_run().await;
         let text = Status::WrongArity(spec.name.into()).text().into_owned();
+        session.reply().error(&text);
+        session.core.stats.borrow_mut().reject(Some(index), &text);
+        return;
+    }
+    if let Some(text) = refusal(session, flags, &args) {
+        session.finish_run().await;
         session.reply().error(&text);
         session.core.stats.borrow_mut().reject(Some(index), &text);
         return;
@@ -75,6 +82,33 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
     }
 }
 
+/// Why the server cannot run this command now, as the client will read it: the log is
+/// still being replayed (Redis's -LOADING), the log failed, or a write too large for one
+/// log record (refused before it runs, so nothing unlogged ever changes).
+fn refusal(session: &Session, flags: u32, args: &Args<'_>) -> Option<String> {
+    let commit = &session.core.global.commit;
+    if !commit.journaled() {
+        return None;
+    }
+    if commit.is_loading() && flags & super::flags::LOADING == 0 {
+        return Some("LOADING Redis is loading the dataset in memory".into());
+    }
+    if let Some(reason) = commit.failure() {
+        return Some(crate::commit::failure_text(&reason));
+    }
+    if flags & super::flags::WRITE != 0 {
+        let bytes = crate::shard::effect::cmd_len(args.all());
+        let max = holdfast_log::config::RECORD_PAYLOAD_BYTES_MAX as usize;
+        if bytes > max {
+            return Some(format!(
+                "ERR this write needs a {bytes}-byte log record; one write may log at most \
+                 {max} bytes"
+            ));
+        }
+    }
+    None
+}
+
 async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut Args<'_>) {
     let core = session.core.clone();
     let Some(dest) = keys_core(spec, args, core.cores) else {
@@ -93,7 +127,8 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
         let mut shard = core.shard.borrow_mut();
         let mut reply = crate::resp::Reply::new(&mut session.out, session.proto);
         let (db, info) = (session.db, Some(&*session.info));
-        execute_shard(&core, index, spec, &mut shard, db, args, &mut reply, info);
+        let dep = execute_shard(&core, index, spec, &mut shard, db, args, &mut reply, info);
+        session.depend(dep);
     } else {
         if session.run.is_some_and(|run| run != dest) {
             session.finish_run().await;

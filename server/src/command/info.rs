@@ -96,7 +96,7 @@ pub async fn render(s: &mut Session, args: &[Vec<u8>]) -> String {
             "server" => server(s),
             "clients" => clients(s),
             "memory" => memory_section(s),
-            "persistence" => persistence(),
+            "persistence" => persistence(s),
             "stats" => stats_section(&stats, &keyspace.stats),
             "replication" => replication(s),
             "cpu" => cpu(),
@@ -154,15 +154,17 @@ async fn gather_keyspace(s: &Session) -> Keyspace {
                     weighted_ttl_ms: ttl as u128 * db.volatile_len() as u128,
                 })
                 .collect();
-            (dbs, shard.stats)
+            (dbs, shard.stats, shard.journal.last_lsn())
         })
         .await;
+    // Key counts reveal every core's writes: the reply waits for them to be durable.
+    s.depend(per_core.iter().map(|&(_, _, lsn)| lsn).max().unwrap_or(0));
     let mut keyspace = Keyspace {
         dbs: vec![DbTotals::default(); DATABASES],
         stats: ShardStats::default(),
     };
     let per_core_count = per_core.len().max(1);
-    for (dbs, stats) in per_core {
+    for (dbs, stats, _) in per_core {
         for (total, db) in keyspace.dbs.iter_mut().zip(dbs) {
             total.keys += db.keys;
             total.volatile += db.volatile;
@@ -229,7 +231,10 @@ fn server(s: &Session) -> Fields {
         f("io_threads_active", 0),
         f("holdfast_version", env!("CARGO_PKG_VERSION")),
         f("holdfast_cores", global.cores),
-        f("holdfast_durability", "none"),
+        f(
+            "holdfast_durability",
+            crate::commit::mode_name(global.commit.mode),
+        ),
     ]
 }
 
@@ -304,20 +309,64 @@ fn memory_section(_s: &Session) -> Fields {
     ]
 }
 
-fn persistence() -> Fields {
-    // Durability through the log arrives with the durable-primary issue; until then the
-    // server is an in-memory cache and says so with Redis's own fields.
-    vec![
-        f("loading", 0),
+/// Redis's persistence fields, with the log standing in for the AOF, plus the log's own
+/// (`holdfast_*`). While the log is replayed at start, Redis's loading_* fields show the
+/// progress in records (the log's unit) and bytes.
+fn persistence(s: &Session) -> Fields {
+    use std::sync::atomic::Ordering::Relaxed;
+    let commit = &s.core.global.commit;
+    let journaled = commit.journaled();
+    let loading = &commit.loading;
+    let mut fields = vec![
+        f("loading", commit.is_loading() as u8),
         f("async_loading", 0),
+    ];
+    if commit.is_loading() {
+        let (first, last, at) = (
+            loading.first_lsn.load(Relaxed),
+            loading.last_lsn.load(Relaxed),
+            loading.loaded_lsn.load(Relaxed),
+        );
+        let total = last.saturating_sub(first.saturating_sub(1));
+        let done = at.saturating_sub(first.saturating_sub(1));
+        let perc = if total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        };
+        fields.extend([
+            f("loading_start_time", loading.started_unix_s.load(Relaxed)),
+            f("loading_loaded_bytes", loading.loaded_bytes.load(Relaxed)),
+            f("loading_loaded_perc", format!("{perc:.2}")),
+            f("holdfast_loading_lsn", at),
+            f("holdfast_loading_last_lsn", last),
+        ]);
+    }
+    let failed = commit.failure();
+    fields.extend([
         f("rdb_changes_since_last_save", 0),
         f("rdb_bgsave_in_progress", 0),
         f("rdb_last_bgsave_status", "ok"),
-        f("aof_enabled", 0),
+        f("aof_enabled", journaled as u8),
         f("aof_rewrite_in_progress", 0),
-        f("aof_last_write_status", "ok"),
-        f("holdfast_durability", "none"),
-    ]
+        f(
+            "aof_last_write_status",
+            if failed.is_some() { "err" } else { "ok" },
+        ),
+        f("holdfast_durability", crate::commit::mode_name(commit.mode)),
+    ]);
+    if journaled {
+        fields.extend([
+            f("holdfast_log_lsn", commit.watermark()),
+            f(
+                "holdfast_log_records_since_start",
+                commit.records_logged.load(Relaxed),
+            ),
+            f("holdfast_log_waiting_replies", s.core.ring.len()),
+            f("holdfast_log_failure", failed.unwrap_or_default()),
+        ]);
+    }
+    fields
 }
 
 fn stats_section(totals: &Totals, shard: &ShardStats) -> Fields {

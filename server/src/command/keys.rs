@@ -87,7 +87,7 @@ async fn count_keys(
     per_key: fn(&mut Ctx, &[u8]) -> bool,
 ) -> Result<(), Status> {
     let groups = by_core(&argv, 1, 1, s.core.cores);
-    let mut op = MultiCore::new(&s.core, groups.keys().copied());
+    let mut op = MultiCore::new(s, groups.keys().copied());
     let mut total = 0i64;
     for (core, positions) in groups {
         let keys: Vec<Vec<u8>> = positions.iter().map(|&p| argv[p].clone()).collect();
@@ -316,10 +316,8 @@ fn persist(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Stat
 /// Moves `entry` in under `key`, replacing whatever `key` held. The entry keeps its value,
 /// expiry and access time, as Redis moves the object itself.
 fn place_entry(shard: &mut Shard, db: usize, key: &[u8], mut entry: Entry) {
-    let mut ctx = Ctx::new(shard, db);
-    ctx.delete(key);
     entry.key = key.into();
-    ctx.db().insert_entry(entry);
+    Ctx::new(shard, db).put_entry(entry);
 }
 
 /// Both keys on one core: the whole rename is one step. Ok(renamed).
@@ -337,7 +335,7 @@ fn rename_on_one_core(
     if src == dst || (nx && ctx.exists(dst)) {
         return Ok(false);
     }
-    let entry = ctx.db().remove(src).expect("the source was just found");
+    let entry = ctx.take(src).expect("the source was just found");
     place_entry(shard, db, dst, entry);
     Ok(true)
 }
@@ -364,7 +362,7 @@ async fn rename_across_cores(
             if !ctx.exists(&src) {
                 return Err(Status::NoSuchKey);
             }
-            Ok((!dst_taken).then(|| ctx.db().remove(&src)).flatten())
+            Ok((!dst_taken).then(|| ctx.take(&src)).flatten())
         })
         .await?;
     let Some(entry) = taken else {
@@ -379,7 +377,7 @@ async fn rename_generic(s: &mut Session, argv: Argv, nx: bool) -> Result<(), Sta
     let db = s.db;
     let (src, dst) = (argv[1].clone(), argv[2].clone());
     let (src_core, dst_core) = (key_core(&src, s.core.cores), key_core(&dst, s.core.cores));
-    let mut op = MultiCore::new(&s.core, [src_core, dst_core]);
+    let mut op = MultiCore::new(s, [src_core, dst_core]);
     let renamed = if src_core == dst_core {
         op.run(src_core, move |shard| {
             rename_on_one_core(shard, db, &src, &dst, nx)
@@ -459,7 +457,7 @@ fn copy(s: &mut Session, argv: Argv) -> Done<'_> {
             return Err(Status::err(SAME_OBJECT));
         }
         let (src_core, dst_core) = (key_core(&src, s.core.cores), key_core(&dst, s.core.cores));
-        let mut op = MultiCore::new(&s.core, [src_core, dst_core]);
+        let mut op = MultiCore::new(s, [src_core, dst_core]);
         let copied = if src_core == dst_core {
             op.run(src_core, move |shard| {
                 copy_source(shard, src_db, &src)
@@ -595,7 +593,7 @@ fn object(s: &mut Session, argv: Argv) -> Done<'_> {
 async fn object_key(s: &mut Session, sub: &[u8], key: Vec<u8>) -> Result<(), Status> {
     let db = s.db;
     let core = key_core(&key, s.core.cores);
-    let mut op = MultiCore::new(&s.core, [core]);
+    let mut op = MultiCore::new(s, [core]);
     let info = op
         .run(core, move |shard| {
             let clock_s = shard.clock_s;
@@ -639,12 +637,13 @@ fn matching_keys(db: &Db, pattern: &[u8], now_ms: u64) -> Vec<Vec<u8>> {
 fn keys(s: &mut Session, argv: Argv) -> Done<'_> {
     async move {
         let db = s.db;
-        let mut op = MultiCore::all(&s.core);
+        let mut op = MultiCore::all(s);
         let mut found = Vec::new();
         for core in 0..s.core.cores {
             let pattern = argv[1].clone();
             found.extend(
                 op.run(core, move |shard| {
+                    shard.journal.read_all();
                     matching_keys(&shard.dbs[db], &pattern, unix_ms())
                 })
                 .await,
@@ -665,10 +664,15 @@ fn keys(s: &mut Session, argv: Argv) -> Done<'_> {
 fn dbsize(s: &mut Session, _argv: Argv) -> Done<'_> {
     async move {
         let db = s.db;
-        let mut op = MultiCore::all(&s.core);
+        let mut op = MultiCore::all(s);
         let mut total = 0;
         for core in 0..s.core.cores {
-            total += op.run(core, move |shard| shard.dbs[db].len()).await;
+            total += op
+                .run(core, move |shard| {
+                    shard.journal.read_all();
+                    shard.dbs[db].len()
+                })
+                .await;
         }
         op.finish().await;
         s.reply().int(total as i64);
@@ -823,6 +827,7 @@ fn scan_core(
     want: usize,
     filter: &ScanFilter,
 ) -> ScanStep {
+    shard.journal.read_all();
     let now_ms = unix_ms();
     let (mut keys, mut expired, mut visited) = (Vec::new(), Vec::new(), 0);
     let next = shard.dbs[db].walk(at, want.saturating_mul(10), false, |entry| {
@@ -864,7 +869,7 @@ fn scan(s: &mut Session, argv: Argv) -> Done<'_> {
             }
             let (core, at, want) = (cursor.core, cursor.at, filter.count - visited);
             let step_filter = filter.clone();
-            let mut op = MultiCore::new(&s.core, [core]);
+            let mut op = MultiCore::new(s, [core]);
             let step = op
                 .run(core, move |shard| {
                     scan_core(shard, db, at, want, &step_filter)
@@ -909,6 +914,7 @@ fn scan(s: &mut Session, argv: Argv) -> Done<'_> {
 /// A random live key of one core's database; expired entries it draws are removed (lazy
 /// expiry), so it ends with a live key or an empty database.
 fn random_live_key(shard: &mut Shard, db: usize) -> Option<Vec<u8>> {
+    shard.journal.read_all();
     let now_ms = unix_ms();
     let mut state = shard.random(usize::MAX) as u64 | 1;
     let mut random = move |n: usize| {
@@ -936,8 +942,14 @@ fn randomkey(s: &mut Session, _argv: Argv) -> Done<'_> {
         for _ in 0..=2 * s.core.cores {
             let sizes = s
                 .core
-                .call_all(move |core| core.shard.borrow().dbs[db].len())
+                .call_all(move |core| {
+                    let shard = core.shard.borrow();
+                    (shard.dbs[db].len(), shard.journal.last_lsn())
+                })
                 .await;
+            // An empty answer reveals every core's state: it waits for their writes.
+            s.depend(sizes.iter().map(|&(_, lsn)| lsn).max().unwrap_or(0));
+            let sizes: Vec<usize> = sizes.into_iter().map(|(len, _)| len).collect();
             let total: usize = sizes.iter().sum();
             if total == 0 {
                 break;
@@ -951,7 +963,7 @@ fn randomkey(s: &mut Session, _argv: Argv) -> Done<'_> {
                     here
                 })
                 .expect("pick < total");
-            let mut op = MultiCore::new(&s.core, [core]);
+            let mut op = MultiCore::new(s, [core]);
             key = op.run(core, move |shard| random_live_key(shard, db)).await;
             op.finish().await;
             if key.is_some() {
@@ -975,13 +987,10 @@ fn swapdb(s: &mut Session, argv: Argv) -> Done<'_> {
         let first = parse_i32(&argv[1]).map_err(|_| Status::err("ERR invalid first DB index"))?;
         let second = parse_i32(&argv[2]).map_err(|_| Status::err("ERR invalid second DB index"))?;
         let (first, second) = (in_range_db(first)?, in_range_db(second)?);
-        let mut op = MultiCore::all(&s.core);
+        let mut op = MultiCore::all(s);
         for core in 0..s.core.cores {
-            op.run(core, move |shard| {
-                shard.dbs.swap(first, second);
-                shard.expire_cursor.swap(first, second);
-            })
-            .await;
+            op.run(core, move |shard| shard.swap_dbs(first, second))
+                .await;
         }
         op.finish().await;
         s.reply().ok();
@@ -1004,16 +1013,8 @@ fn flush_mode(argv: &Argv) -> Result<bool, Status> {
 /// Empties databases `dbs` of one shard. ASYNC frees the old tables on a thread of their
 /// own, as Redis's lazyfree thread does, so a large flush does not stall this core.
 fn flush_shard(shard: &mut Shard, dbs: std::ops::Range<usize>, lazy: bool) {
-    let mut old = Vec::new();
-    for index in dbs {
-        shard.expire_cursor[index] = None;
-        if lazy && !shard.dbs[index].is_empty() {
-            old.push(std::mem::take(&mut shard.dbs[index]));
-        } else {
-            shard.dbs[index].clear();
-        }
-    }
-    if !old.is_empty() {
+    let old = shard.flush_dbs(dbs);
+    if lazy && !old.is_empty() {
         // Should the thread not start, the closure and the tables are dropped right here.
         let _ = std::thread::Builder::new()
             .name("holdfast-lazyfree".into())
@@ -1024,7 +1025,7 @@ fn flush_shard(shard: &mut Shard, dbs: std::ops::Range<usize>, lazy: bool) {
 async fn flush(s: &mut Session, argv: Argv, all: bool) -> Result<(), Status> {
     let lazy = flush_mode(&argv)?;
     let dbs = if all { 0..DATABASES } else { s.db..s.db + 1 };
-    let mut op = MultiCore::all(&s.core);
+    let mut op = MultiCore::all(s);
     for core in 0..s.core.cores {
         let dbs = dbs.clone();
         op.run(core, move |shard| flush_shard(shard, dbs, lazy))

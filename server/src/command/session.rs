@@ -4,6 +4,7 @@
 use crate::core::clients::ClientInfo;
 use crate::core::Core;
 use crate::resp::{Proto, Reply};
+use std::cell::Cell;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,9 @@ pub struct Session {
     pub close: bool,
     /// The destination core of commands pushed to the outbox whose replies are pending.
     pub(crate) run: Option<usize>,
+    /// The highest LSN the replies in `out` depend on: `out` is sent once it is durable
+    /// (commit/ring.rs). Shared with multi-core operations, which raise it as they log.
+    pub dep: Rc<Cell<u64>>,
 }
 
 impl Session {
@@ -40,6 +44,14 @@ impl Session {
             reply_mode: ReplyMode::On,
             close: false,
             run: None,
+            dep: Rc::new(Cell::new(0)),
+        }
+    }
+
+    /// The reply being built depends on `lsn` being durable.
+    pub fn depend(&self, lsn: u64) {
+        if lsn > self.dep.get() {
+            self.dep.set(lsn);
         }
     }
 
@@ -55,11 +67,14 @@ impl Session {
     /// leave in request order and the next command runs after them.
     pub async fn finish_run(&mut self) {
         if let Some(dest) = self.run.take() {
-            let replies =
-                self.core.outbox().seal(dest).await.unwrap_or_else(|_| {
-                    b"-ERR internal error: a core dropped a batch\r\n".to_vec()
-                });
+            let (replies, dep) = self.core.outbox().seal(dest).await.unwrap_or_else(|_| {
+                (
+                    b"-ERR internal error: a core dropped a batch\r\n".to_vec(),
+                    0,
+                )
+            });
             self.out.extend_from_slice(&replies);
+            self.depend(dep);
         }
     }
 }

@@ -611,7 +611,7 @@ pub fn by_core(
 fn mget(s: &mut Session, argv: Argv) -> Done<'_> {
     async move {
         let groups = by_core(&argv, 1, 1, s.core.cores);
-        let mut op = MultiCore::new(&s.core, groups.keys().copied());
+        let mut op = MultiCore::new(s, groups.keys().copied());
         let mut values: Vec<Option<Vec<u8>>> = vec![None; argv.len()];
         for (core, positions) in groups {
             let keys: Vec<Vec<u8>> = positions.iter().map(|&p| argv[p].clone()).collect();
@@ -673,7 +673,7 @@ fn mset(s: &mut Session, argv: Argv) -> Done<'_> {
             return Err(Status::WrongArity("mset".into()));
         }
         let groups = pairs_by_core(&argv, s.core.cores);
-        let mut op = MultiCore::new(&s.core, groups.iter().map(|(core, _)| *core));
+        let mut op = MultiCore::new(s, groups.iter().map(|(core, _)| *core));
         let db = s.db;
         for (core, pairs) in groups {
             op.run(core, move |shard| {
@@ -698,7 +698,7 @@ fn msetnx(s: &mut Session, argv: Argv) -> Done<'_> {
             return Err(Status::WrongArity("msetnx".into()));
         }
         let mut groups = pairs_by_core(&argv, s.core.cores);
-        let mut op = MultiCore::new(&s.core, groups.iter().map(|(core, _)| *core));
+        let mut op = MultiCore::new(s, groups.iter().map(|(core, _)| *core));
         let db = s.db;
         let (last_core, last_pairs) = groups.pop().expect("arity guarantees one key");
         let mut checked = Vec::with_capacity(groups.len());
@@ -782,7 +782,7 @@ async fn read_pair(
 ) -> Result<(Vec<u8>, Vec<u8>), Status> {
     let cores = s.core.cores;
     let (core_a, core_b) = (key_core(key_a, cores), key_core(key_b, cores));
-    let mut op = MultiCore::new(&s.core, [core_a, core_b]);
+    let mut op = MultiCore::new(s, [core_a, core_b]);
     let db = s.db;
     let read = |key: &[u8]| {
         let key = key.to_vec();

@@ -54,11 +54,13 @@ pub struct Options {
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
 
-    /// When a write is acknowledged. Only `none` exists until the durable log lands.
+    /// When a write is acknowledged: `local` (the default) after the log in --dir is
+    /// fdatasynced; `none` never (a cache, like Redis without persistence).
     #[arg(long, value_enum)]
     pub durability: Option<Durability>,
 
-    /// Data directory for the log.
+    /// Data directory of the log (created if missing). Default: the config file's `dir`
+    /// if it sets one, else ./data.
     #[arg(long)]
     pub dir: Option<PathBuf>,
 

@@ -97,6 +97,12 @@ impl ConfigStore {
         }
     }
 
+    /// Whether `name` holds something other than its default (set by a file or flag).
+    pub fn is_set(&self, name: &str) -> bool {
+        let index = params::index_of(name);
+        self.values[index] != defaults_values()[index]
+    }
+
     /// The addresses to listen on (`bind`).
     pub fn bind(&self) -> &[String] {
         match &self.values[params::index_of("bind")] {

@@ -6,12 +6,17 @@ use super::clients::ClientInfo;
 use super::mesh::{BatchMsg, BatchReply};
 use super::stopwatch::Stopwatch;
 use super::Core;
-use crate::command::{table, Args, Handler, Spec};
+use crate::command::{flags, table, Args, Handler, Spec};
 use crate::resp::Reply;
 use crate::shard::{Ctx, Shard};
 
 /// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
-/// when the command runs on its connection's core (for the slow log).
+/// when the command runs on its connection's core (for the slow log). Returns the LSN the
+/// reply depends on: its own record's for a write, the newest uncommitted write among the
+/// keys it read otherwise (0: nothing).
+///
+/// A write that succeeded is logged here, from the table's `write` flag, with its
+/// arguments as the effect (shard/effect.rs): no handler logs anything itself.
 #[allow(clippy::too_many_arguments)]
 pub fn execute_shard(
     core: &Core,
@@ -22,13 +27,22 @@ pub fn execute_shard(
     args: &mut Args<'_>,
     reply: &mut Reply<'_>,
     client: Option<&ClientInfo>,
-) {
+) -> u64 {
     let Handler::Shard(handler) = spec.handler else {
         unreachable!("{} is not a single-shard command", spec.name);
     };
     let started = Stopwatch::start();
+    shard.journal.begin();
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
+    let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
+    if logged {
+        let now_ms = ctx.now_ms();
+        let lsn = core.global.take_lsn();
+        shard.journal.log_command(lsn, db, now_ms, args.all());
+        core.wake_shipper();
+    }
+    let dep = shard.journal.dep();
     let took = started.elapsed();
     let mut stats = core.stats.borrow_mut();
     stats.record(index, took);
@@ -39,19 +53,21 @@ pub fn execute_shard(
     }
     drop(stats);
     core.slowlog_check(took, || args.all(), client);
+    dep
 }
 
 pub fn execute_batch(core: &Core, msg: BatchMsg) {
     let BatchMsg { batch, reply } = msg;
     let mut out = Vec::with_capacity(batch.reqs.len() * 16);
     let mut ends = Vec::with_capacity(batch.reqs.len());
+    let mut deps = Vec::with_capacity(batch.reqs.len());
     let table = table();
     let mut shard = core.shard.borrow_mut();
     for req in &batch.reqs {
         let ranges = &batch.ranges[req.args.0 as usize..req.args.1 as usize];
         let mut args = Args::new(&batch.data, ranges);
         let mut encoder = Reply::new(&mut out, req.proto);
-        execute_shard(
+        deps.push(execute_shard(
             core,
             req.cmd,
             table.get(req.cmd),
@@ -60,8 +76,8 @@ pub fn execute_batch(core: &Core, msg: BatchMsg) {
             &mut args,
             &mut encoder,
             None,
-        );
+        ));
         ends.push(out.len() as u32);
     }
-    let _ = reply.send(BatchReply { out, ends });
+    let _ = reply.send(BatchReply { out, ends, deps });
 }

@@ -8,6 +8,8 @@
 //! Tx     one step of a multi-core operation: run a closure on the shard while the
 //!        operation holds it (see multi.rs)
 //! Call   core-level work that does not touch the keyspace (stats, clients, config)
+//! Commit effect records for the log core, one message per tick
+//! Replay ops of the log for the core owning their keys, at start
 //! ```
 
 use super::Core;
@@ -17,8 +19,18 @@ use futures::channel::oneshot;
 
 pub enum Msg {
     Batch(BatchMsg),
-    Tx { tx: TxId, op: TxOp },
+    Tx {
+        tx: TxId,
+        op: TxOp,
+    },
     Call(Box<dyn FnOnce(&Core) + Send>),
+    /// Effect records a core executed, for the log core's sequencer (commit/ship.rs).
+    Commit {
+        from: usize,
+        frames: Vec<u8>,
+    },
+    /// Ops to apply while the log is replayed at start (commit/replay.rs).
+    Replay(Vec<u8>),
 }
 
 /// Identifies one multi-core operation: the coordinating core in the top byte.
@@ -32,6 +44,8 @@ pub struct TxOp {
     pub job: Option<ShardJob>,
     /// Keep holding the shard after the job (more steps follow); false releases it.
     pub keep: bool,
+    /// On release: the operation's LSN, which the keys it wrote here now depend on.
+    pub lsn: Option<u64>,
 }
 
 /// Commands for one core, collected from many connections of another core.
@@ -53,10 +67,12 @@ pub struct BatchReq {
     pub args: (u32, u32),
 }
 
-/// The replies to a batch: each request's encoded reply ends at `ends[i]` in `out`.
+/// The replies to a batch: each request's encoded reply ends at `ends[i]` in `out`, and
+/// may leave once the LSN `deps[i]` is durable.
 pub struct BatchReply {
     pub out: Vec<u8>,
     pub ends: Vec<u32>,
+    pub deps: Vec<u64>,
 }
 
 pub struct BatchMsg {

@@ -45,6 +45,19 @@ pub struct Global {
     pub connected_clients: AtomicUsize,
     pub next_client_id: AtomicU64,
     pub next_slowlog_id: AtomicU64,
+    /// The next LSN to hand out. Taken by the core executing a write at the moment it
+    /// executes (a multi-core operation: while it holds its cores), so LSN order is an
+    /// order of execution (DESIGN.md). Unused with `--durability none`.
+    pub next_lsn: AtomicU64,
+    /// Durability mode, commit watermark, log state (see commit/).
+    pub commit: crate::commit::Shared,
+}
+
+impl Global {
+    pub fn take_lsn(&self) -> u64 {
+        self.next_lsn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The hold a multi-core operation has on this core's shard, and what waits for it.
@@ -74,6 +87,12 @@ pub struct Core {
     hold: Hold,
     outbox: outbox::Outbox,
     next_tx: Cell<u64>,
+    /// Replies waiting for the durable watermark (commit/ring.rs).
+    pub ring: crate::commit::ring::ReplyRing,
+    /// Sends this core's effect records to the log core (commit/ship.rs).
+    pub shipper: crate::commit::ship::Shipper,
+    /// On the log core, once the log is open: the merge into the log.
+    sequencer: RefCell<Option<Rc<crate::commit::sequencer::Sequencer>>>,
 }
 
 impl Core {
@@ -87,7 +106,11 @@ impl Core {
         Rc::new(Core {
             id,
             cores,
-            shard: RefCell::new(Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)),
+            shard: RefCell::new(if global.commit.journaled() {
+                Shard::journaled(0x9e37_79b9_7f4a_7c15 ^ id as u64, id == 0)
+            } else {
+                Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)
+            }),
             global,
             settings: RefCell::new(settings),
             clients: RefCell::new(Clients::default()),
@@ -98,7 +121,35 @@ impl Core {
             hold: Hold::default(),
             outbox: outbox::Outbox::new(cores),
             next_tx: Cell::new(0),
+            ring: Default::default(),
+            shipper: Default::default(),
+            sequencer: RefCell::new(None),
         })
+    }
+
+    /// The log core's sequencer. Panics elsewhere, or before the log is open.
+    pub fn sequencer(&self) -> Rc<crate::commit::sequencer::Sequencer> {
+        self.sequencer
+            .borrow()
+            .clone()
+            .expect("the sequencer runs on the log core once the log is open")
+    }
+
+    pub fn set_sequencer(&self, sequencer: Rc<crate::commit::sequencer::Sequencer>) {
+        *self.sequencer.borrow_mut() = Some(sequencer);
+    }
+
+    /// A record was logged on this core's shard: ship it this tick.
+    pub fn wake_shipper(&self) {
+        self.shipper.wake();
+    }
+
+    /// The durable watermark moved (or the log failed): release what waited for it and
+    /// forget the keys that are clean now.
+    pub fn durable_advanced(&self) {
+        let shared = &self.global.commit;
+        self.ring.release(shared, self.id);
+        self.shard.borrow_mut().journal.clean(shared.watermark());
     }
 
     /// Starts the tasks that receive messages from every other core.
@@ -128,6 +179,8 @@ impl Core {
     fn handle(self: &Rc<Self>, msg: Msg) {
         match msg {
             Msg::Call(call) => call(self),
+            Msg::Commit { from, frames } => self.sequencer().push(from, frames),
+            Msg::Replay(ops) => crate::commit::replay::apply(&mut self.shard.borrow_mut(), &ops),
             Msg::Batch(batch) => {
                 if self.hold.held_by.get().is_some() {
                     self.hold.deferred.borrow_mut().push_back(Msg::Batch(batch));
@@ -148,6 +201,7 @@ impl Core {
                         job(&mut self.shard.borrow_mut());
                     }
                     if !op.keep {
+                        self.shard.borrow_mut().journal.mark_held(op.lsn);
                         self.release(tx);
                     }
                 }
@@ -349,11 +403,23 @@ impl Core {
             return;
         }
         let started = Instant::now();
+        shard.journal.clean(self.global.commit.watermark());
+        // The deletes of the cycle are logged as one record (DESIGN.md: active expiry
+        // logs what it deletes), so replicas and replay drop the same keys.
+        shard.journal.begin();
+        shard.journal.start_recording();
+        let now_ms = shard.now_ms();
         crate::shard::expire::active_cycle(
             &mut shard,
-            crate::shard::unix_ms(),
+            now_ms,
             crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
         );
+        let ops = shard.journal.stop_recording();
+        shard.journal.mark_held(None);
+        if !ops.is_empty() {
+            shard.journal.log_ops(self.global.take_lsn(), &ops);
+            self.wake_shipper();
+        }
         shard.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;
     }
 }

@@ -9,6 +9,13 @@
 //!
 //! An operation on a single core takes no hold at all: it runs as one step.
 //!
+//! Durability: every step records the changes it makes as physical ops (shard/effect.rs).
+//! An operation gets one LSN for all of them, taken while it still holds every core (so
+//! no later write on those cores can be ordered before it), and one record; the release
+//! message carries the LSN so each core marks the keys the operation wrote as dirty
+//! before it runs anything else. A single-core operation logs inside its only step. The
+//! session's dependency cell learns the LSN and everything the steps read.
+//!
 //! ```text
 //! coordinator              core 0                  core 1
 //!   run(0, step) ------>   hold, step, keep
@@ -17,10 +24,13 @@
 //! ```
 
 use super::mesh::{Msg, TxId, TxOp};
-use super::Core;
+use super::{Core, Global};
+use crate::command::session::Session;
 use crate::shard::Shard;
 use futures::channel::oneshot;
+use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub struct MultiCore {
     core: Rc<Core>,
@@ -29,24 +39,39 @@ pub struct MultiCore {
     cores: Vec<usize>,
     /// Cores currently held, ascending.
     held: Vec<usize>,
+    /// The ops the steps recorded so far: one record when the operation ends.
+    ops: Vec<u8>,
+    /// What the reply of the command running this operation depends on.
+    dep: Rc<Cell<u64>>,
+}
+
+/// What a step sends back besides its result.
+struct StepDone<R> {
+    result: R,
+    ops: Vec<u8>,
+    dep: u64,
 }
 
 impl MultiCore {
-    pub fn new(core: &Rc<Core>, cores: impl IntoIterator<Item = usize>) -> Self {
+    pub fn new(session: &Session, cores: impl IntoIterator<Item = usize>) -> Self {
         let mut cores: Vec<usize> = cores.into_iter().collect();
         cores.sort_unstable();
         cores.dedup();
+        let core = &session.core;
         MultiCore {
             core: core.clone(),
             tx: core.new_tx(),
             cores,
             held: Vec::new(),
+            ops: Vec::new(),
+            dep: session.dep.clone(),
         }
     }
 
     /// An operation over every core (FLUSHALL, SWAPDB, KEYS, DBSIZE).
-    pub fn all(core: &Rc<Core>) -> Self {
-        Self::new(core, 0..core.cores)
+    pub fn all(session: &Session) -> Self {
+        let cores = session.core.cores;
+        Self::new(session, 0..cores)
     }
 
     fn single(&self) -> bool {
@@ -86,35 +111,44 @@ impl MultiCore {
         step: Option<impl FnOnce(&mut Shard) -> R + Send + 'static>,
     ) -> Option<R> {
         let keep = !self.single();
-        if target == self.core.id {
+        let global = self.core.global.clone();
+        let step = step.map(|step| move |shard: &mut Shard| journaled(shard, step, keep, &global));
+        let done = if target == self.core.id {
             if keep {
                 self.core.acquire(self.tx).await;
                 self.mark_held(target);
             } else {
                 self.core.wait_unheld().await;
             }
-            return step.map(|step| step(&mut self.core.shard.borrow_mut()));
-        }
-        let (tx, rx) = oneshot::channel();
-        let job: Box<dyn FnOnce(&mut Shard) + Send> = Box::new(move |shard| {
-            let _ = tx.send(step.map(|step| step(shard)));
-        });
-        self.core
-            .send(
-                target,
-                Msg::Tx {
-                    tx: self.tx,
-                    op: TxOp {
-                        job: Some(job),
-                        keep,
+            step.map(|step| step(&mut self.core.shard.borrow_mut()))
+        } else {
+            let (tx, rx) = oneshot::channel();
+            let job: Box<dyn FnOnce(&mut Shard) + Send> = Box::new(move |shard| {
+                let _ = tx.send(step.map(|step| step(shard)));
+            });
+            self.core
+                .send(
+                    target,
+                    Msg::Tx {
+                        tx: self.tx,
+                        op: TxOp {
+                            job: Some(job),
+                            keep,
+                            lsn: None,
+                        },
                     },
-                },
-            )
-            .await;
-        if keep {
-            self.mark_held(target);
-        }
-        rx.await.expect("a core dropped a multi-core step")
+                )
+                .await;
+            if keep {
+                self.mark_held(target);
+            }
+            rx.await.expect("a core dropped a multi-core step")
+        };
+        done.map(|done| {
+            self.ops.extend_from_slice(&done.ops);
+            self.dep.set(self.dep.get().max(done.dep));
+            done.result
+        })
     }
 
     fn mark_held(&mut self, core: usize) {
@@ -123,16 +157,59 @@ impl MultiCore {
         }
     }
 
-    /// Releases every held core.
+    /// Logs what the steps changed as one record, while every core is still held, and
+    /// takes the LSN the release hands to each core.
+    fn log(&mut self) -> Option<u64> {
+        if self.ops.is_empty() {
+            return None;
+        }
+        let lsn = self.core.global.take_lsn();
+        self.core
+            .shard
+            .borrow_mut()
+            .journal
+            .log_ops(lsn, &std::mem::take(&mut self.ops));
+        self.core.wake_shipper();
+        self.dep.set(self.dep.get().max(lsn));
+        Some(lsn)
+    }
+
+    /// Logs the operation and releases every held core.
     pub async fn finish(mut self) {
+        let lsn = self.log();
         let held = std::mem::take(&mut self.held);
-        release(&self.core, self.tx, held).await;
+        release(&self.core, self.tx, held, lsn).await;
     }
 }
 
-async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>) {
+/// Runs a step with its changes recorded. A step of a single-core operation (no hold)
+/// gets its LSN here, in the same synchronous run that made the change.
+fn journaled<R>(
+    shard: &mut Shard,
+    step: impl FnOnce(&mut Shard) -> R,
+    held: bool,
+    global: &Arc<Global>,
+) -> StepDone<R> {
+    shard.journal.begin();
+    shard.journal.start_recording();
+    let result = step(shard);
+    let mut ops = shard.journal.stop_recording();
+    let mut dep = shard.journal.dep();
+    if !held {
+        let lsn = (!ops.is_empty()).then(|| global.take_lsn());
+        if let Some(lsn) = lsn {
+            shard.journal.log_ops(lsn, &std::mem::take(&mut ops));
+            dep = dep.max(lsn);
+        }
+        shard.journal.mark_held(lsn);
+    }
+    StepDone { result, ops, dep }
+}
+
+async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>, lsn: Option<u64>) {
     for target in held {
         if target == core.id {
+            core.shard.borrow_mut().journal.mark_held(lsn);
             core.release(tx);
         } else {
             core.send(
@@ -142,6 +219,7 @@ async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>) {
                     op: TxOp {
                         job: None,
                         keep: false,
+                        lsn,
                     },
                 },
             )
@@ -151,13 +229,15 @@ async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>) {
 }
 
 impl Drop for MultiCore {
-    /// An operation abandoned mid-way (its task was dropped) must not leave cores held.
+    /// An operation abandoned mid-way (its task was dropped) must not leave cores held,
+    /// nor changes unlogged.
     fn drop(&mut self) {
         if self.held.is_empty() {
             return;
         }
+        let lsn = self.log();
         let held = std::mem::take(&mut self.held);
         let (core, tx) = (self.core.clone(), self.tx);
-        glommio::spawn_local(async move { release(&core, tx, held).await }).detach();
+        glommio::spawn_local(async move { release(&core, tx, held, lsn).await }).detach();
     }
 }

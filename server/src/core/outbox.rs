@@ -15,11 +15,14 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+/// Where one part's replies go: the bytes, and the LSN they depend on.
+type PartReply = oneshot::Sender<(Vec<u8>, u64)>;
+
 #[derive(Default)]
 struct Pending {
     batch: Batch,
     /// (end of the part in `batch.reqs`, where its replies go).
-    parts: Vec<(u32, oneshot::Sender<Vec<u8>>)>,
+    parts: Vec<(u32, PartReply)>,
 }
 
 pub struct Outbox {
@@ -52,8 +55,8 @@ impl Outbox {
     }
 
     /// Closes the caller's run of commands for `dest`; the receiver yields their replies,
-    /// concatenated in request order.
-    pub fn seal(&self, dest: usize) -> oneshot::Receiver<Vec<u8>> {
+    /// concatenated in request order, and the LSN they depend on.
+    pub fn seal(&self, dest: usize) -> oneshot::Receiver<(Vec<u8>, u64)> {
         let (tx, rx) = oneshot::channel();
         let mut pending = self.pending.borrow_mut();
         let end = pending[dest].batch.reqs.len() as u32;
@@ -106,10 +109,7 @@ pub fn spawn_flusher(core: &Rc<Core>) {
 }
 
 /// Splits a batch's replies among the parts that sent it.
-async fn distribute(
-    reply: oneshot::Receiver<BatchReply>,
-    parts: Vec<(u32, oneshot::Sender<Vec<u8>>)>,
-) {
+async fn distribute(reply: oneshot::Receiver<BatchReply>, parts: Vec<(u32, PartReply)>) {
     let Ok(reply) = reply.await else { return };
     let mut req_start = 0usize;
     for (req_end, tx) in parts {
@@ -123,7 +123,15 @@ async fn distribute(
         } else {
             reply.ends[req_end as usize - 1] as usize
         };
-        let _ = tx.send(reply.out[byte_start..byte_end.max(byte_start)].to_vec());
+        let dep = reply.deps[req_start..(req_end as usize).max(req_start)]
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let _ = tx.send((
+            reply.out[byte_start..byte_end.max(byte_start)].to_vec(),
+            dep,
+        ));
         req_start = req_end as usize;
     }
 }

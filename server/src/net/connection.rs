@@ -147,8 +147,12 @@ async fn serve_requests(session: &mut Session, socket: &mut Socket) -> std::io::
 }
 
 async fn flush(session: &mut Session, socket: &mut Socket) -> std::io::Result<()> {
+    let dep = session.dep.replace(0);
     if session.out.is_empty() {
         return Ok(());
+    }
+    if !wait_durable(session, dep).await {
+        session.close = true;
     }
     let (result, out) = socket.send_all(std::mem::take(&mut session.out)).await;
     session.out = out;
@@ -159,4 +163,23 @@ async fn flush(session: &mut Session, socket: &mut Socket) -> std::io::Result<()
         session.out.shrink_to(REPLY_FLUSH_BYTES);
     }
     Ok(())
+}
+
+/// Holds the replies until the LSN they depend on is durable (invariants 1 and 2). If the
+/// log failed instead, they are replaced by one error and false is returned: the
+/// connection closes, since the outcome of its writes is unknown.
+async fn wait_durable(session: &mut Session, dep: u64) -> bool {
+    let core = session.core.clone();
+    let commit = &core.global.commit;
+    if dep == 0 || dep <= commit.watermark() {
+        return true;
+    }
+    match core.ring.wait(commit, core.id, dep).await {
+        Ok(()) => true,
+        Err(reason) => {
+            session.out.clear();
+            session.reply().error(&crate::commit::failure_text(&reason));
+            false
+        }
+    }
 }

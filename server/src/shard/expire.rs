@@ -39,9 +39,11 @@ pub fn active_cycle(shard: &mut Shard, now_ms: u64, budget: usize) -> usize {
         budget_left = budget_left.saturating_sub(seen.max(1));
         shard.expire_cursor[index] = next;
         for key in expired.drain(..) {
-            // The effect (a DEL) is what the durable issue will log for each of these.
             if shard.dbs[index].remove(&key).is_some() {
                 removed += 1;
+                if shard.journal.recording() {
+                    super::effect::del(shard.journal.ops(), index, &key);
+                }
             }
         }
     }

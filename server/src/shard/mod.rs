@@ -9,13 +9,16 @@
 //! ```
 
 pub mod db;
+pub mod effect;
 pub mod expire;
+pub mod journal;
 pub mod key;
 pub mod slot;
 pub mod value;
 
 use crate::limits::DATABASES;
 use db::Db;
+use journal::Journal;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use value::{Entry, Value};
 
@@ -41,6 +44,14 @@ pub struct Shard {
     /// keyspace avg_ttl), from what the active expiry cycle samples, as Redis estimates it.
     pub avg_ttl_ms: Vec<u64>,
     rng_state: u64,
+    /// Dirty keys, the running command's dependency, records to ship (see journal.rs).
+    pub journal: Journal,
+    /// The newest time a command here used: the clock never goes back within a shard, so
+    /// an expiry decided once stays decided for every later command (and its replay).
+    last_now_ms: u64,
+    /// Whether this shard records ops that apply to every core (FLUSHDB, SWAPDB): one
+    /// shard does, so a multi-core flush logs them once.
+    records_keyless: bool,
 }
 
 impl Shard {
@@ -53,7 +64,54 @@ impl Shard {
             expire_cursor: vec![None; DATABASES],
             avg_ttl_ms: vec![0; DATABASES],
             rng_state: seed | 1,
+            journal: Journal::new(false),
+            last_now_ms: 0,
+            records_keyless: true,
         }
+    }
+
+    /// A shard whose writes are logged (any durability but `none`). `records_keyless`:
+    /// this shard logs the ops every core applies (exactly one shard of a server does).
+    pub fn journaled(seed: u64, records_keyless: bool) -> Self {
+        Shard {
+            journal: Journal::new(true),
+            records_keyless,
+            ..Shard::new(seed)
+        }
+    }
+
+    /// Unix milliseconds, never less than a time this shard already used.
+    pub fn now_ms(&mut self) -> u64 {
+        self.last_now_ms = self.last_now_ms.max(unix_ms());
+        self.last_now_ms
+    }
+
+    /// Empties databases `dbs`, logging it; returns the tables taken out (the caller
+    /// decides where they are freed).
+    pub fn flush_dbs(&mut self, dbs: std::ops::Range<usize>) -> Vec<Db> {
+        let mut old = Vec::new();
+        for index in dbs {
+            self.journal.write_db(index);
+            if self.journal.recording() && self.records_keyless {
+                effect::flushdb(self.journal.ops(), index);
+            }
+            self.expire_cursor[index] = None;
+            if !self.dbs[index].is_empty() {
+                old.push(std::mem::take(&mut self.dbs[index]));
+            }
+        }
+        old
+    }
+
+    /// SWAPDB on this shard, logged.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.journal.write_db(a);
+        self.journal.write_db(b);
+        if self.journal.recording() && self.records_keyless {
+            effect::swapdb(self.journal.ops(), a, b);
+        }
+        self.dbs.swap(a, b);
+        self.expire_cursor.swap(a, b);
     }
 
     /// Refreshes the coarse seconds clock (OBJECT IDLETIME's), from the core's cron, as
@@ -101,6 +159,9 @@ pub fn unix_ms() -> u64 {
 }
 
 /// One command's view of a shard: the selected database and a clock read at most once.
+///
+/// Every key access goes through here, which is what lets the journal know what a reply
+/// depends on (reads) and which keys a write dirties.
 pub struct Ctx<'a> {
     pub shard: &'a mut Shard,
     pub db: usize,
@@ -116,11 +177,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Replay of a logged command: the clock is the one the command used when it ran.
+    pub fn replaying(shard: &'a mut Shard, db: usize, now_ms: u64) -> Self {
+        Ctx {
+            shard,
+            db,
+            // 0 would mean "not read yet"; a command that never read the clock cannot
+            // depend on its value, so any fixed value does.
+            now_ms: now_ms.max(1),
+        }
+    }
+
     /// The command's time in Unix milliseconds, read once per command as Redis does, so a
     /// command sees one consistent instant.
     pub fn now_ms(&mut self) -> u64 {
         if self.now_ms == 0 {
-            self.now_ms = unix_ms();
+            self.now_ms = self.shard.now_ms();
         }
         self.now_ms
     }
@@ -142,10 +214,17 @@ impl<'a> Ctx<'a> {
 
     fn live(&mut self, key: &[u8], read: bool) -> Option<&mut Entry> {
         let shard = &mut *self.shard;
+        if read {
+            shard.journal.read(self.db, key);
+        } else {
+            shard.journal.write(self.db, key);
+        }
         let now_ms = &mut self.now_ms;
+        let last_now_ms = &mut shard.last_now_ms;
         let result = shard.dbs[self.db].get_live(key, || {
             if *now_ms == 0 {
-                *now_ms = unix_ms();
+                *last_now_ms = (*last_now_ms).max(unix_ms());
+                *now_ms = *last_now_ms;
             }
             *now_ms
         });
@@ -176,11 +255,45 @@ impl<'a> Ctx<'a> {
     /// Stores a value, replacing whatever the key held (and its TTL unless `expire_at_ms`
     /// says otherwise).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
+        let journal = &mut self.shard.journal;
+        journal.write(self.db, key);
+        if journal.recording() {
+            effect::put(journal.ops(), self.db, key, &value, expire_at_ms);
+        }
         let clock = self.shard.clock_s;
         self.shard.dbs[self.db].insert(key, value, expire_at_ms, clock);
     }
 
     pub fn delete(&mut self, key: &[u8]) -> bool {
-        self.lookup_write(key).is_some() && self.shard.dbs[self.db].remove(key).is_some()
+        self.take(key).is_some()
+    }
+
+    /// Removes a live key and returns its entry (RENAME moves it elsewhere).
+    pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
+        self.lookup_write(key)?;
+        let journal = &mut self.shard.journal;
+        if journal.recording() {
+            effect::del(journal.ops(), self.db, key);
+        }
+        self.shard.dbs[self.db].remove(key)
+    }
+
+    /// Places `entry` under its key, replacing what the key held; the entry keeps its
+    /// value, expiry and access time.
+    pub fn put_entry(&mut self, entry: Entry) {
+        let journal = &mut self.shard.journal;
+        journal.write(self.db, &entry.key);
+        if journal.recording() {
+            effect::put(
+                journal.ops(),
+                self.db,
+                &entry.key,
+                &entry.value,
+                entry.expire_at_ms,
+            );
+        }
+        let db = &mut self.shard.dbs[self.db];
+        db.remove(&entry.key);
+        db.insert_entry(entry);
     }
 }

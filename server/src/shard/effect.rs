@@ -1,0 +1,345 @@
+//! Effect records: the deterministic description of what a write did to the keyspace, as
+//! the log stores it and replay applies it (DESIGN.md, "Writes, LSNs and the reply ring").
+//!
+//! A record's payload is a sequence of *ops*. Every op with a key touches only the core
+//! owning that key (its hash slot), so replay can send each op to its core whatever the
+//! core count of the replaying node; an op without a key applies on every core.
+//!
+//! ```text
+//! op      := tag u8, db u8, body                       (integers little-endian)
+//! CMD  0  := now_ms u64, argc u32, argc × (len u32, bytes)
+//!            a single-shard command, replayed by its own handler with the clock set to
+//!            now_ms: every such handler is a function of (keyspace, arguments, clock)
+//! DEL  1  := len u32, key
+//! PUT  2  := len u32, key, expire_at_ms u64, type u8, len u32, value
+//!            install a whole value (type 0 = string), replacing the key
+//! FLUSHDB 3 :=                                         (every core)
+//! SWAPDB  4 := other_db u8                             (every core)
+//! ```
+//!
+//! Single-shard commands log themselves (CMD): their arguments are already the smallest
+//! deterministic description, and the clock they read is recorded with them, so a
+//! relative expiry (`EXPIRE k 10`, `SET k v EX 10`) replays to the same absolute time.
+//! Multi-core operations, active expiry and moves between cores log physical ops
+//! (PUT/DEL/...), recorded by the shard methods that make the change (`Ctx::set`,
+//! `Ctx::delete`, ...) while a recording is open.
+
+use super::value::Value;
+
+pub const CMD: u8 = 0;
+pub const DEL: u8 = 1;
+pub const PUT: u8 = 2;
+pub const FLUSHDB: u8 = 3;
+pub const SWAPDB: u8 = 4;
+
+/// The `type` byte of PUT.
+const TYPE_STRING: u8 = 0;
+
+/// Appends a CMD op.
+pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<Item = &'a [u8]>) {
+    out.push(CMD);
+    out.push(db as u8);
+    out.extend_from_slice(&now_ms.to_le_bytes());
+    let argc_at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let mut argc = 0u32;
+    for arg in args {
+        put_bytes(out, arg);
+        argc += 1;
+    }
+    out[argc_at..argc_at + 4].copy_from_slice(&argc.to_le_bytes());
+}
+
+/// The encoded size of a CMD op with these arguments.
+pub fn cmd_len<'a>(args: impl Iterator<Item = &'a [u8]>) -> usize {
+    2 + 8 + 4 + args.map(|a| 4 + a.len()).sum::<usize>()
+}
+
+pub fn del(out: &mut Vec<u8>, db: usize, key: &[u8]) {
+    out.push(DEL);
+    out.push(db as u8);
+    put_bytes(out, key);
+}
+
+pub fn put(out: &mut Vec<u8>, db: usize, key: &[u8], value: &Value, expire_at_ms: u64) {
+    out.push(PUT);
+    out.push(db as u8);
+    put_bytes(out, key);
+    out.extend_from_slice(&expire_at_ms.to_le_bytes());
+    match value {
+        Value::Str(bytes) => {
+            out.push(TYPE_STRING);
+            put_bytes(out, bytes);
+        }
+    }
+}
+
+pub fn flushdb(out: &mut Vec<u8>, db: usize) {
+    out.push(FLUSHDB);
+    out.push(db as u8);
+}
+
+pub fn swapdb(out: &mut Vec<u8>, a: usize, b: usize) {
+    out.push(SWAPDB);
+    out.push(a as u8);
+    out.push(b as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// One decoded op, borrowing from the payload.
+#[derive(Debug, PartialEq)]
+pub enum Op<'a> {
+    Cmd {
+        db: usize,
+        now_ms: u64,
+        /// (start, end) of each argument in the payload.
+        args: Vec<(u32, u32)>,
+    },
+    Del {
+        db: usize,
+        key: &'a [u8],
+    },
+    Put {
+        db: usize,
+        key: &'a [u8],
+        expire_at_ms: u64,
+        value: Value,
+    },
+    FlushDb {
+        db: usize,
+    },
+    SwapDb {
+        a: usize,
+        b: usize,
+    },
+}
+
+/// A payload that does not decode: the log verified its checksum, so this is a bug or a
+/// record from an engine version this build does not know.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed {
+    pub offset: usize,
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "malformed effect at payload offset {}: {}",
+            self.offset, self.what
+        )
+    }
+}
+
+/// Iterates the ops of one payload.
+pub struct Ops<'a> {
+    payload: &'a [u8],
+    at: usize,
+}
+
+pub fn ops(payload: &[u8]) -> Ops<'_> {
+    Ops { payload, at: 0 }
+}
+
+impl<'a> Ops<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Malformed> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.payload.len());
+        let Some(end) = end else {
+            return Err(Malformed {
+                offset: self.at,
+                what,
+            });
+        };
+        let bytes = &self.payload[self.at..end];
+        self.at = end;
+        Ok(bytes)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, Malformed> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, Malformed> {
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, Malformed> {
+        Ok(u64::from_le_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn bytes(&mut self, what: &'static str) -> Result<&'a [u8], Malformed> {
+        let len = self.u32(what)? as usize;
+        self.take(len, what)
+    }
+
+    fn db(&mut self) -> Result<usize, Malformed> {
+        let at = self.at;
+        let db = self.u8("database")? as usize;
+        if db >= crate::limits::DATABASES {
+            return Err(Malformed {
+                offset: at,
+                what: "database index out of range",
+            });
+        }
+        Ok(db)
+    }
+
+    fn op(&mut self) -> Result<Op<'a>, Malformed> {
+        let at = self.at;
+        let tag = self.u8("tag")?;
+        let db = self.db()?;
+        Ok(match tag {
+            CMD => {
+                let now_ms = self.u64("clock")?;
+                let argc = self.u32("argument count")? as usize;
+                if argc == 0 || argc > self.payload.len() {
+                    return Err(Malformed {
+                        offset: at,
+                        what: "argument count",
+                    });
+                }
+                let mut args = Vec::with_capacity(argc);
+                for _ in 0..argc {
+                    let arg = self.bytes("argument")?;
+                    let end = self.at as u32;
+                    args.push((end - arg.len() as u32, end));
+                }
+                Op::Cmd { db, now_ms, args }
+            }
+            DEL => Op::Del {
+                db,
+                key: self.bytes("key")?,
+            },
+            PUT => {
+                let key = self.bytes("key")?;
+                let expire_at_ms = self.u64("expiry")?;
+                let value = match self.u8("type")? {
+                    TYPE_STRING => Value::Str(self.bytes("value")?.to_vec()),
+                    _ => {
+                        return Err(Malformed {
+                            offset: at,
+                            what: "unknown value type",
+                        })
+                    }
+                };
+                Op::Put {
+                    db,
+                    key,
+                    expire_at_ms,
+                    value,
+                }
+            }
+            FLUSHDB => Op::FlushDb { db },
+            SWAPDB => Op::SwapDb {
+                a: db,
+                b: self.db()?,
+            },
+            _ => {
+                return Err(Malformed {
+                    offset: at,
+                    what: "unknown op",
+                })
+            }
+        })
+    }
+}
+
+impl<'a> Ops<'a> {
+    /// The next op together with its encoded bytes (replay forwards them to the op's core).
+    pub fn next_with_raw(&mut self) -> Option<Result<(Op<'a>, &'a [u8]), Malformed>> {
+        let start = self.at;
+        let op = self.next()?;
+        Some(op.map(|op| (op, &self.payload[start..self.at])))
+    }
+}
+
+impl<'a> Iterator for Ops<'a> {
+    type Item = Result<Op<'a>, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.payload.len() {
+            return None;
+        }
+        let op = self.op();
+        if op.is_err() {
+            // Stop after the first error: nothing after it can be trusted.
+            self.at = self.payload.len();
+        }
+        Some(op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_round_trips() {
+        let mut out = Vec::new();
+        cmd(
+            &mut out,
+            3,
+            1_700_000_000_123,
+            [&b"SET"[..], b"k", b"v"].into_iter(),
+        );
+        del(&mut out, 0, b"gone");
+        put(&mut out, 15, b"key", &Value::Str(b"value".to_vec()), 42);
+        flushdb(&mut out, 7);
+        swapdb(&mut out, 1, 2);
+        let decoded: Vec<Op> = ops(&out).map(|op| op.unwrap()).collect();
+        let Op::Cmd { db, now_ms, args } = &decoded[0] else {
+            panic!("{:?}", decoded[0])
+        };
+        assert_eq!((*db, *now_ms), (3, 1_700_000_000_123));
+        let words: Vec<&[u8]> = args
+            .iter()
+            .map(|&(s, e)| &out[s as usize..e as usize])
+            .collect();
+        assert_eq!(words, [&b"SET"[..], b"k", b"v"]);
+        assert_eq!(
+            decoded[1],
+            Op::Del {
+                db: 0,
+                key: b"gone"
+            }
+        );
+        assert_eq!(
+            decoded[2],
+            Op::Put {
+                db: 15,
+                key: b"key",
+                expire_at_ms: 42,
+                value: Value::Str(b"value".to_vec())
+            }
+        );
+        assert_eq!(decoded[3], Op::FlushDb { db: 7 });
+        assert_eq!(decoded[4], Op::SwapDb { a: 1, b: 2 });
+    }
+
+    #[test]
+    fn truncated_and_unknown_input_is_an_error_not_a_panic() {
+        let mut out = Vec::new();
+        put(&mut out, 1, b"key", &Value::Str(b"value".to_vec()), 0);
+        for cut in 0..out.len() {
+            let results: Vec<_> = ops(&out[..cut]).collect();
+            if cut > 0 {
+                assert!(results.last().unwrap().is_err(), "cut at {cut}");
+            }
+        }
+        assert!(ops(&[9, 0]).next().unwrap().is_err());
+        assert!(ops(&[DEL, 200, 0, 0, 0, 0]).next().unwrap().is_err());
+        assert!(ops(&[CMD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            .next()
+            .unwrap()
+            .is_err());
+    }
+}
