@@ -694,8 +694,8 @@ fn crash_recovers_every_acknowledged_write_and_nothing_else() {
     let mut states: Vec<State> = vec![State::new(); clients];
     let started = Instant::now();
     let mut total_acked = 0;
+    let mut server = Server::start_durable(&dir.path);
     for round in 0..rounds {
-        let server = Server::start_durable(&dir.path);
         let port = server.port;
         let kill_after = Duration::from_millis(30 + rng.below(250) as u64);
         let runs: Vec<ClientRun> = std::thread::scope(|scope| {
@@ -711,9 +711,12 @@ fn crash_recovers_every_acknowledged_write_and_nothing_else() {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let acked: usize = runs.iter().map(|r| r.acked_writes).sum();
+        println!("round {round}: killed after {kill_after:?}, {acked} writes acknowledged");
         total_acked += acked;
-        let restarted = Server::start_durable(&dir.path);
-        states = check_after_crash(restarted.port, &runs, &keys).unwrap_or_else(|problems| {
+        let restarting = Instant::now();
+        server = Server::start_durable(&dir.path);
+        println!("  restarted in {:?}", restarting.elapsed());
+        states = check_after_crash(server.port, &runs, &keys).unwrap_or_else(|problems| {
             panic!(
                 "round {round} (seed {seed}, killed after {kill_after:?}, {acked} writes \
                  acknowledged in the round, durability {}):\n{}",

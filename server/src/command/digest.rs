@@ -34,7 +34,7 @@ use super::Status;
 use crate::core::multi::MultiCore;
 use crate::shard::db::Cursor;
 use crate::shard::value::{Entry, Value};
-use crate::shard::{unix_ms, Shard};
+use crate::shard::Shard;
 use sha1_smol::Sha1;
 
 /// Redis's type codes (server.h OBJ_STRING, OBJ_LIST, ...), mixed into every value digest.
@@ -160,16 +160,19 @@ pub fn combine(per_core: &[Vec<DbDigest>]) -> Digest {
 }
 
 /// DEBUG DIGEST / DIGEST-TTL: every core held at once (one consistent cut of the whole
-/// keyspace, like Redis computing it without yielding), all judged at one instant.
+/// keyspace, like Redis computing it without yielding). Each shard judges expiry by its
+/// own clock, which never goes back, so a key it already treated as expired stays out.
 pub async fn dataset(s: &mut Session, ttl: Ttl) -> Result<(), Status> {
-    let now_ms = unix_ms();
-    let mut op = MultiCore::all(&s.core);
+    let mut op = MultiCore::all(s);
     let mut per_core = Vec::with_capacity(s.core.cores);
     for core in 0..s.core.cores {
-        per_core.push(
-            op.run(core, move |shard| shard_digests(shard, now_ms, ttl))
-                .await,
-        );
+        let digests = op.run(core, move |shard| {
+            // The digest reveals every key: its reply waits for every write it covers.
+            shard.journal.read_all();
+            let now_ms = shard.now_ms();
+            shard_digests(shard, now_ms, ttl)
+        });
+        per_core.push(digests.await);
     }
     op.finish().await;
     s.reply().simple(&combine(&per_core).hex());
@@ -182,7 +185,7 @@ pub async fn dataset(s: &mut Session, ttl: Ttl) -> Result<(), Status> {
 /// keys"); a missing key digests to zeros.
 pub async fn values(s: &mut Session, argv: Vec<Vec<u8>>) -> Result<(), Status> {
     let groups = by_core(&argv, 2, 1, s.core.cores);
-    let mut op = MultiCore::new(&s.core, groups.keys().copied());
+    let mut op = MultiCore::new(s, groups.keys().copied());
     let mut digests = vec![Digest::default(); argv.len()];
     for (core, positions) in groups {
         let keys: Vec<Vec<u8>> = positions.iter().map(|&p| argv[p].clone()).collect();
@@ -191,6 +194,7 @@ pub async fn values(s: &mut Session, argv: Vec<Vec<u8>>) -> Result<(), Status> {
             .run(core, move |shard| {
                 keys.iter()
                     .map(|key| {
+                        shard.journal.read(db, key);
                         let mut digest = Digest::default();
                         if let Some(entry) = shard.dbs[db].raw_get(key) {
                             mix_value(&mut digest, &entry.value, entry.expire_at_ms, Ttl::Marker);

@@ -37,7 +37,46 @@ impl Server {
     pub fn start_durable(dir: &std::path::Path) -> Server {
         let mode = durability_mode();
         let dir = dir.to_str().expect("a UTF-8 temporary path");
-        Server::launch(&["--durability", &mode, "--dir", dir, "--threads", "2"])
+        let mut server = Server::launch(&["--durability", &mode, "--dir", dir, "--threads", "2"]);
+        server.wait_loaded();
+        server
+    }
+
+    /// Waits until the log is replayed: until then the server accepts connections but
+    /// answers commands that touch data (PING too, as in Redis) with -LOADING.
+    fn wait_loaded(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut raw = self.raw();
+        loop {
+            raw.send(b"PING\r\n");
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while !line.ends_with(b"\r\n") {
+                match raw.stream.read(&mut byte) {
+                    Ok(1) => line.push(byte[0]),
+                    failed => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        panic!(
+                            "PING while loading: {failed:?}, holdfast-server {:?}",
+                            self.child.try_wait()
+                        );
+                    }
+                }
+            }
+            if line == b"+PONG\r\n" {
+                return;
+            }
+            assert!(
+                line.starts_with(b"-LOADING"),
+                "PING while loading replied {:?}",
+                String::from_utf8_lossy(&line)
+            );
+            assert!(
+                Instant::now() < deadline,
+                "holdfast-server still loading after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn launch(args: &[&str]) -> Server {
