@@ -318,8 +318,18 @@ fn loads_the_positional_config_file_and_rewrites_it() {
     )
     .unwrap();
     let path = file.display().to_string();
-    let server = Server::start_with(&["--threads", "2", &path]);
+    // An explicit durability: the harness then adds no --dir, and the file's `dir` holds
+    // the log.
+    let server = Server::start_with(&["--threads", "2", "--durability", "local", &path]);
     let mut con = server.client();
+    assert!(
+        std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".seg")),
+        "the log lives in the config file's dir"
+    );
     let got = config_get(
         &mut con,
         &[

@@ -57,7 +57,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         session.core.stats.borrow_mut().reject(Some(index), &text);
         return;
     }
-    if let Some(text) = refusal(session, flags, &args) {
+    if let Some(text) = refusal(session, flags) {
         session.finish_run().await;
         session.reply().error(&text);
         session.core.stats.borrow_mut().reject(Some(index), &text);
@@ -83,9 +83,8 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
 }
 
 /// Why the server cannot run this command now, as the client will read it: the log is
-/// still being replayed (Redis's -LOADING), the log failed, or a write too large for one
-/// log record (refused before it runs, so nothing unlogged ever changes).
-fn refusal(session: &Session, flags: u32, args: &Args<'_>) -> Option<String> {
+/// still being replayed (Redis's -LOADING), or the log failed.
+fn refusal(session: &Session, flags: u32) -> Option<String> {
     let commit = &session.core.global.commit;
     if !commit.journaled() {
         return None;
@@ -95,16 +94,6 @@ fn refusal(session: &Session, flags: u32, args: &Args<'_>) -> Option<String> {
     }
     if let Some(reason) = commit.failure() {
         return Some(crate::commit::failure_text(&reason));
-    }
-    if flags & super::flags::WRITE != 0 {
-        let bytes = crate::shard::effect::cmd_len(args.all());
-        let max = holdfast_log::config::RECORD_PAYLOAD_BYTES_MAX as usize;
-        if bytes > max {
-            return Some(format!(
-                "ERR this write needs a {bytes}-byte log record; one write may log at most \
-                 {max} bytes"
-            ));
-        }
     }
     None
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod connection;
 pub mod digest;
 pub mod dispatch;
+pub mod durability;
 pub mod glob;
 pub mod info;
 pub mod keys;
@@ -194,6 +195,7 @@ impl Table {
             config::COMMANDS,
             string::COMMANDS,
             keys::COMMANDS,
+            durability::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

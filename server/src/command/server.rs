@@ -436,6 +436,9 @@ const DEBUG_HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "HOLD-COMMITS <0|1>",
+    "    Setting it to 1 holds new log records back from the log: writes execute but",
+    "    their replies, and reads of the keys they wrote, wait. 0 releases them.",
     "HELP",
     "    Prints this help.",
 ];
@@ -463,6 +466,7 @@ fn debug(s: &mut Session, argv: Argv) -> Done<'_> {
             (b"digest", 2) => digest::dataset(s, Ttl::Marker).await?,
             (b"digest-ttl", 2) => digest::dataset(s, Ttl::Absolute).await?,
             (b"digest-value", _) => digest::values(s, argv).await?,
+            (b"hold-commits", 3) => super::durability::hold_commits(s, &argv[2]).await?,
             (b"help", 2) => reply_help(s, DEBUG_HELP),
             _ => {
                 return Err(Status::Error(

@@ -15,7 +15,7 @@ use crate::core::mesh::Msg;
 use crate::core::Core;
 use crate::resp::{Proto, Reply};
 use crate::shard::effect::{self, Op};
-use crate::shard::journal::RECORD_KIND_EFFECTS;
+use crate::shard::journal::{RECORD_KIND_EFFECTS, RECORD_KIND_FRAGMENT};
 use crate::shard::slot::key_core;
 use crate::shard::{Ctx, Shard};
 use std::rc::Rc;
@@ -37,6 +37,8 @@ pub async fn replay(core: &Rc<Core>, log: &LocalLog, dir: &str) -> Result<(), St
         .store(crate::shard::unix_ms() / 1000, Ordering::Relaxed);
     let mut reader = log.reader(log.first_lsn()).map_err(|e| e.to_string())?;
     let mut out: Vec<Vec<u8>> = vec![Vec::new(); core.cores];
+    // The fragments of a large effect, joined until its final record (journal.rs).
+    let mut chain = Chain::default();
     while let Some(record) = reader.next().await.map_err(|e| e.to_string())? {
         let lsn = record.lsn.0;
         if record.engine_version > ENGINE_VERSION {
@@ -47,13 +49,21 @@ pub async fn replay(core: &Rc<Core>, log: &LocalLog, dir: &str) -> Result<(), St
                 record.engine_version
             ));
         }
-        if record.kind != RECORD_KIND_EFFECTS {
-            return Err(format!(
-                "the log in {dir} holds record {lsn} of unknown kind {}",
-                record.kind
-            ));
-        }
-        route(&record.payload, core.cores, &mut out)
+        let payload = match record.kind {
+            RECORD_KIND_FRAGMENT => {
+                chain
+                    .fragment(&record.payload)
+                    .map_err(|e| format!("the log in {dir}: record {lsn}: {e}"))?;
+                continue;
+            }
+            RECORD_KIND_EFFECTS => chain.complete(lsn, record.payload),
+            kind => {
+                return Err(format!(
+                    "the log in {dir} holds record {lsn} of unknown kind {kind}"
+                ))
+            }
+        };
+        route(&payload, core.cores, &mut out)
             .map_err(|e| format!("the log in {dir}: record {lsn}: {e}"))?;
         for (dest, ops) in out.iter_mut().enumerate() {
             if ops.len() >= REPLAY_CHUNK_BYTES {
@@ -63,7 +73,7 @@ pub async fn replay(core: &Rc<Core>, log: &LocalLog, dir: &str) -> Result<(), St
         loading.loaded_lsn.store(lsn, Ordering::Relaxed);
         loading
             .loaded_bytes
-            .fetch_add(record.payload.len() as u64, Ordering::Relaxed);
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
         glommio::yield_if_needed().await;
     }
     for (dest, ops) in out.into_iter().enumerate() {
@@ -75,6 +85,42 @@ pub async fn replay(core: &Rc<Core>, log: &LocalLog, dir: &str) -> Result<(), St
     // op sent before it has been applied.
     core.call_all(|_| ()).await;
     Ok(())
+}
+
+/// The fragments of one large effect, waiting for its final record.
+#[derive(Default)]
+struct Chain {
+    final_lsn: u64,
+    bytes: Vec<u8>,
+}
+
+impl Chain {
+    fn fragment(&mut self, payload: &[u8]) -> Result<(), &'static str> {
+        let Some((final_lsn, piece)) = payload.split_first_chunk::<8>() else {
+            return Err("a fragment too short to name its final record");
+        };
+        let final_lsn = u64::from_le_bytes(*final_lsn);
+        if final_lsn != self.final_lsn {
+            // A chain cut short by a crash (its write was never acknowledged): drop it.
+            self.bytes.clear();
+            self.final_lsn = final_lsn;
+        }
+        self.bytes.extend_from_slice(piece);
+        Ok(())
+    }
+
+    /// The whole effect whose final record is `payload` at `lsn`.
+    fn complete(&mut self, lsn: u64, payload: Vec<u8>) -> Vec<u8> {
+        if self.final_lsn != lsn {
+            self.bytes.clear();
+            self.final_lsn = 0;
+            return payload;
+        }
+        self.final_lsn = 0;
+        let mut joined = std::mem::take(&mut self.bytes);
+        joined.extend_from_slice(&payload);
+        joined
+    }
 }
 
 /// Appends each op of `payload` to the buffer of the core it belongs to.
@@ -223,6 +269,26 @@ mod tests {
         );
         apply(&mut shard, &later);
         assert_eq!(get(&mut shard, 0, b"k"), Some((b"new".to_vec(), 0)));
+    }
+
+    #[test]
+    fn a_chain_cut_short_is_never_joined_with_the_next_record() {
+        let mut chain = Chain::default();
+        let fragment = |final_lsn: u64, piece: &[u8]| {
+            let mut p = final_lsn.to_le_bytes().to_vec();
+            p.extend_from_slice(piece);
+            p
+        };
+        chain.fragment(&fragment(12, b"ab")).unwrap();
+        chain.fragment(&fragment(12, b"cd")).unwrap();
+        assert_eq!(chain.complete(12, b"ef".to_vec()), b"abcdef");
+        // A crash after LSN 20's first fragment; the restarted server logged LSN 21 next.
+        chain.fragment(&fragment(22, b"lost")).unwrap();
+        assert_eq!(chain.complete(21, b"next".to_vec()), b"next");
+        chain.fragment(&fragment(30, b"x")).unwrap();
+        chain.fragment(&fragment(31, b"y")).unwrap();
+        assert_eq!(chain.complete(31, b"z".to_vec()), b"yz");
+        assert!(chain.fragment(b"short").is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use super::{Shared, ENGINE_VERSION, LOCAL_EPOCH};
 use crate::core::mesh::Msg;
 use crate::core::Core;
-use crate::shard::journal::{frames, RECORD_KIND_EFFECTS};
+use crate::shard::journal::frames;
 use holdfast_log::storage::dma::DmaStorage;
 use holdfast_log::{Durable, Log};
 use std::cell::{Cell, RefCell};
@@ -36,7 +36,7 @@ struct Chunk {
 
 impl Chunk {
     fn head_lsn(&self) -> Option<u64> {
-        frames(&self.bytes[self.at..]).next().map(|(lsn, _)| lsn)
+        frames(&self.bytes[self.at..]).next().map(|frame| frame.lsn)
     }
 }
 
@@ -116,16 +116,20 @@ impl Sequencer {
                 return Ok(());
             };
             // Every frame of the chunk that continues the sequence goes now.
-            while let Some((lsn, payload)) = frames(&chunk.bytes[chunk.at..]).next() {
-                if lsn != self.log.next_lsn().0 || shared.hold.load(Ordering::Acquire) {
+            while let Some(frame) = frames(&chunk.bytes[chunk.at..]).next() {
+                if frame.lsn != self.log.next_lsn().0 || shared.hold.load(Ordering::Acquire) {
                     break;
                 }
-                let frame_bytes = crate::shard::journal::FRAME_HEADER_BYTES + payload.len();
+                let frame_bytes = frame.encoded_len();
                 let durable = self
                     .log
-                    .append(LOCAL_EPOCH, ENGINE_VERSION, RECORD_KIND_EFFECTS, payload)
+                    .append(LOCAL_EPOCH, ENGINE_VERSION, frame.kind, frame.payload)
                     .await?;
-                assert_eq!(durable.lsn().0, lsn, "the log assigns LSNs in sequence");
+                assert_eq!(
+                    durable.lsn().0,
+                    frame.lsn,
+                    "the log assigns LSNs in sequence"
+                );
                 chunk.at += frame_bytes;
                 self.in_flight.borrow_mut().push_back(durable);
                 if let Some(waker) = self.broadcaster.borrow_mut().take() {

@@ -38,8 +38,10 @@ pub fn execute_shard(
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
     if logged {
         let now_ms = ctx.now_ms();
-        let lsn = core.global.take_lsn();
-        shard.journal.log_command(lsn, db, now_ms, args.all());
+        let global = &core.global;
+        shard
+            .journal
+            .log_command(|n| global.take_lsns(n), db, now_ms, args.all());
         core.wake_shipper();
     }
     let dep = shard.journal.dep();

@@ -54,9 +54,10 @@ pub struct Global {
 }
 
 impl Global {
-    pub fn take_lsn(&self) -> u64 {
+    /// Hands out `n` consecutive LSNs; returns the first.
+    pub fn take_lsns(&self, n: u64) -> u64 {
         self.next_lsn
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -144,6 +145,13 @@ impl Core {
         self.shipper.wake();
     }
 
+    /// Work ran on the shard that may have logged (a multi-core step): ship what it did.
+    pub fn ship_if_logged(&self) {
+        if self.shard.borrow().journal.has_outgoing() {
+            self.shipper.wake();
+        }
+    }
+
     /// The durable watermark moved (or the log failed): release what waited for it and
     /// forget the keys that are clean now.
     pub fn durable_advanced(&self) {
@@ -199,6 +207,7 @@ impl Core {
                     self.hold.held_by.set(Some(tx));
                     if let Some(job) = op.job {
                         job(&mut self.shard.borrow_mut());
+                        self.ship_if_logged();
                     }
                     if !op.keep {
                         self.shard.borrow_mut().journal.mark_held(op.lsn);
@@ -417,7 +426,7 @@ impl Core {
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);
         if !ops.is_empty() {
-            shard.journal.log_ops(self.global.take_lsn(), &ops);
+            shard.journal.log_ops(|n| self.global.take_lsns(n), &ops);
             self.wake_shipper();
         }
         shard.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;

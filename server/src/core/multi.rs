@@ -120,7 +120,9 @@ impl MultiCore {
             } else {
                 self.core.wait_unheld().await;
             }
-            step.map(|step| step(&mut self.core.shard.borrow_mut()))
+            let done = step.map(|step| step(&mut self.core.shard.borrow_mut()));
+            self.core.ship_if_logged();
+            done
         } else {
             let (tx, rx) = oneshot::channel();
             let job: Box<dyn FnOnce(&mut Shard) + Send> = Box::new(move |shard| {
@@ -163,12 +165,13 @@ impl MultiCore {
         if self.ops.is_empty() {
             return None;
         }
-        let lsn = self.core.global.take_lsn();
-        self.core
+        let global = &self.core.global;
+        let lsn = self
+            .core
             .shard
             .borrow_mut()
             .journal
-            .log_ops(lsn, &std::mem::take(&mut self.ops));
+            .log_ops(|n| global.take_lsns(n), &std::mem::take(&mut self.ops));
         self.core.wake_shipper();
         self.dep.set(self.dep.get().max(lsn));
         Some(lsn)
@@ -196,9 +199,12 @@ fn journaled<R>(
     let mut ops = shard.journal.stop_recording();
     let mut dep = shard.journal.dep();
     if !held {
-        let lsn = (!ops.is_empty()).then(|| global.take_lsn());
+        let lsn = (!ops.is_empty()).then(|| {
+            shard
+                .journal
+                .log_ops(|n| global.take_lsns(n), &std::mem::take(&mut ops))
+        });
         if let Some(lsn) = lsn {
-            shard.journal.log_ops(lsn, &std::mem::take(&mut ops));
             dep = dep.max(lsn);
         }
         shard.journal.mark_held(lsn);

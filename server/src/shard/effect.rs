@@ -50,11 +50,6 @@ pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<It
     out[argc_at..argc_at + 4].copy_from_slice(&argc.to_le_bytes());
 }
 
-/// The encoded size of a CMD op with these arguments.
-pub fn cmd_len<'a>(args: impl Iterator<Item = &'a [u8]>) -> usize {
-    2 + 8 + 4 + args.map(|a| 4 + a.len()).sum::<usize>()
-}
-
 pub fn del(out: &mut Vec<u8>, db: usize, key: &[u8]) {
     out.push(DEL);
     out.push(db as u8);

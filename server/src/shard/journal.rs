@@ -22,8 +22,19 @@ use std::collections::VecDeque;
 /// The kind byte of an effect record in the log (the log itself gives kinds no meaning).
 pub const RECORD_KIND_EFFECTS: u8 = 1;
 
-/// Frames in `outgoing`: lsn u64, payload length u32, payload.
-pub const FRAME_HEADER_BYTES: usize = 12;
+/// An effect larger than one log record travels as FRAGMENT records followed by one
+/// EFFECTS record, at consecutive LSNs taken together; replay joins them, and applies
+/// nothing of a chain whose final record is missing (that write was never acknowledged:
+/// its reply waits for the final LSN). A fragment's payload starts with the final
+/// record's LSN (u64), so a chain cut short by a crash is never joined with whatever
+/// record the restarted server logs next.
+pub const RECORD_KIND_FRAGMENT: u8 = 2;
+
+/// Largest payload of one record (the log's bound).
+const RECORD_BYTES_MAX: usize = holdfast_log::config::RECORD_PAYLOAD_BYTES_MAX as usize;
+
+/// Frames in `outgoing`: lsn u64, kind u8, payload length u32, payload.
+pub const FRAME_HEADER_BYTES: usize = 13;
 
 #[derive(Default)]
 pub struct Journal {
@@ -184,38 +195,67 @@ impl Journal {
         std::mem::take(&mut self.ops)
     }
 
-    /// A single-shard command's record: its LSN was just taken; its arguments are the
-    /// effect (see `effect::CMD`).
+    /// Logs a single-shard command with its arguments as the effect (`effect::CMD`).
+    /// `take_lsns(n)` hands out n consecutive LSNs and returns the first; the command's
+    /// keys get the last. Returns that LSN, which the reply depends on.
     pub fn log_command<'a>(
         &mut self,
-        lsn: u64,
+        take_lsns: impl FnOnce(u64) -> u64,
         db: usize,
         now_ms: u64,
         args: impl Iterator<Item = &'a [u8]>,
-    ) {
-        let payload_at = self.frame_start(lsn);
+    ) -> u64 {
+        let start = self.outgoing.len();
+        self.outgoing.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
         effect::cmd(&mut self.outgoing, db, now_ms, args);
-        self.frame_end(payload_at);
+        let lsn = self.seal_frames(start, take_lsns);
         self.mark(lsn);
+        lsn
     }
 
-    /// A record of already encoded ops (a multi-core operation, an expiry cycle).
-    pub fn log_ops(&mut self, lsn: u64, ops: &[u8]) {
-        let payload_at = self.frame_start(lsn);
+    /// Logs already encoded ops (a multi-core operation, an expiry cycle); returns the
+    /// LSN of the (last) record. Marks nothing: see `mark_held`.
+    pub fn log_ops(&mut self, take_lsns: impl FnOnce(u64) -> u64, ops: &[u8]) -> u64 {
+        let start = self.outgoing.len();
+        self.outgoing.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
         self.outgoing.extend_from_slice(ops);
-        self.frame_end(payload_at);
+        self.seal_frames(start, take_lsns)
     }
 
-    fn frame_start(&mut self, lsn: u64) -> usize {
-        assert!(lsn > 0, "LSN 0 is never a record");
-        self.outgoing.extend_from_slice(&lsn.to_le_bytes());
-        self.outgoing.extend_from_slice(&0u32.to_le_bytes());
-        self.outgoing.len()
-    }
-
-    fn frame_end(&mut self, payload_at: usize) {
-        let len = (self.outgoing.len() - payload_at) as u32;
-        self.outgoing[payload_at - 4..payload_at].copy_from_slice(&len.to_le_bytes());
+    /// The payload written after the blank frame header at `start` becomes one record, or
+    /// a chain of fragments when it exceeds the log's record size.
+    fn seal_frames(&mut self, start: usize, take_lsns: impl FnOnce(u64) -> u64) -> u64 {
+        let len = self.outgoing.len() - start - FRAME_HEADER_BYTES;
+        if len <= RECORD_BYTES_MAX {
+            let lsn = take_lsns(1);
+            write_frame_header(&mut self.outgoing[start..], lsn, RECORD_KIND_EFFECTS, len);
+            return lsn;
+        }
+        let payload = self.outgoing.split_off(start + FRAME_HEADER_BYTES);
+        self.outgoing.truncate(start);
+        let piece_max = RECORD_BYTES_MAX - 8;
+        let chunks = payload.len().div_ceil(piece_max);
+        let first = take_lsns(chunks as u64);
+        let last = first + chunks as u64 - 1;
+        for (i, piece) in payload.chunks(piece_max).enumerate() {
+            let lsn = first + i as u64;
+            let at = self.outgoing.len();
+            self.outgoing.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+            if lsn == last {
+                write_frame_header(
+                    &mut self.outgoing[at..],
+                    lsn,
+                    RECORD_KIND_EFFECTS,
+                    piece.len(),
+                );
+            } else {
+                let len = 8 + piece.len();
+                write_frame_header(&mut self.outgoing[at..], lsn, RECORD_KIND_FRAGMENT, len);
+                self.outgoing.extend_from_slice(&last.to_le_bytes());
+            }
+            self.outgoing.extend_from_slice(piece);
+        }
+        last
     }
 
     /// Gives the running command's writes the LSN `lsn`.
@@ -288,18 +328,40 @@ impl Journal {
     }
 }
 
-/// Splits shipped frames back into (lsn, payload).
-pub fn frames(bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+fn write_frame_header(at: &mut [u8], lsn: u64, kind: u8, len: usize) {
+    assert!(lsn > 0, "LSN 0 is never a record");
+    at[..8].copy_from_slice(&lsn.to_le_bytes());
+    at[8] = kind;
+    at[9..13].copy_from_slice(&(len as u32).to_le_bytes());
+}
+
+/// One shipped record.
+pub struct Frame<'a> {
+    pub lsn: u64,
+    pub kind: u8,
+    pub payload: &'a [u8],
+}
+
+impl Frame<'_> {
+    /// Bytes the frame takes in a shipped buffer.
+    pub fn encoded_len(&self) -> usize {
+        FRAME_HEADER_BYTES + self.payload.len()
+    }
+}
+
+/// Splits shipped frames back into records.
+pub fn frames(bytes: &[u8]) -> impl Iterator<Item = Frame<'_>> {
     let mut at = 0;
     std::iter::from_fn(move || {
         if at >= bytes.len() {
             return None;
         }
         let lsn = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+        let kind = bytes[at + 8];
+        let len = u32::from_le_bytes(bytes[at + 9..at + 13].try_into().expect("4 bytes")) as usize;
         let payload = &bytes[at + FRAME_HEADER_BYTES..at + FRAME_HEADER_BYTES + len];
         at += FRAME_HEADER_BYTES + len;
-        Some((lsn, payload))
+        Some(Frame { lsn, kind, payload })
     })
 }
 
@@ -312,7 +374,7 @@ mod tests {
         let mut j = Journal::new(true);
         j.begin();
         j.write(0, b"a");
-        j.log_command(5, 0, 1, [&b"SET"[..], b"a", b"1"].into_iter());
+        j.log_command(|_| 5, 0, 1, [&b"SET"[..], b"a", b"1"].into_iter());
         j.begin();
         j.read(0, b"b");
         assert_eq!(j.dep(), 0, "a clean key waits for nothing");
@@ -335,7 +397,7 @@ mod tests {
         for lsn in [3, 7] {
             j.begin();
             j.write(0, b"k");
-            j.log_command(lsn, 0, 1, [&b"INCR"[..], b"k"].into_iter());
+            j.log_command(|_| lsn, 0, 1, [&b"INCR"[..], b"k"].into_iter());
         }
         j.clean(3);
         j.begin();
@@ -348,7 +410,7 @@ mod tests {
         let mut j = Journal::new(true);
         j.begin();
         j.write_db(2);
-        j.log_command(9, 2, 1, [&b"FLUSHDB"[..]].into_iter());
+        j.log_command(|_| 9, 2, 1, [&b"FLUSHDB"[..]].into_iter());
         j.begin();
         j.read(2, b"anything");
         assert_eq!(j.dep(), 9);
@@ -382,13 +444,61 @@ mod tests {
     fn frames_round_trip() {
         let mut j = Journal::new(true);
         j.begin();
-        j.log_command(1, 0, 5, [&b"SET"[..], b"a", b"b"].into_iter());
-        j.log_ops(2, b"xyz");
+        j.log_command(|_| 1, 0, 5, [&b"SET"[..], b"a", b"b"].into_iter());
+        j.log_ops(|_| 2, b"xyz");
         let out = j.take_outgoing();
-        let got: Vec<(u64, Vec<u8>)> = frames(&out).map(|(l, p)| (l, p.to_vec())).collect();
+        let got: Vec<(u64, u8, Vec<u8>)> = frames(&out)
+            .map(|f| (f.lsn, f.kind, f.payload.to_vec()))
+            .collect();
         assert_eq!(got.len(), 2);
-        assert_eq!((got[1].0, &got[1].1[..]), (2, &b"xyz"[..]));
+        assert_eq!(got[1], (2, RECORD_KIND_EFFECTS, b"xyz".to_vec()));
         assert!(!j.has_outgoing());
+    }
+
+    #[test]
+    fn a_large_effect_becomes_a_chain_of_fragments_at_consecutive_lsns() {
+        let mut j = Journal::new(true);
+        let big = vec![7u8; RECORD_BYTES_MAX * 2 + 10];
+        j.begin();
+        j.write(0, b"big");
+        let mut asked = 0;
+        let lsn = j.log_command(
+            |n| {
+                asked = n;
+                100
+            },
+            0,
+            1,
+            [&b"SET"[..], b"big", &big].into_iter(),
+        );
+        assert_eq!((asked, lsn), (3, 102));
+        let out = j.take_outgoing();
+        let got: Vec<Frame> = frames(&out).collect();
+        let kinds: Vec<(u64, u8)> = got.iter().map(|f| (f.lsn, f.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (100, RECORD_KIND_FRAGMENT),
+                (101, RECORD_KIND_FRAGMENT),
+                (102, RECORD_KIND_EFFECTS)
+            ]
+        );
+        let joined: Vec<u8> = got
+            .iter()
+            .flat_map(|f| match f.kind {
+                RECORD_KIND_FRAGMENT => {
+                    assert_eq!(f.payload[..8], 102u64.to_le_bytes(), "names the final LSN");
+                    f.payload[8..].to_vec()
+                }
+                _ => f.payload.to_vec(),
+            })
+            .collect();
+        let mut expected = Vec::new();
+        effect::cmd(&mut expected, 0, 1, [&b"SET"[..], b"big", &big].into_iter());
+        assert_eq!(joined, expected);
+        j.begin();
+        j.read(0, b"big");
+        assert_eq!(j.dep(), 102, "the key waits for the chain's last record");
     }
 
     #[test]

@@ -9,6 +9,22 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub port: u16,
     child: Child,
+    /// The log directory (removed on drop), unless the test chose its own durability.
+    dir: Option<std::path::PathBuf>,
+}
+
+/// A fresh, empty directory for one server's log.
+pub fn temp_dir(what: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "holdfast-test-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A port nobody listens on right now.
@@ -26,80 +42,73 @@ impl Server {
         Server::start_with(&["--threads", "2"])
     }
 
+    /// Starts the server with `extra` flags. Unless they name a durability, it runs with
+    /// the default, `local`, in a temporary log directory: every integration test then
+    /// exercises the durable path (records, reply ring, watermark).
     pub fn start_with(extra: &[&str]) -> Server {
-        Server::launch(&[&["--durability", "none"], extra].concat())
+        let dir = (!extra.contains(&"--durability")).then(|| temp_dir("server"));
+        let dir_arg = dir
+            .as_ref()
+            .map(|d| d.to_str().expect("a UTF-8 path").to_owned());
+        let mut args: Vec<&str> = extra.to_vec();
+        if let Some(dir_arg) = &dir_arg {
+            args.extend(["--dir", dir_arg]);
+        }
+        Server::launch(&args, dir)
     }
 
-    /// Starts the server on the data directory `dir` with `--durability MODE --threads 2`,
-    /// and returns once it accepts clients, which for a durable server is after it
-    /// replayed the log. MODE is `local` unless `HOLDFAST_TEST_DURABILITY` names another
-    /// (`none` shows that the durability tests fail without a log).
+    /// Starts the server on the data directory `dir` (which the caller keeps, to restart
+    /// on it) with `--durability MODE --threads 2`. MODE is `local` unless
+    /// `HOLDFAST_TEST_DURABILITY` names another (`none` shows that the durability tests
+    /// fail without a log).
     pub fn start_durable(dir: &std::path::Path) -> Server {
         let mode = durability_mode();
         let dir = dir.to_str().expect("a UTF-8 temporary path");
-        let mut server = Server::launch(&["--durability", &mode, "--dir", dir, "--threads", "2"]);
-        server.wait_loaded();
-        server
+        Server::launch(
+            &["--durability", &mode, "--dir", dir, "--threads", "2"],
+            None,
+        )
     }
 
-    /// Waits until the log is replayed: until then the server accepts connections but
-    /// answers commands that touch data (PING too, as in Redis) with -LOADING.
-    fn wait_loaded(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut raw = self.raw();
-        loop {
-            raw.send(b"PING\r\n");
-            let mut line = Vec::new();
-            let mut byte = [0u8; 1];
-            while !line.ends_with(b"\r\n") {
-                match raw.stream.read(&mut byte) {
-                    Ok(1) => line.push(byte[0]),
-                    failed => {
-                        std::thread::sleep(Duration::from_millis(100));
-                        panic!(
-                            "PING while loading: {failed:?}, holdfast-server {:?}",
-                            self.child.try_wait()
-                        );
-                    }
-                }
-            }
-            if line == b"+PONG\r\n" {
-                return;
-            }
-            assert!(
-                line.starts_with(b"-LOADING"),
-                "PING while loading replied {:?}",
-                String::from_utf8_lossy(&line)
-            );
-            assert!(
-                Instant::now() < deadline,
-                "holdfast-server still loading after 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn launch(args: &[&str]) -> Server {
+    fn launch(args: &[&str], dir: Option<std::path::PathBuf>) -> Server {
         let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
+        let child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
             .args(["--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start holdfast-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("holdfast-server {args:?} exited before listening: {status}");
+        let mut server = Server { port, child, dir };
+        server.wait_ready();
+        server
+    }
+
+    /// Waits until the server accepts connections and has finished replaying its log
+    /// (until then it answers PING, as Redis does, with -LOADING).
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("holdfast-server exited before it was ready: {status}");
             }
             assert!(
                 Instant::now() < deadline,
-                "holdfast-server did not start listening"
+                "holdfast-server did not become ready"
             );
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reply = [0u8; 64];
+                if stream.write_all(b"PING\r\n").is_ok() {
+                    if let Ok(n) = stream.read(&mut reply) {
+                        if reply[..n].starts_with(b"+PONG") {
+                            return;
+                        }
+                    }
+                }
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server { port, child }
     }
 
     /// SIGKILL: the process gets no chance to flush or close anything, as in a crash.
@@ -147,6 +156,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -155,20 +167,17 @@ pub fn durability_mode() -> String {
     std::env::var("HOLDFAST_TEST_DURABILITY").unwrap_or_else(|_| "local".into())
 }
 
-/// A fresh, empty directory under the system's temporary directory, removed on drop.
+/// A data directory that outlives the servers started on it (restarts replay it), and is
+/// removed when the test ends.
 pub struct TempDir {
     pub path: std::path::PathBuf,
 }
 
 impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("holdfast-test-{label}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary data directory");
-        TempDir { path }
+    pub fn new(what: &str) -> TempDir {
+        TempDir {
+            path: temp_dir(what),
+        }
     }
 }
 
