@@ -1182,3 +1182,36 @@ fn replay_after_sigkill_restores_the_same_keyspace() {
         Server::start_durable(&dir.path)
     });
 }
+
+/// A log full of keys whose TTLs have passed by the time it is replayed: the restart
+/// must come up (expiring keys while replaying must not log before the log is open) and
+/// show only the keys that are still live.
+#[test]
+fn replay_of_keys_whose_ttl_passed_restores_only_the_live_ones() {
+    let dir = TempDir::new("replay-expired");
+    let server = Server::start_durable(&dir.path);
+    let mut conn = Conn::open(server.port);
+    let [core0, core1] = names_on_both_cores("live:", 50);
+    for key in core0.iter().chain(&core1) {
+        conn.send(&["SET", key, "stays"]).unwrap();
+    }
+    let expiring = 30_000;
+    for i in 0..expiring {
+        conn.send(&["SET", &format!("brief:{i}"), "v", "PX", "300"])
+            .unwrap();
+    }
+    for _ in 0..core0.len() + core1.len() + expiring {
+        assert_eq!(conn.read().unwrap(), Resp::ok());
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let live = conn.must(&["DEBUG", "DIGEST-TTL"]).text();
+    server.kill();
+    let restarted = Server::start_durable(&dir.path);
+    let mut conn = Conn::open(restarted.port);
+    assert_eq!(conn.must(&["DEBUG", "DIGEST-TTL"]).text(), live);
+    assert_eq!(
+        scan_all(&mut conn).len(),
+        core0.len() + core1.len(),
+        "keys past their TTL are visible after the restart"
+    );
+}
