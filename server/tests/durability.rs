@@ -9,16 +9,19 @@
 //! - `dirty_read_*` (invariant 2): with commits held (DEBUG HOLD-COMMITS), neither a write
 //!   nor a read of the key it wrote is answered, while reads of other keys are.
 //! - `replay_*`: a random workload of every write command, then a restart (clean SHUTDOWN,
-//!   or SIGKILL after the last reply), and DEBUG DIGEST-TTL is unchanged.
+//!   or SIGKILL after the last reply), and DEBUG DIGEST-TTL is unchanged; and a log whose
+//!   keys' TTLs ran out before the restart replays to only the live keys.
 //!
 //! The durable tests start `--durability local` on a temporary directory;
 //! `HOLDFAST_TEST_DURABILITY=none` runs them without a log, where they must fail (that is
 //! how to see that they can). Randomised tests print their seed; `HOLDFAST_CRASH_SEED` /
 //! `HOLDFAST_REPLAY_SEED` replay the same choices (thread timing still varies).
 //!
-//! Poisoned log (a failing fsync must fail the held replies, never show their writes) is
-//! not tested here: making fsync fail needs a device-mapper target or a fault-injecting
-//! file system, which an unprivileged test cannot set up.
+//! Poisoned log (a failing write or fsync must fail the held replies, never show their
+//! writes) is not tested here. A failing fsync needs a device-mapper target (dm-error,
+//! dm-flakey) or a fault-injecting file system; RLIMIT_FSIZE lowered on the running server
+//! (with SIGXFSZ ignored) did not make the log's O_DIRECT writes fail, and set before the
+//! start it stops the segment preallocation instead.
 
 mod common;
 
