@@ -213,15 +213,17 @@ struct Conn {
 
 impl Conn {
     fn open(port: u16) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_nodelay(true).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Conn {
-            writer: stream.try_clone().unwrap(),
+        Conn::try_open(port).expect("connect")
+    }
+
+    fn try_open(port: u16) -> io::Result<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Conn {
+            writer: stream.try_clone()?,
             reader: BufReader::new(stream),
-        }
+        })
     }
 
     fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<()> {
@@ -549,7 +551,14 @@ fn crash_client(
     mut acked: State,
 ) -> ClientRun {
     let mut rng = Rng::new(seed);
-    let mut conn = Conn::open(port);
+    // On a loaded machine the kill can come before this thread connects.
+    let Ok(mut conn) = Conn::try_open(port) else {
+        return ClientRun {
+            acked,
+            in_flight: None,
+            acked_writes: 0,
+        };
+    };
     for seq in 0usize.. {
         let op = keys.random_op(&mut rng, format!("c{client}-{seed:x}-{seq}"));
         let reply = match conn.call(&op.args()) {
