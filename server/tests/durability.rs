@@ -757,6 +757,7 @@ const NO_REPLY_WAIT: Duration = Duration::from_millis(300);
 /// With commits held, a write executes but is not acknowledged; a read of its key must
 /// wait for the write's commit (it would otherwise show a value that could still vanish),
 /// while reads of other keys, on the same core and on the other, are answered at once.
+/// DEBUG DIGEST and DIGEST-VALUE of the key reveal the value as much as GET: they wait too.
 #[test]
 fn dirty_read_waits_for_the_commit_and_reads_of_other_keys_do_not() {
     let dir = TempDir::new("dirty-read");
@@ -795,12 +796,40 @@ fn dirty_read_waits_for_the_commit_and_reads_of_other_keys_do_not() {
                 "GET {clean} (a clean key) waited for another key's commit"
             );
         }
+        // The digests reveal the uncommitted value too: they wait as the GET does (each on
+        // a connection of its own, or the second would only wait behind the first).
+        let mut digests = Vec::new();
+        for digest in [
+            &["DEBUG", "DIGEST"][..],
+            &["DEBUG", "DIGEST-VALUE", written],
+        ] {
+            let mut conn = Conn::open(port);
+            conn.send(digest).unwrap();
+            assert_eq!(
+                conn.read_within(NO_REPLY_WAIT),
+                None,
+                "{} showed a write that is not committed",
+                show(digest)
+            );
+            digests.push(conn);
+        }
+        let mut clean_digest = Conn::open(port);
+        clean_digest
+            .send(&["DEBUG", "DIGEST-VALUE", cores[0], cores[1]])
+            .unwrap();
+        assert!(
+            clean_digest.read_within(Duration::from_secs(5)).is_some(),
+            "DEBUG DIGEST-VALUE of clean keys waited for another key's commit"
+        );
         assert_eq!(admin.must(&["DEBUG", "HOLD-COMMITS", "0"]), Resp::ok());
         assert_eq!(writer.read_within(Duration::from_secs(5)), Some(Resp::ok()));
         assert_eq!(
             dirty_reader.read_within(Duration::from_secs(5)),
             Some(Resp::bulk(b"uncommitted"))
         );
+        for conn in &mut digests {
+            assert!(conn.read_within(Duration::from_secs(5)).is_some());
+        }
         admin.must(&["DEL", written]);
     }
 }
