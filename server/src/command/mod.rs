@@ -15,6 +15,7 @@
 pub mod args;
 pub mod config;
 pub mod connection;
+pub mod digest;
 pub mod dispatch;
 pub mod durability;
 pub mod glob;

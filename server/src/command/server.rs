@@ -3,6 +3,7 @@
 
 use super::args::{is, parse_f64, parse_i64};
 use super::connection::reply_help;
+use super::digest::{self, Ttl};
 use super::session::Session;
 use super::{flags, flags::*, table, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
 use crate::resp::Reply;
@@ -422,6 +423,13 @@ fn slowlog(s: &mut Session, argv: Argv) -> Done<'_> {
 
 const DEBUG_HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-TTL",
+    "    Like DIGEST, but covering each key's absolute expiry time, not only whether",
+    "    it has one.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
     "SLEEP <seconds>",
     "    Stop the server's core for <seconds>. Decimals allowed.",
     "SET-ACTIVE-EXPIRE <0|1>",
@@ -455,11 +463,19 @@ fn debug(s: &mut Session, argv: Argv) -> Done<'_> {
                     .await;
                 s.reply().ok();
             }
+            (b"digest", 2) => digest::dataset(s, Ttl::Marker).await?,
+            (b"digest-ttl", 2) => digest::dataset(s, Ttl::Absolute).await?,
+            (b"digest-value", _) => digest::values(s, argv).await?,
             (b"hold-commits", 3) => super::durability::hold_commits(s, &argv[2]).await?,
             (b"help", 2) => reply_help(s, DEBUG_HELP),
             _ => {
-                return Err(Status::err(
-                    "ERR unknown subcommand or wrong number of arguments. Try DEBUG HELP.",
+                return Err(Status::Error(
+                    format!(
+                        "ERR unknown subcommand or wrong number of arguments for '{}'. \
+                         Try DEBUG HELP.",
+                        String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
+                    )
+                    .into(),
                 ))
             }
         }

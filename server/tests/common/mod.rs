@@ -46,27 +46,52 @@ impl Server {
     /// the default, `local`, in a temporary log directory: every integration test then
     /// exercises the durable path (records, reply ring, watermark).
     pub fn start_with(extra: &[&str]) -> Server {
-        let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast-server"));
-        command.args(["--port", &port.to_string()]).args(extra);
         let dir = (!extra.contains(&"--durability")).then(|| temp_dir("server"));
-        if let Some(dir) = &dir {
-            command.arg("--dir").arg(dir);
+        let dir_arg = dir
+            .as_ref()
+            .map(|d| d.to_str().expect("a UTF-8 path").to_owned());
+        let mut args: Vec<&str> = extra.to_vec();
+        if let Some(dir_arg) = &dir_arg {
+            args.extend(["--dir", dir_arg]);
         }
-        let child = command
+        Server::launch(&args, dir)
+    }
+
+    /// Starts the server on the data directory `dir` (which the caller keeps, to restart
+    /// on it) with `--durability MODE --threads 2`. MODE is `local` unless
+    /// `HOLDFAST_TEST_DURABILITY` names another (`none` shows that the durability tests
+    /// fail without a log).
+    pub fn start_durable(dir: &std::path::Path) -> Server {
+        let mode = durability_mode();
+        let dir = dir.to_str().expect("a UTF-8 temporary path");
+        Server::launch(
+            &["--durability", &mode, "--dir", dir, "--threads", "2"],
+            None,
+        )
+    }
+
+    fn launch(args: &[&str], dir: Option<std::path::PathBuf>) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
+            .args(["--port", &port.to_string()])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start holdfast-server");
-        let server = Server { port, child, dir };
+        let mut server = Server { port, child, dir };
         server.wait_ready();
         server
     }
 
-    /// Waits until the server accepts connections and has finished replaying its log.
-    pub fn wait_ready(&self) {
+    /// Waits until the server accepts connections and has finished replaying its log
+    /// (until then it answers PING, as Redis does, with -LOADING).
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("holdfast-server exited before it was ready: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "holdfast-server did not become ready"
@@ -83,6 +108,27 @@ impl Server {
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to flush or close anything, as in a crash.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL holdfast-server");
+        self.child.wait().expect("reap holdfast-server");
+    }
+
+    /// Waits for the process to exit on its own (after SHUTDOWN), up to `timeout`.
+    pub fn wait_exit(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll holdfast-server") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "holdfast-server did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -113,6 +159,31 @@ impl Drop for Server {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// The durability mode `start_durable` asks for: `local`, or `HOLDFAST_TEST_DURABILITY`.
+pub fn durability_mode() -> String {
+    std::env::var("HOLDFAST_TEST_DURABILITY").unwrap_or_else(|_| "local".into())
+}
+
+/// A data directory that outlives the servers started on it (restarts replay it), and is
+/// removed when the test ends.
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        TempDir {
+            path: temp_dir(what),
+        }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
