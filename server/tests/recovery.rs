@@ -159,3 +159,38 @@ fn a_log_from_a_newer_engine_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_failed_log_fails_held_replies_shows_nothing_uncommitted_and_the_restart_recovers() {
+    let dir = temp_dir("fail");
+    let server = start_on(&dir);
+    let mut admin = server.raw();
+    admin.roundtrip(b"SET committed yes\r\n", b"+OK\r\n");
+    admin.roundtrip(b"DEBUG HOLD-COMMITS 1\r\n", b"+OK\r\n");
+    let mut writer = server.raw();
+    writer.send(b"SET held value\r\n");
+    let mut reader = server.raw();
+    reader.send(b"GET held\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    admin.roundtrip(b"DEBUG FAIL-LOG\r\n", b"+OK\r\n");
+    for (who, con) in [("the write", &mut writer), ("the dirty read", &mut reader)] {
+        let reply = String::from_utf8_lossy(&con.read_exactly(400)).to_string();
+        assert!(
+            reply.starts_with("-IOERR the transaction log failed"),
+            "{who} got {reply:?}, not the log failure"
+        );
+    }
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(!status.success(), "a node whose log failed stops");
+    let server = start_on(&dir);
+    let mut con = server.client();
+    let committed: Option<String> = con.get("committed").unwrap();
+    assert_eq!(committed.as_deref(), Some("yes"));
+    let held: Option<String> = con.get("held").unwrap();
+    assert_eq!(
+        held, None,
+        "a write whose record never became durable is gone"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -103,6 +103,24 @@ pub async fn hold_commits(s: &mut Session, arg: &[u8]) -> Result<(), Status> {
     Ok(())
 }
 
+/// DEBUG FAIL-LOG: the path a failed write or fdatasync of the log takes (the log
+/// poisons itself and the sequencer fails the node), started on purpose so tests can show
+/// that no held reply is ever sent and the data survives the restart.
+pub async fn fail_log(s: &mut Session) -> Result<(), Status> {
+    if !s.core.global.commit.journaled() {
+        return Err(Status::err(
+            "ERR DEBUG FAIL-LOG needs a log: start the server with --durability local",
+        ));
+    }
+    s.core
+        .call(crate::commit::LOG_CORE, |core| {
+            core.sequencer().fail_on_purpose()
+        })
+        .await;
+    s.reply().ok();
+    Ok(())
+}
+
 const fn cmd(
     name: &'static str,
     arity: i16,

@@ -436,6 +436,9 @@ const DEBUG_HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "FAIL-LOG",
+    "    Fails the log as a failed fdatasync would: held replies get an error, nothing",
+    "    more is acknowledged, and the server exits (a restart recovers from the log).",
     "HOLD-COMMITS <0|1>",
     "    Setting it to 1 holds new log records back from the log: writes execute but",
     "    their replies, and reads of the keys they wrote, wait. 0 releases them.",
@@ -467,6 +470,7 @@ fn debug(s: &mut Session, argv: Argv) -> Done<'_> {
             (b"digest-ttl", 2) => digest::dataset(s, Ttl::Absolute).await?,
             (b"digest-value", _) => digest::values(s, argv).await?,
             (b"hold-commits", 3) => super::durability::hold_commits(s, &argv[2]).await?,
+            (b"fail-log", 2) => super::durability::fail_log(s).await?,
             (b"help", 2) => reply_help(s, DEBUG_HELP),
             _ => {
                 return Err(Status::Error(
@@ -501,8 +505,9 @@ fn shutdown(s: &mut Session, argv: Argv) -> Done<'_> {
             }
             return Err(Status::err("ERR No shutdown in progress."));
         }
-        // Nothing is buffered for durability in this mode; once the log exists, this is
-        // where it is flushed and closed first.
+        // Exiting loses nothing acknowledged: a reply leaves only once its record is
+        // durable. Writes still waiting for the log were never acknowledged; their clients
+        // see the connection close, an unknown outcome, as after a crash.
         println!("holdfast: shutdown requested by client id={}", s.id());
         std::process::exit(0);
     }

@@ -49,6 +49,8 @@ pub struct Sequencer {
     /// Records appended and not yet known durable, oldest first.
     in_flight: RefCell<VecDeque<Durable<DmaStorage>>>,
     broadcaster: RefCell<Option<Waker>>,
+    /// Set by DEBUG FAIL-LOG.
+    failing: Cell<bool>,
 }
 
 impl Sequencer {
@@ -60,6 +62,7 @@ impl Sequencer {
             waker: RefCell::new(None),
             in_flight: RefCell::new(VecDeque::new()),
             broadcaster: RefCell::new(None),
+            failing: Cell::new(false),
         })
     }
 
@@ -142,6 +145,12 @@ impl Sequencer {
         }
     }
 
+    /// DEBUG FAIL-LOG: the log stops as after a failed fdatasync (the next append fails).
+    pub fn fail_on_purpose(&self) {
+        self.failing.set(true);
+        self.kick();
+    }
+
     async fn oldest_in_flight(&self) -> Durable<DmaStorage> {
         poll_fn(|cx| match self.in_flight.borrow_mut().pop_front() {
             Some(durable) => Poll::Ready(durable),
@@ -168,6 +177,10 @@ pub fn spawn(core: &Rc<Core>, sequencer: Rc<Sequencer>) {
         let shared = &merge_core.global.commit;
         loop {
             merge.next_input().await;
+            if merge.failing.get() {
+                fail(&merge_core, "fdatasync failed (DEBUG FAIL-LOG)".into()).await;
+                return;
+            }
             if let Err(err) = merge.drain(shared).await {
                 fail(&merge_core, err.to_string()).await;
                 return;
