@@ -362,6 +362,10 @@ fn persistence(s: &Session) -> Fields {
                 "holdfast_log_records_since_start",
                 commit.records_logged.load(Relaxed),
             ),
+            f(
+                "holdfast_log_batches_since_start",
+                commit.batches_logged.load(Relaxed),
+            ),
             f("holdfast_log_waiting_replies", s.core.ring.len()),
             f("holdfast_log_failure", failed.unwrap_or_default()),
         ]);

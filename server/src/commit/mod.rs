@@ -48,8 +48,10 @@ pub struct Shared {
     /// DEBUG HOLD-COMMITS: the sequencer hands nothing new to the log while set.
     pub hold: AtomicBool,
     pub loading: Loading,
-    /// Records and bytes made durable since start (INFO persistence).
+    /// Records made durable since start, and the batches (one write + one fdatasync
+    /// each) that carried them (INFO persistence).
     pub records_logged: AtomicU64,
+    pub batches_logged: AtomicU64,
 }
 
 /// Replay progress, for INFO persistence while the server loads.
@@ -77,6 +79,7 @@ impl Shared {
                 ..Default::default()
             },
             records_logged: AtomicU64::new(0),
+            batches_logged: AtomicU64::new(0),
         }
     }
 

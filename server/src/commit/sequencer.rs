@@ -202,6 +202,8 @@ pub fn spawn(core: &Rc<Core>, sequencer: Rc<Sequencer>) {
                     let shared = &core.global.commit;
                     let newly = watermark - shared.watermark();
                     shared.records_logged.fetch_add(newly, Ordering::Relaxed);
+                    let batches = sequencer.log.stats().batches;
+                    shared.batches_logged.store(batches, Ordering::Relaxed);
                     shared.publish(watermark);
                     notify(&core, watermark).await;
                 }
