@@ -1,7 +1,7 @@
 //! Commands: one table of every command (name, arity, flags, key positions, handler), and
 //! one file per command family, each ending with its block of table rows.
 //!
-//! Routing and, later, "log before reply" come from the table, never from inside a
+//! Routing and "log before reply" (the `write` flag, see core/exec.rs) come from the table, never from inside a
 //! handler. Handlers come in three shapes:
 //!
 //! ```text

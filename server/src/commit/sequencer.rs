@@ -15,6 +15,7 @@
 
 use super::{Shared, ENGINE_VERSION, LOCAL_EPOCH};
 use crate::core::mesh::Msg;
+use crate::core::signal::Signal;
 use crate::core::Core;
 use crate::shard::journal::frames;
 use holdfast_log::storage::dma::DmaStorage;
@@ -44,8 +45,7 @@ pub struct Sequencer {
     log: LocalLog,
     /// Per source core, its chunks in arrival order.
     queues: RefCell<Vec<VecDeque<Chunk>>>,
-    input: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    input: Signal,
     /// Records appended and not yet known durable, oldest first.
     in_flight: RefCell<VecDeque<Durable<DmaStorage>>>,
     broadcaster: RefCell<Option<Waker>>,
@@ -58,8 +58,7 @@ impl Sequencer {
         Rc::new(Sequencer {
             log,
             queues: RefCell::new((0..cores).map(|_| VecDeque::new()).collect()),
-            input: Cell::new(false),
-            waker: RefCell::new(None),
+            input: Signal::default(),
             in_flight: RefCell::new(VecDeque::new()),
             broadcaster: RefCell::new(None),
             failing: Cell::new(false),
@@ -81,22 +80,7 @@ impl Sequencer {
 
     /// Look at the queues again (new input, or DEBUG HOLD-COMMITS released).
     pub fn kick(&self) {
-        self.input.set(true);
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
-    }
-
-    async fn next_input(&self) {
-        poll_fn(|cx| {
-            if self.input.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
+        self.input.raise();
     }
 
     /// Takes the chunk whose next frame carries `lsn`, if it has arrived.
@@ -176,7 +160,7 @@ pub fn spawn(core: &Rc<Core>, sequencer: Rc<Sequencer>) {
     glommio::spawn_local(async move {
         let shared = &merge_core.global.commit;
         loop {
-            merge.next_input().await;
+            merge.input.wait().await;
             if merge.failing.get() {
                 fail(&merge_core, "fdatasync failed (DEBUG FAIL-LOG)".into()).await;
                 return;

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod mesh;
 pub mod multi;
 pub mod outbox;
+pub mod signal;
 pub mod stats;
 pub mod stopwatch;
 
@@ -90,8 +91,9 @@ pub struct Core {
     next_tx: Cell<u64>,
     /// Replies waiting for the durable watermark (commit/ring.rs).
     pub ring: crate::commit::ring::ReplyRing,
-    /// Sends this core's effect records to the log core (commit/ship.rs).
-    pub shipper: crate::commit::ship::Shipper,
+    /// Wakes the task that sends this core's effect records to the log core
+    /// (commit/ship.rs) once per tick.
+    pub shipper: signal::Signal,
     /// On the log core, once the log is open: the merge into the log.
     sequencer: RefCell<Option<Rc<crate::commit::sequencer::Sequencer>>>,
 }
@@ -142,13 +144,13 @@ impl Core {
 
     /// A record was logged on this core's shard: ship it this tick.
     pub fn wake_shipper(&self) {
-        self.shipper.wake();
+        self.shipper.raise();
     }
 
     /// Work ran on the shard that may have logged (a multi-core step): ship what it did.
     pub fn ship_if_logged(&self) {
         if self.shard.borrow().journal.has_outgoing() {
-            self.shipper.wake();
+            self.shipper.raise();
         }
     }
 

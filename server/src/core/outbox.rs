@@ -8,12 +8,12 @@
 //! request order.
 
 use super::mesh::{Batch, BatchMsg, BatchReply, Msg};
+use super::signal::Signal;
 use super::Core;
 use crate::resp::Proto;
 use futures::channel::oneshot;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 /// Where one part's replies go: the bytes, and the LSN they depend on.
 type PartReply = oneshot::Sender<(Vec<u8>, u64)>;
@@ -27,16 +27,14 @@ struct Pending {
 
 pub struct Outbox {
     pending: RefCell<Vec<Pending>>,
-    flusher: RefCell<Option<Waker>>,
-    has_work: Cell<bool>,
+    work: Signal,
 }
 
 impl Outbox {
     pub fn new(cores: usize) -> Self {
         Outbox {
             pending: RefCell::new((0..cores).map(|_| Pending::default()).collect()),
-            flusher: RefCell::new(None),
-            has_work: Cell::new(false),
+            work: Signal::default(),
         }
     }
 
@@ -61,23 +59,8 @@ impl Outbox {
         let mut pending = self.pending.borrow_mut();
         let end = pending[dest].batch.reqs.len() as u32;
         pending[dest].parts.push((end, tx));
-        self.has_work.set(true);
-        if let Some(waker) = self.flusher.borrow_mut().take() {
-            waker.wake();
-        }
+        self.work.raise();
         rx
-    }
-
-    async fn next_work(&self) {
-        futures::future::poll_fn(|cx| {
-            if self.has_work.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.flusher.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
     }
 }
 
@@ -86,7 +69,7 @@ pub fn spawn_flusher(core: &Rc<Core>) {
     let core = core.clone();
     glommio::spawn_local(async move {
         loop {
-            core.outbox().next_work().await;
+            core.outbox().work.wait().await;
             for dest in 0..core.cores {
                 let taken = std::mem::take(&mut core.outbox().pending.borrow_mut()[dest]);
                 if taken.parts.is_empty() {
