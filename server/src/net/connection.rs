@@ -147,12 +147,14 @@ async fn serve_requests(session: &mut Session, socket: &mut Socket) -> std::io::
 }
 
 async fn flush(session: &mut Session, socket: &mut Socket) -> std::io::Result<()> {
+    // Wait even with nothing to send (CLIENT REPLY OFF): the connection reads no more
+    // until its writes are durable, which bounds the records in flight per connection.
     let dep = session.dep.replace(0);
-    if session.out.is_empty() {
-        return Ok(());
-    }
     if !wait_durable(session, dep).await {
         session.close = true;
+    }
+    if session.out.is_empty() {
+        return Ok(());
     }
     let (result, out) = socket.send_all(std::mem::take(&mut session.out)).await;
     session.out = out;
