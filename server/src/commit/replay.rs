@@ -166,6 +166,7 @@ pub fn apply(shard: &mut Shard, ops: &[u8]) {
         shard.journal.begin();
         match op {
             Op::Cmd { db, now_ms, args } => {
+                shard.observe_time(now_ms);
                 let mut argv = Args::new(ops, &args);
                 let Some((_, spec)) = table().lookup(argv.name()) else {
                     continue;

@@ -86,6 +86,13 @@ impl Shard {
         self.last_now_ms
     }
 
+    /// A time the log says this shard already used (replay): its clock never goes below
+    /// it, so a key that had expired before a restart cannot reappear after it even if the
+    /// wall clock now reads earlier.
+    pub fn observe_time(&mut self, now_ms: u64) {
+        self.last_now_ms = self.last_now_ms.max(now_ms);
+    }
+
     /// Empties databases `dbs`, logging it; returns the tables taken out (the caller
     /// decides where they are freed).
     pub fn flush_dbs(&mut self, dbs: std::ops::Range<usize>) -> Vec<Db> {
