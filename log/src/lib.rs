@@ -63,9 +63,11 @@ pub mod bench;
 pub mod config;
 pub mod error;
 mod log;
+pub mod read_ahead;
 pub mod reader;
 pub mod record;
 pub mod recovery;
+pub mod scan;
 pub mod segment;
 pub mod storage;
 
@@ -73,7 +75,7 @@ pub use config::LogConfig;
 pub use error::{Error, Result};
 pub use log::{Durable, DurableWatermark, Log, LogStats};
 pub use reader::LogReader;
-pub use record::Record;
+pub use record::{Record, RecordRef};
 pub use segment::SegmentId;
 
 /// Log sequence number: the position of a record in the log, and the serial order of

@@ -158,6 +158,7 @@ impl<S: Storage> Log<S> {
                 end_offset: 0,
                 stop_offset: 0,
                 stop_reason: String::new(),
+                bytes_read: 0,
             });
             create_segment(
                 &storage,

@@ -90,8 +90,36 @@ pub fn encode(
     debug_assert!(decode(&out[start..]).is_ok());
 }
 
+/// A verified record borrowed from the bytes it was decoded from: scans that only count or
+/// skip records (recovery, a reader seeking its first LSN) never copy a payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub lsn: Lsn,
+    pub epoch: Epoch,
+    pub engine_version: u16,
+    pub kind: u8,
+    pub payload: &'a [u8],
+}
+
+impl RecordRef<'_> {
+    pub fn to_record(&self) -> Record {
+        Record {
+            lsn: self.lsn,
+            epoch: self.epoch,
+            engine_version: self.engine_version,
+            kind: self.kind,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
 /// Decodes and verifies the record at the start of `buf`; returns it and its length.
 pub fn decode(buf: &[u8]) -> Result<(Record, usize), DecodeError> {
+    decode_ref(buf).map(|(rec, len)| (rec.to_record(), len))
+}
+
+/// [`decode`] without copying the payload.
+pub fn decode_ref(buf: &[u8]) -> Result<(RecordRef<'_>, usize), DecodeError> {
     if buf.len() < HEADER_BYTES {
         return Err(DecodeError::Incomplete);
     }
@@ -112,12 +140,12 @@ pub fn decode(buf: &[u8]) -> Result<(Record, usize), DecodeError> {
     if lsn == 0 || buf[27] != FORMAT_VERSION || buf[28..32] != [0; 4] {
         return Err(DecodeError::Header);
     }
-    let record = Record {
+    let record = RecordRef {
         lsn: Lsn(lsn),
         epoch: Epoch(u64_at(buf, 16)),
         engine_version: u16::from_le_bytes([buf[24], buf[25]]),
         kind: buf[26],
-        payload: buf[HEADER_BYTES..total].to_vec(),
+        payload: &buf[HEADER_BYTES..total],
     };
     Ok((record, total))
 }

@@ -5,7 +5,7 @@
 
 use super::{Storage, StorageFile};
 use crate::config::BLOCK_SIZE_BYTES;
-use glommio::io::{DmaFile, OpenOptions};
+use glommio::io::{DmaFile, OpenOptions, ReadResult};
 use std::io;
 use std::path::PathBuf;
 
@@ -110,6 +110,8 @@ pub struct DmaSegmentFile {
 }
 
 impl StorageFile for DmaSegmentFile {
+    type Buf = ReadResult;
+
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         assert_eq!(
             offset % self.file.alignment(),
@@ -134,9 +136,8 @@ impl StorageFile for DmaSegmentFile {
         Ok(())
     }
 
-    async fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let result = self.file.read_at(offset, len).await.map_err(to_io)?;
-        Ok(result.to_vec())
+    async fn read_at(&self, offset: u64, len: usize) -> io::Result<ReadResult> {
+        self.file.read_at(offset, len).await.map_err(to_io)
     }
 
     async fn sync_data(&self) -> io::Result<()> {

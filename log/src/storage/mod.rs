@@ -16,7 +16,8 @@ use std::io;
 /// A directory of log files.
 #[allow(async_fn_in_trait)] // single-threaded executors: no `Send` bound wanted
 pub trait Storage {
-    type File: StorageFile;
+    /// `'static` so a file can be shared (`Rc`) with the reads in flight on it.
+    type File: StorageFile + 'static;
     /// Names of the files in the directory, in no particular order.
     async fn list(&self) -> io::Result<Vec<String>>;
     /// Creates a new empty file (fails if it exists).
@@ -31,10 +32,13 @@ pub trait Storage {
 /// One open file.
 #[allow(async_fn_in_trait)]
 pub trait StorageFile {
+    /// What a read returns: the DMA buffer the device filled, for the real disk, so a
+    /// read costs no copy before the log verifies it.
+    type Buf: std::ops::Deref<Target = [u8]> + 'static;
     /// Writes all of `data` at `offset` (both block aligned), extending the file if needed.
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Reads up to `len` bytes at `offset`; shorter only at the end of the file.
-    async fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    async fn read_at(&self, offset: u64, len: usize) -> io::Result<Self::Buf>;
     /// fdatasync: every write so far is durable once this returns `Ok`.
     async fn sync_data(&self) -> io::Result<()>;
     async fn size(&self) -> io::Result<u64>;

@@ -314,6 +314,8 @@ impl SimFile {
 }
 
 impl StorageFile for SimFile {
+    type Buf = Vec<u8>;
+
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         assert_eq!(offset % SECTOR_SIZE_BYTES, 0, "unaligned write offset");
         assert_eq!(
