@@ -7,7 +7,7 @@
 //! it is an error naming file and offset. A reader that has caught up keeps its place and
 //! later reads only the bytes appended since.
 
-use crate::config::{IO_CHUNK_BYTES, READS_IN_FLIGHT};
+use crate::config::READS_IN_FLIGHT;
 use crate::error::{Error, Result};
 use crate::log::Inner;
 use crate::read_ahead::{ReadAhead, Window};
@@ -31,7 +31,7 @@ pub struct LogReader<S: Storage> {
 struct Cursor<F: StorageFile + 'static> {
     file: Rc<F>,
     scanner: Scanner,
-    window: Window,
+    window: Window<F::Buf>,
     chunks: ReadAhead<F>,
 }
 
@@ -61,8 +61,8 @@ impl<S: Storage> LogReader<S> {
     pub async fn next(&mut self) -> Result<Option<Record>> {
         loop {
             if let Some(cursor) = &mut self.cursor {
-                let window = &cursor.window;
-                match cursor.scanner.step(window.bytes(), window.base(), false) {
+                let (bytes, base, _) = cursor.window.view();
+                match cursor.scanner.step(bytes, base, false) {
                     Step::Record(_, rec) if rec.lsn < self.next => continue,
                     Step::Record(_, rec) => {
                         assert_eq!(rec.lsn, self.next, "reader returns consecutive LSNs");
@@ -94,18 +94,28 @@ impl<S: Storage> LogReader<S> {
             self.cursor = Some(self.open(id).await?);
             return Ok(true);
         };
+        if cursor.window.advance(cursor.scanner.pos()) {
+            return Ok(true);
+        }
         if let Some(chunk) = cursor.chunks.next().await? {
-            cursor.window.discard_before(cursor.scanner.pos());
-            cursor.window.extend(&chunk);
+            cursor.window.push(cursor.scanner.pos(), chunk);
             return Ok(true);
         }
         // Every byte that was durable when these reads were issued is in the window.
         let id = cursor.scanner.id();
         let (end_offset, successor) = self.bounds(id)?;
-        let cursor = self.cursor.as_mut().expect("cursor");
+        let Self { inner, cursor, .. } = self;
+        let cursor = cursor.as_mut().expect("cursor");
         if end_offset > cursor.chunks.to() {
             let (from, name) = (cursor.chunks.to(), id.file_name());
-            cursor.chunks = chunks(cursor.file.clone(), &name, from, end_offset);
+            cursor.chunks = ReadAhead::new(
+                cursor.file.clone(),
+                &name,
+                from,
+                end_offset,
+                inner.storage.read_chunk_bytes(),
+                READS_IN_FLIGHT,
+            );
             return Ok(true);
         }
         // `next` is durable yet not in this segment's durable bytes: the next segment
@@ -117,8 +127,9 @@ impl<S: Storage> LogReader<S> {
             }
             _ => {
                 let mut scanner = cursor.scanner.clone();
-                let window = &cursor.window;
-                let stopped = scanner.step(window.bytes(), window.base(), true);
+                let (bytes, base, whole) = cursor.window.view();
+                debug_assert!(whole, "advance() showed every byte read");
+                let stopped = scanner.step(bytes, base, true);
                 debug_assert!(matches!(stopped, Step::Stopped), "{stopped:?}");
                 Err(corrupt(&scanner))
             }
@@ -157,6 +168,11 @@ impl<S: Storage> LogReader<S> {
         }
     }
 
+    fn chunks(&self, file: Rc<S::File>, name: &str, from: u64, to: u64) -> ReadAhead<S::File> {
+        let chunk_bytes = self.inner.storage.read_chunk_bytes();
+        ReadAhead::new(file, name, from, to, chunk_bytes, READS_IN_FLIGHT)
+    }
+
     /// A cursor at the start of segment `id`, reading up to its durable end.
     async fn open(&self, id: SegmentId) -> Result<Cursor<S::File>> {
         let name = id.file_name();
@@ -169,16 +185,12 @@ impl<S: Storage> LogReader<S> {
         );
         let (end_offset, _) = self.bounds(id)?;
         Ok(Cursor {
-            chunks: chunks(file.clone(), &name, 0, end_offset),
+            chunks: self.chunks(file.clone(), &name, 0, end_offset),
             file,
             scanner: Scanner::new(id),
             window: Window::at(0),
         })
     }
-}
-
-fn chunks<F: StorageFile + 'static>(file: Rc<F>, name: &str, from: u64, to: u64) -> ReadAhead<F> {
-    ReadAhead::new(file, name, from, to, IO_CHUNK_BYTES, READS_IN_FLIGHT)
 }
 
 /// The scan stopped inside bytes that were durable: damage in the acknowledged prefix.

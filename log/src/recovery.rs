@@ -12,7 +12,7 @@
 //! Known limit: a bit flip inside the very last batch looks exactly like a torn write and
 //! is truncated; only a later batch proves a batch was acknowledged.
 
-use crate::config::{IO_CHUNK_BYTES, READS_IN_FLIGHT};
+use crate::config::READS_IN_FLIGHT;
 use crate::error::{Error, Result};
 use crate::read_ahead::{ReadAhead, Window};
 use crate::scan::{LaterBatch, NeedMore, Scanner, Step};
@@ -104,49 +104,54 @@ async fn scan_segment<S: Storage>(storage: &S, id: SegmentId, last: bool) -> Res
         .await
         .map_err(|e| Error::io("open", &name, e))?;
     let len = file.size().await.map_err(|e| Error::io("stat", &name, e))?;
-    let mut chunks = ReadAhead::new(Rc::new(file), &name, 0, len, IO_CHUNK_BYTES, READS_IN_FLIGHT);
+    let chunk_bytes = storage.read_chunk_bytes();
+    let mut chunks = ReadAhead::new(Rc::new(file), &name, 0, len, chunk_bytes, READS_IN_FLIGHT);
     let mut window = Window::at(0);
     let mut scanner = Scanner::new(id);
     let mut tail: Option<LaterBatch> = None;
     let mut bytes_read = 0;
-    let mut complete = false;
+    let mut read_all = false;
     loop {
-        if tail.is_none() && records_end(&mut scanner, &window, complete) {
+        let (bytes, base, whole) = window.view();
+        let complete = read_all && whole;
+        if tail.is_none() && records_end(&mut scanner, bytes, base, complete) {
             if !last {
                 return Ok(info(&scanner, bytes_read));
             }
             tail = Some(LaterBatch::new(scanner.stop_offset() + 1, scanner.next_lsn()));
         }
         if let Some(search) = &mut tail {
-            match search.step(window.bytes(), window.base(), complete) {
+            match search.step(bytes, base, complete) {
                 Ok(None) => return Ok(info(&scanner, bytes_read)),
                 Ok(Some(at)) => return Err(acknowledged_damage(&scanner, at)),
                 Err(NeedMore) => {}
             }
         }
         assert!(!complete, "a complete window always decides");
-        window.discard_before(tail.as_ref().map_or(scanner.pos(), LaterBatch::pos));
+        let pos = tail.as_ref().map_or(scanner.pos(), LaterBatch::pos);
+        if window.advance(pos) {
+            continue;
+        }
         match chunks.next().await? {
             Some(chunk) => {
                 bytes_read += chunk.len() as u64;
-                window.extend(&chunk);
+                window.push(pos, chunk);
             }
-            None => complete = true,
+            None => read_all = true,
         }
     }
 }
 
 /// Runs the scanner over the window; true once the record sequence has ended.
-fn records_end(scanner: &mut Scanner, window: &Window, complete: bool) -> bool {
+fn records_end(scanner: &mut Scanner, bytes: &[u8], base: u64, complete: bool) -> bool {
     loop {
-        match scanner.step(window.bytes(), window.base(), complete) {
+        match scanner.step(bytes, base, complete) {
             Step::Record(..) => {}
             Step::More => return false,
             Step::Stopped => return true,
         }
     }
 }
-
 fn info(scanner: &Scanner, bytes_read: u64) -> SegmentInfo {
     SegmentInfo {
         id: scanner.id(),

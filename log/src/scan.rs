@@ -290,6 +290,7 @@ pub fn later_batch(bytes: &[u8], from: u64, lsn: Lsn) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read_ahead::Window;
     use crate::Epoch;
 
     fn batch(out: &mut Vec<u8>, lsns: std::ops::Range<u64>) {
@@ -315,22 +316,24 @@ mod tests {
         assert_eq!(later_batch(&bytes, 0, Lsn(13)), Some(BLOCK_SIZE_BYTES));
     }
 
-    /// Feeds `bytes` to a scanner in windows of `chunk` bytes, dropping what the scanner
-    /// has passed, as recovery does; returns the LSNs, end and stop of the scan.
+    /// Feeds `bytes` to a scanner in chunks of `chunk` bytes through a [`Window`], as
+    /// recovery does; returns the LSNs, end and stop of the scan.
     fn scan_in_chunks(bytes: &[u8], id: SegmentId, chunk: usize) -> (Vec<u64>, u64, u64, String) {
         let mut scanner = Scanner::new(id);
-        let (mut window, mut base, mut fed) = (Vec::new(), 0u64, 0usize);
+        let mut window: Window<Vec<u8>> = Window::at(0);
+        let mut fed = 0usize;
         let mut lsns = Vec::new();
         loop {
-            let complete = fed == bytes.len();
-            match scanner.step(&window, base, complete) {
+            let (view, base, whole) = window.view();
+            match scanner.step(view, base, whole && fed == bytes.len()) {
                 Step::Record(_, rec) => lsns.push(rec.lsn.0),
                 Step::Stopped => break,
                 Step::More => {
-                    window.drain(..(scanner.pos() - base) as usize);
-                    base = scanner.pos();
+                    if window.advance(scanner.pos()) {
+                        continue;
+                    }
                     let n = chunk.min(bytes.len() - fed);
-                    window.extend_from_slice(&bytes[fed..fed + n]);
+                    window.push(scanner.pos(), bytes[fed..fed + n].to_vec());
                     fed += n;
                 }
             }
@@ -355,7 +358,7 @@ mod tests {
         bytes.extend_from_slice(&[0xee; 5000]); // garbage after the last batch
         let whole = scan(&bytes, SegmentId(Lsn(1)), false);
         assert_eq!(whole.records.len() as u64, resumed_lsn + 29, "{}", whole.stop_reason);
-        for chunk in [1, 7, 32, 133, 512, 4096, 10_000, bytes.len()] {
+        for chunk in [1, 7, 32, 133, 512, 4096, 10_000, 65_536, bytes.len()] {
             let (lsns, end, stop, reason) = scan_in_chunks(&bytes, SegmentId(Lsn(1)), chunk);
             assert_eq!(lsns, (1..resumed_lsn + 30).collect::<Vec<_>>(), "chunk {chunk}");
             assert_eq!((end, stop), (whole.end_offset, whole.stop_offset), "chunk {chunk}");

@@ -27,6 +27,11 @@ pub trait Storage {
     async fn remove(&self, name: &str) -> io::Result<()>;
     /// Makes every create, rename and remove so far durable.
     async fn sync_dir(&self) -> io::Result<()>;
+    /// Bytes per read when recovery and readers stream a segment (`READS_IN_FLIGHT` of
+    /// them in flight). A multiple of `BLOCK_SIZE_BYTES`.
+    fn read_chunk_bytes(&self) -> u64 {
+        crate::config::IO_CHUNK_BYTES
+    }
 }
 
 /// One open file.

@@ -63,6 +63,7 @@ struct State {
     syncs: u64,
     /// Operations left before the disk freezes (the moment of the power cut).
     ops_left: Option<u64>,
+    read_chunk_bytes: u64,
 }
 
 /// Handle on the simulated disk; clones share it.
@@ -83,6 +84,9 @@ impl SimDisk {
             yield_percent: 30,
             syncs: 0,
             ops_left: None,
+            // Small reads for most seeds, so records straddle the chunks that recovery
+            // and readers verify one by one.
+            read_chunk_bytes: [4096, 12 * 1024, 64 * 1024, 1 << 20][seed as usize % 4],
         };
         SimDisk {
             state: Rc::new(RefCell::new(state)),
@@ -292,6 +296,10 @@ impl Storage for SimDisk {
         let mut st = self.state.borrow_mut();
         st.dir_durable = st.dir.clone();
         Ok(())
+    }
+
+    fn read_chunk_bytes(&self) -> u64 {
+        self.state.borrow().read_chunk_bytes
     }
 }
 
