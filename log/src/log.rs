@@ -78,6 +78,8 @@ pub(crate) struct State<F> {
     spares: Vec<String>,
     spare_seq: u64,
     stats: LogStats,
+    /// Batches written, by size in blocks (index); bounded by the batch size limit.
+    batch_blocks: Vec<u64>,
 }
 
 pub(crate) struct Inner<S: Storage> {
@@ -198,6 +200,7 @@ impl<S: Storage> Log<S> {
             spares,
             spare_seq,
             stats: LogStats::default(),
+            batch_blocks: vec![0; (config.batch_size_bytes_max / BLOCK_SIZE_BYTES) as usize + 1],
         };
         let watermark = DurableWatermark(Arc::new(AtomicU64::new(durable)));
         Ok(Log {
@@ -261,6 +264,17 @@ impl<S: Storage> Log<S> {
 
     pub fn stats(&self) -> LogStats {
         self.inner.state.borrow().stats
+    }
+
+    /// How many batches of each size (bytes, padding included) were written since open,
+    /// smallest first: what a device probe must replay to compare with the log fairly.
+    pub fn batch_sizes(&self) -> Vec<(u64, u64)> {
+        let st = self.inner.state.borrow();
+        (0u64..)
+            .zip(&st.batch_blocks)
+            .filter(|&(_, &count)| count > 0)
+            .map(|(blocks, &count)| (blocks * BLOCK_SIZE_BYTES, count))
+            .collect()
     }
 
     /// LSN the next append will get.
@@ -484,6 +498,7 @@ impl<S: Storage> Log<S> {
         st.durable_lsn = last;
         st.stats.batches += 1;
         st.stats.bytes_written += batch.len() as u64;
+        st.batch_blocks[batch.len() / BLOCK_SIZE_BYTES as usize] += 1;
         self.inner.watermark.0.store(last, Ordering::Release);
         batch.clear();
         st.recycled = Some(batch);
