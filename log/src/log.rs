@@ -14,7 +14,7 @@
 //! it through the server's channel mesh, and read [`DurableWatermark`] directly.
 
 use crate::config::{
-    align_up, LogConfig, BLOCK_SIZE_BYTES, IO_CHUNK_BYTES, RECORD_PAYLOAD_BYTES_MAX,
+    align_up, LogConfig, BLOCK_SIZE_BYTES, RECORD_PAYLOAD_BYTES_MAX,
     SPARE_SEGMENTS_MAX,
 };
 use crate::error::{Error, Result};
@@ -592,16 +592,9 @@ async fn create_segment<S: Storage>(
         .create(tmp)
         .await
         .map_err(|e| Error::io("create", tmp, e))?;
-    let chunk = IO_CHUNK_BYTES.min(config.segment_size_bytes);
-    let zeros = vec![0u8; chunk as usize];
-    let mut at = 0;
-    while at < config.segment_size_bytes {
-        let n = chunk.min(config.segment_size_bytes - at) as usize;
-        file.write_at(at, &zeros[..n])
-            .await
-            .map_err(|e| Error::io("write", tmp, e))?;
-        at += n as u64;
-    }
+    file.write_zeros_at(0, config.segment_size_bytes)
+        .await
+        .map_err(|e| Error::io("write", tmp, e))?;
     file.sync_data()
         .await
         .map_err(|e| Error::io("fdatasync", tmp, e))?;
@@ -629,8 +622,7 @@ async fn clear_tail<F: StorageFile>(
     if end <= end_offset {
         return Ok(());
     }
-    let zeros = vec![0u8; (end - end_offset) as usize];
-    file.write_at(end_offset, &zeros)
+    file.write_zeros_at(end_offset, end - end_offset)
         .await
         .map_err(|e| Error::io("write", name, e))?;
     file.sync_data()

@@ -9,10 +9,13 @@
 use super::latency::Latencies;
 use crate::storage::dma::DmaStorage;
 use crate::{Durable, Epoch, Log, LogConfig, Result};
-use std::cell::RefCell;
+use futures::future::LocalBoxFuture;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// How appenders offer records.
@@ -26,9 +29,13 @@ pub enum Load {
     Open { records_per_sec: f64 },
 }
 
-/// An open-loop appender sleeps at least this long between wake-ups and appends every
-/// record that fell due meanwhile: a timer per record would cost more CPU than the log.
+/// An open-loop appender wakes once per tick and appends every record that fell due
+/// meanwhile: a timer per record (or per appender) would cost more CPU than the log.
 const OPEN_LOOP_TICK: Duration = Duration::from_millis(1);
+
+/// Open-loop appenders wake in this many staggered groups per tick, so records reach the
+/// log spread over the tick rather than in one burst.
+const OPEN_LOOP_GROUPS: usize = 8;
 
 /// What one run measured.
 #[derive(Debug)]
@@ -171,8 +178,10 @@ async fn open_loop(
 ) -> Result<(Latencies, u64)> {
     assert!(records_per_sec > 0.0, "an open loop needs a rate");
     let appended: Appended = Rc::default();
-    let running = Rc::new(std::cell::Cell::new(appenders));
+    let running = Rc::new(Cell::new(appenders));
+    let pacer = Rc::new(Pacer::default());
     let collector = glommio::spawn_local(collect(log.clone(), appended.clone(), running.clone()));
+    let ticks = glommio::spawn_local(pace(pacer.clone(), running.clone()));
     let period = Duration::from_secs_f64(appenders as f64 / records_per_sec);
     let tasks: Vec<_> = (0..appenders)
         .map(|a| {
@@ -182,9 +191,10 @@ async fn open_loop(
                 end: start + duration,
             };
             let (log, appended, payload) = (log.clone(), appended.clone(), payload.clone());
-            let running = running.clone();
+            let (pacer, running) = (pacer.clone(), running.clone());
             glommio::spawn_local(async move {
-                let behind = open_appender(log, appended, payload, schedule).await;
+                let wait = pacer.wait_for(a % OPEN_LOOP_GROUPS);
+                let behind = open_appender(log, appended, payload, schedule, wait).await;
                 running.set(running.get() - 1);
                 behind
             })
@@ -194,7 +204,56 @@ async fn open_loop(
     for t in tasks {
         behind += t.await?;
     }
+    ticks.await;
     Ok((collector.await?, behind))
+}
+
+/// One timer for all open-loop appenders: every `OPEN_LOOP_TICK / OPEN_LOOP_GROUPS` it
+/// wakes the appenders of the next group.
+#[derive(Default)]
+struct Pacer {
+    /// Per group: ticks so far, and the wakers of the appenders waiting for the next.
+    groups: RefCell<[(u64, Vec<Waker>); OPEN_LOOP_GROUPS]>,
+}
+
+impl Pacer {
+    /// A function returning the future of group `group`'s next tick.
+    fn wait_for(self: &Rc<Self>, group: usize) -> impl Fn() -> LocalBoxFuture<'static, ()> {
+        let pacer = self.clone();
+        move || {
+            let pacer = pacer.clone();
+            let seen = pacer.groups.borrow()[group].0;
+            Box::pin(poll_fn(move |cx| {
+                let mut groups = pacer.groups.borrow_mut();
+                let (ticks, wakers) = &mut groups[group];
+                if *ticks > seen {
+                    return Poll::Ready(());
+                }
+                wakers.push(cx.waker().clone());
+                Poll::Pending
+            }))
+        }
+    }
+
+    fn tick(&self, group: usize) {
+        let wakers = {
+            let mut groups = self.groups.borrow_mut();
+            groups[group].0 += 1;
+            std::mem::take(&mut groups[group].1)
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+async fn pace(pacer: Rc<Pacer>, running: Rc<Cell<usize>>) {
+    let step = OPEN_LOOP_TICK / OPEN_LOOP_GROUPS as u32;
+    for group in (0..OPEN_LOOP_GROUPS).cycle() {
+        if running.get() == 0 {
+            return;
+        }
+        glommio::timer::sleep(step).await;
+        pacer.tick(group);
+    }
 }
 
 /// When one open-loop appender's records fall due: `first`, then every `period`.
@@ -222,13 +281,14 @@ impl Schedule {
     }
 }
 
-/// Appends every record that fell due at each wake-up; returns how many were due but
-/// not appended by the end.
+/// Appends every record that fell due at each wake-up (one per tick of its group);
+/// returns how many were due but not appended by the end.
 async fn open_appender(
     log: Log<DmaStorage>,
     appended: Appended,
     payload: Rc<Vec<u8>>,
     schedule: Schedule,
+    next_tick: impl Fn() -> LocalBoxFuture<'static, ()>,
 ) -> Result<u64> {
     let mut sent = 0u64;
     loop {
@@ -236,14 +296,13 @@ async fn open_appender(
         if now >= schedule.end {
             return Ok(schedule.due_by_end() - sent);
         }
-        while sent < schedule.due(now) {
+        let due = schedule.due(now);
+        while sent < due {
             let durable = log.append(Epoch(1), 1, 0, &payload).await?;
             appended.borrow_mut().push_back((now, durable));
             sent += 1;
         }
-        let next = schedule.first + schedule.period.mul_f64(sent as f64);
-        let wake = next.max(now + OPEN_LOOP_TICK).min(schedule.end);
-        glommio::timer::sleep(wake.saturating_duration_since(Instant::now())).await;
+        next_tick().await;
     }
 }
 
@@ -251,7 +310,7 @@ async fn open_appender(
 async fn collect(
     log: Log<DmaStorage>,
     appended: Appended,
-    running: Rc<std::cell::Cell<usize>>,
+    running: Rc<Cell<usize>>,
 ) -> Result<Latencies> {
     let lat = RefCell::new(Latencies::default());
     loop {

@@ -42,6 +42,20 @@ pub trait StorageFile {
     type Buf: std::ops::Deref<Target = [u8]> + 'static;
     /// Writes all of `data` at `offset` (both block aligned), extending the file if needed.
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Writes `len` zero bytes at `offset` (both block aligned): preparing segments and
+    /// clearing a torn tail. The real disk writes one zeroed buffer over and over instead
+    /// of copying a fresh run of zeros for every write.
+    async fn write_zeros_at(&self, offset: u64, len: u64) -> io::Result<()> {
+        let chunk = crate::config::IO_CHUNK_BYTES.min(len) as usize;
+        let zeros = vec![0u8; chunk];
+        let mut at = offset;
+        while at < offset + len {
+            let n = (chunk as u64).min(offset + len - at) as usize;
+            self.write_at(at, &zeros[..n]).await?;
+            at += n as u64;
+        }
+        Ok(())
+    }
     /// Reads up to `len` bytes at `offset`; shorter only at the end of the file.
     async fn read_at(&self, offset: u64, len: usize) -> io::Result<Self::Buf>;
     /// fdatasync: every write so far is durable once this returns `Ok`.
