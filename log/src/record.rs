@@ -73,19 +73,22 @@ pub fn encode(
         lsn.0 > 0,
         "LSN 0 is never written: an all-zero header must never verify"
     );
+    // The header is built on the stack and checksummed together with the payload in
+    // place: one append of each, no second pass over the bytes in `out`.
+    let mut header = [0u8; HEADER_BYTES];
+    header[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[8..16].copy_from_slice(&lsn.0.to_le_bytes());
+    header[16..24].copy_from_slice(&epoch.0.to_le_bytes());
+    header[24..26].copy_from_slice(&engine_version.to_le_bytes());
+    header[26] = kind;
+    header[27] = FORMAT_VERSION;
+    // 28..32: reserved, zero.
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[4..]), payload);
+    header[..4].copy_from_slice(&crc.to_le_bytes());
     let start = out.len();
-    out.extend_from_slice(&[0; 4]); // crc32c, filled below
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&lsn.0.to_le_bytes());
-    out.extend_from_slice(&epoch.0.to_le_bytes());
-    out.extend_from_slice(&engine_version.to_le_bytes());
-    out.push(kind);
-    out.push(FORMAT_VERSION);
-    out.extend_from_slice(&[0; 4]); // reserved
-    debug_assert_eq!(out.len() - start, HEADER_BYTES);
+    out.reserve(HEADER_BYTES + payload.len());
+    out.extend_from_slice(&header);
     out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[start + 4..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     // Check right after encoding, as the reader will check right after reading.
     debug_assert!(decode(&out[start..]).is_ok());
 }
