@@ -6,13 +6,17 @@
 //! ```text
 //! appenders ──> log.rs (LSN assigned, group commit: one write + one fdatasync per batch,
 //!   │            the next batch fills meanwhile; durable watermark for every core)
-//!   │              │ record.rs encodes, segment.rs names/scans files
+//!   │              │ record.rs encodes, segment.rs names files
 //!   │              v
 //!   │           storage/ (trait; dma.rs = glommio O_DIRECT, sim.rs = seeded fault disk)
-//!   │              ^
+//!   │              │ read_ahead.rs: large reads kept in flight, chunks scanned in place
+//!   │              v
 //! readers  <── reader.rs (any LSN on)    recovery.rs (open: verify all, truncate torn tail)
+//!                  └──── scan.rs: verifies records chunk by chunk as they arrive ────┘
 //! ```
 //!
+//! `bench/` measures the log against the raw device (`holdfast-log bench`,
+//! `holdfast-bench log`).
 //! `config.rs` holds every limit; `error.rs` the one error type.
 //!
 //! # On-disk format

@@ -14,8 +14,7 @@
 //! it through the server's channel mesh, and read [`DurableWatermark`] directly.
 
 use crate::config::{
-    align_up, LogConfig, BLOCK_SIZE_BYTES, RECORD_PAYLOAD_BYTES_MAX,
-    SPARE_SEGMENTS_MAX,
+    align_up, LogConfig, BLOCK_SIZE_BYTES, RECORD_PAYLOAD_BYTES_MAX, SPARE_SEGMENTS_MAX,
 };
 use crate::error::{Error, Result};
 use crate::reader::LogReader;

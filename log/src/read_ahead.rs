@@ -31,8 +31,18 @@ pub struct ReadAhead<F: StorageFile + 'static> {
 impl<F: StorageFile + 'static> ReadAhead<F> {
     /// Reads `[from, to)` of `file` (called `name` in errors) in chunks of `chunk_bytes`,
     /// `depth` of them in flight. `from` and `chunk_bytes` must be block aligned.
-    pub fn new(file: Rc<F>, name: &str, from: u64, to: u64, chunk_bytes: u64, depth: usize) -> Self {
-        assert!(chunk_bytes > 0 && depth > 0, "read-ahead needs room for one read");
+    pub fn new(
+        file: Rc<F>,
+        name: &str,
+        from: u64,
+        to: u64,
+        chunk_bytes: u64,
+        depth: usize,
+    ) -> Self {
+        assert!(
+            chunk_bytes > 0 && depth > 0,
+            "read-ahead needs room for one read"
+        );
         let mut reads = ReadAhead {
             file,
             name: name.to_string(),
@@ -139,9 +149,7 @@ impl<B: std::ops::Deref<Target = [u8]>> Window<B> {
         if self.bridged == chunk.len() {
             return false;
         }
-        let upto = (2 * self.bridged)
-            .max(BRIDGE_BYTES_MIN)
-            .min(chunk.len());
+        let upto = (2 * self.bridged).max(BRIDGE_BYTES_MIN).min(chunk.len());
         self.carry.extend_from_slice(&chunk[self.bridged..upto]);
         self.bridged = upto;
         self.discard_carry_before(pos);

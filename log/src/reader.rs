@@ -151,7 +151,10 @@ impl<S: Storage> LogReader<S> {
         let Some(i) = st.segments.iter().position(|s| s.id == id) else {
             return Err(self.trimmed());
         };
-        Ok((st.segments[i].end_offset, st.segments.get(i + 1).map(|s| s.id)))
+        Ok((
+            st.segments[i].end_offset,
+            st.segments.get(i + 1).map(|s| s.id),
+        ))
     }
 
     fn trimmed(&self) -> Error {

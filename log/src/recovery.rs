@@ -118,7 +118,10 @@ async fn scan_segment<S: Storage>(storage: &S, id: SegmentId, last: bool) -> Res
             if !last {
                 return Ok(info(&scanner, bytes_read));
             }
-            tail = Some(LaterBatch::new(scanner.stop_offset() + 1, scanner.next_lsn()));
+            tail = Some(LaterBatch::new(
+                scanner.stop_offset() + 1,
+                scanner.next_lsn(),
+            ));
         }
         if let Some(search) = &mut tail {
             match search.step(bytes, base, complete) {

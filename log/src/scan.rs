@@ -96,7 +96,10 @@ impl Scanner {
         if self.stop_reason.is_some() {
             return Step::Stopped;
         }
-        assert!(base <= self.pos, "the window starts after the scan position");
+        assert!(
+            base <= self.pos,
+            "the window starts after the scan position"
+        );
         match self.advance(bytes, base, complete) {
             Ok(step) => step,
             Err(NeedMore) => {
@@ -227,10 +230,20 @@ impl LaterBatch {
     }
 
     /// The offset of such a record, `None` if the window holds none and is `complete`.
-    pub fn step(&mut self, bytes: &[u8], base: u64, complete: bool) -> Result<Option<u64>, NeedMore> {
-        assert!(base <= self.pos, "the window starts after the search position");
+    pub fn step(
+        &mut self,
+        bytes: &[u8],
+        base: u64,
+        complete: bool,
+    ) -> Result<Option<u64>, NeedMore> {
+        assert!(
+            base <= self.pos,
+            "the window starts after the search position"
+        );
         loop {
-            let Some(rest) = bytes.get((self.pos - base) as usize..).filter(|r| !r.is_empty())
+            let Some(rest) = bytes
+                .get((self.pos - base) as usize..)
+                .filter(|r| !r.is_empty())
             else {
                 return if complete { Ok(None) } else { Err(NeedMore) };
             };
@@ -357,11 +370,24 @@ mod tests {
         batch(&mut bytes, resumed_lsn..resumed_lsn + 30);
         bytes.extend_from_slice(&[0xee; 5000]); // garbage after the last batch
         let whole = scan(&bytes, SegmentId(Lsn(1)), false);
-        assert_eq!(whole.records.len() as u64, resumed_lsn + 29, "{}", whole.stop_reason);
+        assert_eq!(
+            whole.records.len() as u64,
+            resumed_lsn + 29,
+            "{}",
+            whole.stop_reason
+        );
         for chunk in [1, 7, 32, 133, 512, 4096, 10_000, 65_536, bytes.len()] {
             let (lsns, end, stop, reason) = scan_in_chunks(&bytes, SegmentId(Lsn(1)), chunk);
-            assert_eq!(lsns, (1..resumed_lsn + 30).collect::<Vec<_>>(), "chunk {chunk}");
-            assert_eq!((end, stop), (whole.end_offset, whole.stop_offset), "chunk {chunk}");
+            assert_eq!(
+                lsns,
+                (1..resumed_lsn + 30).collect::<Vec<_>>(),
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                (end, stop),
+                (whole.end_offset, whole.stop_offset),
+                "chunk {chunk}"
+            );
             assert_eq!(reason, whole.stop_reason, "chunk {chunk}");
         }
     }

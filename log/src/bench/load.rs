@@ -275,9 +275,9 @@ impl Schedule {
     }
 
     fn due_by_end(&self) -> u64 {
-        self.end
-            .checked_duration_since(self.first)
-            .map_or(0, |d| (d.as_nanos() / self.period.as_nanos().max(1)) as u64 + 1)
+        self.end.checked_duration_since(self.first).map_or(0, |d| {
+            (d.as_nanos() / self.period.as_nanos().max(1)) as u64 + 1
+        })
     }
 }
 

@@ -27,7 +27,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Write+fdatasyncs the replay of one run may use (about; at least one per batch size).
-const REPLAY_PROBES_MAX: u64 = 1500;
+const REPLAY_PROBES_MAX: u64 = 800;
 
 /// What `holdfast-log bench` runs.
 #[derive(Clone, Debug)]
@@ -112,7 +112,10 @@ fn report(run: &LogRun, load: Load, record_bytes: usize, device: Duration, one_r
         p50.as_secs_f64() / one_raw.percentile(50.0).as_secs_f64(),
         us(p50)
     );
-    println!("    batch sizes (bytes x count): {}", size_summary(&run.batch_sizes));
+    println!(
+        "    batch sizes (bytes x count): {}",
+        size_summary(&run.batch_sizes)
+    );
 }
 
 /// The most frequent batch sizes, for the report.

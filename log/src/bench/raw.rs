@@ -2,7 +2,7 @@
 //! log run's exact batch sizes that its throughput is judged against.
 
 use super::latency::Latencies;
-use crate::config::{align_up, BLOCK_SIZE_BYTES};
+use crate::config::{align_up, BLOCK_SIZE_BYTES, SEGMENT_SIZE_BYTES};
 use glommio::io::{DmaFile, OpenOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -107,11 +107,16 @@ pub async fn raw_write_sync(dir: &Path, len: usize, count: usize) -> std::io::Re
 /// ([`crate::Log::batch_sizes`]). Each size is probed in proportion to its count, at
 /// least once, about `probes_max` write+fdatasyncs in all, and its mean cost is charged
 /// for every batch of that size.
-pub async fn replay(dir: &Path, sizes: &[(u64, u64)], probes_max: u64) -> std::io::Result<Duration> {
+pub async fn replay(
+    dir: &Path,
+    sizes: &[(u64, u64)],
+    probes_max: u64,
+) -> std::io::Result<Duration> {
     let batches: u64 = sizes.iter().map(|&(_, count)| count).sum();
     let largest = sizes.iter().map(|&(bytes, _)| bytes).max().unwrap_or(0);
     let path = dir.join("replay.tmp");
-    let span = align_up(largest * 16).max(4 << 20);
+    // Written in order through a preallocated segment-sized file, as the log writes.
+    let span = align_up(largest * 16).max(SEGMENT_SIZE_BYTES);
     let file = open_new(&path).await?;
     prefill(&file, span).await?;
     let mut device_ns = 0f64;
