@@ -28,6 +28,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A writer killed with SIGKILL releases its files only once the kernel has torn down its
+# io_uring, which can finish a moment after `wait` returns: retry while the mount is busy.
+unmount() {
+    for _ in $(seq 1 50); do
+        umount "$WORK/mnt" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    umount "$WORK/mnt"
+}
+
 rm -f "$img" && truncate -s 1G "$img" && mkfs.ext4 -q -F "$img"
 for round in $(seq 1 "$ROUNDS"); do
     LOOP=$(losetup -f --show "$img")
@@ -39,7 +49,7 @@ for round in $(seq 1 "$ROUNDS"); do
     cp --sparse=always "$img" "$WORK/copy.img"
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
-    umount "$WORK/mnt"
+    unmount
     losetup -d "$LOOP"
     LOOP=""
     recovered=$(grep -m1 '^recovered' "$WORK/acked.txt" | awk '{print $4}')
@@ -55,7 +65,7 @@ for round in $(seq 1 "$ROUNDS"); do
     next=$(grep -o 'next LSN [0-9]*' "$WORK/inspect.txt" | awk '{print $3}')
     tail=$(grep '^tail' "$WORK/inspect.txt")
     segments=$(grep -c '^[0-9]*\.seg ' "$WORK/inspect.txt")
-    umount "$WORK/mnt"
+    unmount
     losetup -d "$LOOP"
     LOOP=""
     if [ "$((next - 1))" -lt "$acked" ]; then

@@ -25,9 +25,13 @@ pub const SEGMENT_SIZE_BYTES: u64 = 64 * 1024 * 1024;
 pub const SPARE_SEGMENTS_MAX: usize = 2;
 
 /// Chunk size used when writing the zeros of a new segment, and when reading segments.
+/// Measured on the virtio disk (`holdfast-log inspect`, 850 MB): 1 MiB x 8 in flight was
+/// as fast as any of 128 KiB x 32 .. 4 MiB x 2, and 8 MiB in flight stays inside glommio's
+/// 10 MiB of registered I/O memory (beyond it, reads fall back to unregistered buffers).
 pub const IO_CHUNK_BYTES: u64 = 1024 * 1024;
 
-/// Chunk reads kept in flight when a segment is read (recovery, readers).
+/// Chunk reads kept in flight when a segment is read (recovery, readers): O_DIRECT has no
+/// kernel read-ahead, so the log keeps the device busy itself.
 pub const READS_IN_FLIGHT: usize = 8;
 
 const _: () = assert!(BLOCK_SIZE_BYTES % SECTOR_SIZE_BYTES == 0);
@@ -36,6 +40,8 @@ const _: () = assert!(
     crate::record::HEADER_BYTES as u64 + RECORD_PAYLOAD_BYTES_MAX as u64 <= BATCH_SIZE_BYTES_MAX
 );
 const _: () = assert!(SEGMENT_SIZE_BYTES % IO_CHUNK_BYTES == 0);
+const _: () = assert!(IO_CHUNK_BYTES % BLOCK_SIZE_BYTES == 0);
+const _: () = assert!(IO_CHUNK_BYTES * READS_IN_FLIGHT as u64 <= 8 * 1024 * 1024);
 const _: () = assert!(BATCH_SIZE_BYTES_MAX <= SEGMENT_SIZE_BYTES);
 
 /// The sizes one log runs with. Tests use small segments and batches to exercise rolling

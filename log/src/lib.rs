@@ -6,13 +6,17 @@
 //! ```text
 //! appenders ──> log.rs (LSN assigned, group commit: one write + one fdatasync per batch,
 //!   │            the next batch fills meanwhile; durable watermark for every core)
-//!   │              │ record.rs encodes, segment.rs names/scans files
+//!   │              │ record.rs encodes, segment.rs names files
 //!   │              v
 //!   │           storage/ (trait; dma.rs = glommio O_DIRECT, sim.rs = seeded fault disk)
-//!   │              ^
+//!   │              │ read_ahead.rs: large reads kept in flight, chunks scanned in place
+//!   │              v
 //! readers  <── reader.rs (any LSN on)    recovery.rs (open: verify all, truncate torn tail)
+//!                  └──── scan.rs: verifies records chunk by chunk as they arrive ────┘
 //! ```
 //!
+//! `bench/` measures the log against the raw device (`holdfast-log bench`,
+//! `holdfast-bench log`).
 //! `config.rs` holds every limit; `error.rs` the one error type.
 //!
 //! # On-disk format
@@ -63,9 +67,11 @@ pub mod bench;
 pub mod config;
 pub mod error;
 mod log;
+pub mod read_ahead;
 pub mod reader;
 pub mod record;
 pub mod recovery;
+pub mod scan;
 pub mod segment;
 pub mod storage;
 
@@ -73,7 +79,7 @@ pub use config::LogConfig;
 pub use error::{Error, Result};
 pub use log::{Durable, DurableWatermark, Log, LogStats};
 pub use reader::LogReader;
-pub use record::Record;
+pub use record::{Record, RecordRef};
 pub use segment::SegmentId;
 
 /// Log sequence number: the position of a record in the log, and the serial order of

@@ -14,8 +14,7 @@
 //! it through the server's channel mesh, and read [`DurableWatermark`] directly.
 
 use crate::config::{
-    align_up, LogConfig, BLOCK_SIZE_BYTES, IO_CHUNK_BYTES, RECORD_PAYLOAD_BYTES_MAX,
-    SPARE_SEGMENTS_MAX,
+    align_up, LogConfig, BLOCK_SIZE_BYTES, RECORD_PAYLOAD_BYTES_MAX, SPARE_SEGMENTS_MAX,
 };
 use crate::error::{Error, Result};
 use crate::reader::LogReader;
@@ -78,6 +77,8 @@ pub(crate) struct State<F> {
     spares: Vec<String>,
     spare_seq: u64,
     stats: LogStats,
+    /// Batches written, by size in blocks (index); bounded by the batch size limit.
+    batch_blocks: Vec<u64>,
 }
 
 pub(crate) struct Inner<S: Storage> {
@@ -158,6 +159,7 @@ impl<S: Storage> Log<S> {
                 end_offset: 0,
                 stop_offset: 0,
                 stop_reason: String::new(),
+                bytes_read: 0,
             });
             create_segment(
                 &storage,
@@ -197,6 +199,7 @@ impl<S: Storage> Log<S> {
             spares,
             spare_seq,
             stats: LogStats::default(),
+            batch_blocks: vec![0; (config.batch_size_bytes_max / BLOCK_SIZE_BYTES) as usize + 1],
         };
         let watermark = DurableWatermark(Arc::new(AtomicU64::new(durable)));
         Ok(Log {
@@ -260,6 +263,17 @@ impl<S: Storage> Log<S> {
 
     pub fn stats(&self) -> LogStats {
         self.inner.state.borrow().stats
+    }
+
+    /// How many batches of each size (bytes, padding included) were written since open,
+    /// smallest first: what a device probe must replay to compare with the log fairly.
+    pub fn batch_sizes(&self) -> Vec<(u64, u64)> {
+        let st = self.inner.state.borrow();
+        (0u64..)
+            .zip(&st.batch_blocks)
+            .filter(|&(_, &count)| count > 0)
+            .map(|(blocks, &count)| (blocks * BLOCK_SIZE_BYTES, count))
+            .collect()
     }
 
     /// LSN the next append will get.
@@ -483,6 +497,7 @@ impl<S: Storage> Log<S> {
         st.durable_lsn = last;
         st.stats.batches += 1;
         st.stats.bytes_written += batch.len() as u64;
+        st.batch_blocks[batch.len() / BLOCK_SIZE_BYTES as usize] += 1;
         self.inner.watermark.0.store(last, Ordering::Release);
         batch.clear();
         st.recycled = Some(batch);
@@ -576,16 +591,9 @@ async fn create_segment<S: Storage>(
         .create(tmp)
         .await
         .map_err(|e| Error::io("create", tmp, e))?;
-    let chunk = IO_CHUNK_BYTES.min(config.segment_size_bytes);
-    let zeros = vec![0u8; chunk as usize];
-    let mut at = 0;
-    while at < config.segment_size_bytes {
-        let n = chunk.min(config.segment_size_bytes - at) as usize;
-        file.write_at(at, &zeros[..n])
-            .await
-            .map_err(|e| Error::io("write", tmp, e))?;
-        at += n as u64;
-    }
+    file.write_zeros_at(0, config.segment_size_bytes)
+        .await
+        .map_err(|e| Error::io("write", tmp, e))?;
     file.sync_data()
         .await
         .map_err(|e| Error::io("fdatasync", tmp, e))?;
@@ -613,8 +621,7 @@ async fn clear_tail<F: StorageFile>(
     if end <= end_offset {
         return Ok(());
     }
-    let zeros = vec![0u8; (end - end_offset) as usize];
-    file.write_at(end_offset, &zeros)
+    file.write_zeros_at(end_offset, end - end_offset)
         .await
         .map_err(|e| Error::io("write", name, e))?;
     file.sync_data()

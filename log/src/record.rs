@@ -73,25 +73,56 @@ pub fn encode(
         lsn.0 > 0,
         "LSN 0 is never written: an all-zero header must never verify"
     );
+    // The header is built on the stack and checksummed together with the payload in
+    // place: one append of each, no second pass over the bytes in `out`.
+    let mut header = [0u8; HEADER_BYTES];
+    header[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[8..16].copy_from_slice(&lsn.0.to_le_bytes());
+    header[16..24].copy_from_slice(&epoch.0.to_le_bytes());
+    header[24..26].copy_from_slice(&engine_version.to_le_bytes());
+    header[26] = kind;
+    header[27] = FORMAT_VERSION;
+    // 28..32: reserved, zero.
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[4..]), payload);
+    header[..4].copy_from_slice(&crc.to_le_bytes());
     let start = out.len();
-    out.extend_from_slice(&[0; 4]); // crc32c, filled below
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&lsn.0.to_le_bytes());
-    out.extend_from_slice(&epoch.0.to_le_bytes());
-    out.extend_from_slice(&engine_version.to_le_bytes());
-    out.push(kind);
-    out.push(FORMAT_VERSION);
-    out.extend_from_slice(&[0; 4]); // reserved
-    debug_assert_eq!(out.len() - start, HEADER_BYTES);
+    out.reserve(HEADER_BYTES + payload.len());
+    out.extend_from_slice(&header);
     out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[start + 4..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     // Check right after encoding, as the reader will check right after reading.
     debug_assert!(decode(&out[start..]).is_ok());
 }
 
+/// A verified record borrowed from the bytes it was decoded from: scans that only count or
+/// skip records (recovery, a reader seeking its first LSN) never copy a payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub lsn: Lsn,
+    pub epoch: Epoch,
+    pub engine_version: u16,
+    pub kind: u8,
+    pub payload: &'a [u8],
+}
+
+impl RecordRef<'_> {
+    pub fn to_record(&self) -> Record {
+        Record {
+            lsn: self.lsn,
+            epoch: self.epoch,
+            engine_version: self.engine_version,
+            kind: self.kind,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
 /// Decodes and verifies the record at the start of `buf`; returns it and its length.
 pub fn decode(buf: &[u8]) -> Result<(Record, usize), DecodeError> {
+    decode_ref(buf).map(|(rec, len)| (rec.to_record(), len))
+}
+
+/// [`decode`] without copying the payload.
+pub fn decode_ref(buf: &[u8]) -> Result<(RecordRef<'_>, usize), DecodeError> {
     if buf.len() < HEADER_BYTES {
         return Err(DecodeError::Incomplete);
     }
@@ -112,12 +143,12 @@ pub fn decode(buf: &[u8]) -> Result<(Record, usize), DecodeError> {
     if lsn == 0 || buf[27] != FORMAT_VERSION || buf[28..32] != [0; 4] {
         return Err(DecodeError::Header);
     }
-    let record = Record {
+    let record = RecordRef {
         lsn: Lsn(lsn),
         epoch: Epoch(u64_at(buf, 16)),
         engine_version: u16::from_le_bytes([buf[24], buf[25]]),
         kind: buf[26],
-        payload: buf[HEADER_BYTES..total].to_vec(),
+        payload: &buf[HEADER_BYTES..total],
     };
     Ok((record, total))
 }

@@ -12,11 +12,14 @@
 //! Known limit: a bit flip inside the very last batch looks exactly like a torn write and
 //! is truncated; only a later batch proves a batch was acknowledged.
 
-use crate::config::{IO_CHUNK_BYTES, READS_IN_FLIGHT};
+use crate::config::READS_IN_FLIGHT;
 use crate::error::{Error, Result};
-use crate::segment::{self, Scan, SegmentId, CREATING_PREFIX, SPARE_PREFIX};
+use crate::read_ahead::{ReadAhead, Window};
+use crate::scan::{LaterBatch, NeedMore, Scanner, Step};
+use crate::segment::{SegmentId, CREATING_PREFIX, SPARE_PREFIX};
 use crate::storage::{Storage, StorageFile};
 use crate::Lsn;
+use std::rc::Rc;
 
 /// What recovery found for one segment.
 #[derive(Clone, Debug)]
@@ -28,6 +31,8 @@ pub struct SegmentInfo {
     /// Where and why the scan stopped (the tail, for the last segment).
     pub stop_offset: u64,
     pub stop_reason: String,
+    /// Bytes read from the file to verify it.
+    pub bytes_read: u64,
 }
 
 impl SegmentInfo {
@@ -74,15 +79,11 @@ pub async fn scan_dir<S: Storage>(storage: &S) -> Result<Recovered> {
         .collect();
     let mut segments: Vec<SegmentInfo> = Vec::with_capacity(ids.len());
     for (i, &id) in ids.iter().enumerate() {
-        let bytes = read_segment(storage, id, None).await?;
-        let scan = segment::scan(&bytes, id, false);
+        let info = scan_segment(storage, id, i + 1 == ids.len()).await?;
         if let Some(prev) = segments.last() {
             check_contiguous(prev, id)?;
         }
-        if i + 1 == ids.len() {
-            check_tail(&bytes, id, &scan)?;
-        }
-        segments.push(info(id, &scan));
+        segments.push(info);
     }
     let next_lsn = segments.last().map_or(Lsn(1), SegmentInfo::next_lsn);
     Ok(Recovered {
@@ -93,13 +94,75 @@ pub async fn scan_dir<S: Storage>(storage: &S) -> Result<Recovered> {
     })
 }
 
-fn info(id: SegmentId, scan: &Scan) -> SegmentInfo {
+/// Verifies one segment as its chunks arrive. The records end at the first byte that is
+/// not the next record; in the last segment the rest of the file is then searched for a
+/// later batch (see the module doc), so it is read to the end.
+async fn scan_segment<S: Storage>(storage: &S, id: SegmentId, last: bool) -> Result<SegmentInfo> {
+    let name = id.file_name();
+    let file = storage
+        .open(&name)
+        .await
+        .map_err(|e| Error::io("open", &name, e))?;
+    let len = file.size().await.map_err(|e| Error::io("stat", &name, e))?;
+    let chunk_bytes = storage.read_chunk_bytes();
+    let mut chunks = ReadAhead::new(Rc::new(file), &name, 0, len, chunk_bytes, READS_IN_FLIGHT);
+    let mut window = Window::at(0);
+    let mut scanner = Scanner::new(id);
+    let mut tail: Option<LaterBatch> = None;
+    let mut bytes_read = 0;
+    let mut read_all = false;
+    loop {
+        let (bytes, base, whole) = window.view();
+        let complete = read_all && whole;
+        if tail.is_none() && records_end(&mut scanner, bytes, base, complete) {
+            if !last {
+                return Ok(info(&scanner, bytes_read));
+            }
+            tail = Some(LaterBatch::new(
+                scanner.stop_offset() + 1,
+                scanner.next_lsn(),
+            ));
+        }
+        if let Some(search) = &mut tail {
+            match search.step(bytes, base, complete) {
+                Ok(None) => return Ok(info(&scanner, bytes_read)),
+                Ok(Some(at)) => return Err(acknowledged_damage(&scanner, at)),
+                Err(NeedMore) => {}
+            }
+        }
+        assert!(!complete, "a complete window always decides");
+        let pos = tail.as_ref().map_or(scanner.pos(), LaterBatch::pos);
+        if window.advance(pos) {
+            continue;
+        }
+        match chunks.next().await? {
+            Some(chunk) => {
+                bytes_read += chunk.len() as u64;
+                window.push(pos, chunk);
+            }
+            None => read_all = true,
+        }
+    }
+}
+
+/// Runs the scanner over the window; true once the record sequence has ended.
+fn records_end(scanner: &mut Scanner, bytes: &[u8], base: u64, complete: bool) -> bool {
+    loop {
+        match scanner.step(bytes, base, complete) {
+            Step::Record(..) => {}
+            Step::More => return false,
+            Step::Stopped => return true,
+        }
+    }
+}
+fn info(scanner: &Scanner, bytes_read: u64) -> SegmentInfo {
     SegmentInfo {
-        id,
-        records: scan.records.len() as u64,
-        end_offset: scan.end_offset,
-        stop_offset: scan.stop_offset,
-        stop_reason: scan.stop_reason.clone(),
+        id: scanner.id(),
+        records: scanner.records(),
+        end_offset: scanner.end_offset(),
+        stop_offset: scanner.stop_offset(),
+        stop_reason: scanner.stop_reason().unwrap_or_default().to_string(),
+        bytes_read,
     }
 }
 
@@ -122,61 +185,15 @@ fn check_contiguous(prev: &SegmentInfo, id: SegmentId) -> Result<()> {
     })
 }
 
-/// The last segment may end in a torn batch, unless a later batch proves otherwise.
-fn check_tail(bytes: &[u8], id: SegmentId, scan: &Scan) -> Result<()> {
-    let next = scan.next_lsn(id);
-    match segment::later_batch(bytes, scan.stop_offset + 1, next) {
-        None => Ok(()),
-        Some(at) => Err(Error::Corrupt {
-            file: id.file_name(),
-            offset: scan.stop_offset,
-            reason: format!(
-                "{} (a batch written later, at offset {at}, proves this record was acknowledged)",
-                scan.stop_reason
-            ),
-        }),
+/// The last segment may end in a torn batch, unless a later batch (at `at`) proves that
+/// the batch where the records stop was acknowledged.
+fn acknowledged_damage(scanner: &Scanner, at: u64) -> Error {
+    Error::Corrupt {
+        file: scanner.id().file_name(),
+        offset: scanner.stop_offset(),
+        reason: format!(
+            "{} (a batch written later, at offset {at}, proves this record was acknowledged)",
+            scanner.stop_reason().unwrap_or_default()
+        ),
     }
-}
-
-/// Reads the first `len` bytes of a segment (all of it for `None`), in bounded chunks.
-pub async fn read_segment<S: Storage>(
-    storage: &S,
-    id: SegmentId,
-    len: Option<u64>,
-) -> Result<Vec<u8>> {
-    let name = id.file_name();
-    let file = storage
-        .open(&name)
-        .await
-        .map_err(|e| Error::io("open", &name, e))?;
-    let len = match len {
-        Some(len) => len,
-        None => file.size().await.map_err(|e| Error::io("stat", &name, e))?,
-    };
-    read_prefix(&file, &name, len).await
-}
-
-/// Reads the first `len` bytes of `file` (fewer if the file is shorter), keeping
-/// `READS_IN_FLIGHT` chunk reads in flight: O_DIRECT has no read-ahead, so one read at a
-/// time would leave the device idle between chunks.
-pub async fn read_prefix<F: StorageFile>(file: &F, name: &str, len: u64) -> Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(len.min(64 * IO_CHUNK_BYTES) as usize);
-    while (bytes.len() as u64) < len {
-        let start = bytes.len() as u64;
-        let reads = (0..READS_IN_FLIGHT as u64)
-            .map(|i| start + i * IO_CHUNK_BYTES)
-            .filter(|&at| at < len)
-            .map(|at| async move {
-                let want = IO_CHUNK_BYTES.min(len - at) as usize;
-                file.read_at(at, want).await.map(|chunk| (chunk, want))
-            });
-        for result in futures::future::join_all(reads).await {
-            let (chunk, want) = result.map_err(|e| Error::io("read", name, e))?;
-            bytes.extend_from_slice(&chunk);
-            if chunk.len() < want {
-                return Ok(bytes);
-            }
-        }
-    }
-    Ok(bytes)
 }

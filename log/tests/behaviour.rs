@@ -89,6 +89,31 @@ fn size_bound_seals_batches_and_readers_start_anywhere() {
 }
 
 #[test]
+fn a_caught_up_reader_keeps_its_place_and_sees_later_appends() {
+    // Seed 5 reads in 12 KiB chunks: records straddle chunks, and the reader's
+    // read-ahead must restart from where the durable bytes ended.
+    let disk = SimDisk::new(5);
+    let mut pool = LocalPool::new();
+    let log = start(&mut pool, &disk);
+    let mut reader = log.reader(Lsn(1)).unwrap();
+    assert_eq!(pool.run_until(reader.next()).unwrap(), None, "nothing yet");
+    let mut expected = 1u64;
+    // Rounds of 1, 30 and 150 records of 3000 bytes: ~2.7 MB in all, so the reader
+    // crosses segment rolls while tailing the active segment.
+    for round in 0..6 {
+        let n = [1, 30, 150][round % 3];
+        append_concurrently(&mut pool, &log, n, 3000);
+        while let Some(rec) = pool.run_until(reader.next()).unwrap() {
+            assert_eq!(rec.lsn, Lsn(expected));
+            assert_eq!(rec.payload.len(), 3000);
+            expected += 1;
+        }
+        assert_eq!(Lsn(expected - 1), log.watermark().get(), "round {round}");
+    }
+    assert!(log.first_lsn() == Lsn(1) && expected > 300);
+}
+
+#[test]
 fn trim_drops_whole_segments_and_reuses_them() {
     let disk = SimDisk::new(4);
     let mut pool = LocalPool::new();

@@ -7,7 +7,8 @@
 #![no_main]
 
 use holdfast_log::record::{decode, encode};
-use holdfast_log::segment::{scan, SegmentId};
+use holdfast_log::scan::scan;
+use holdfast_log::segment::SegmentId;
 use holdfast_log::Lsn;
 use libfuzzer_sys::fuzz_target;
 

@@ -4,11 +4,13 @@
 //! - `probe DIR`: what one 4 KiB O_DIRECT write + fdatasync costs when it extends the
 //!   file, fills fallocate'd space, or overwrites written blocks.
 //! - `stress DIR`: appends forever, printing each acknowledged LSN (power-loss test).
-//! - `bench DIR`: the log under 1, 16, 64, 256 appenders against a raw device probe.
+//! - `bench DIR`: the log under 1, 16, 64, 256 appenders (closed or open loop), each run
+//!   judged against the raw device replaying the batch sizes the log wrote.
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use glommio::LocalExecutorBuilder;
+use holdfast_log::bench::{BenchOptions, Load};
 use holdfast_log::recovery::{self, Recovered};
 use holdfast_log::storage::dma::DmaStorage;
 use std::path::PathBuf;
@@ -45,14 +47,19 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         segment_mib: u64,
     },
-    /// Group-commit benchmark against a raw O_DIRECT write+fdatasync probe.
+    /// Group-commit benchmark; after each run the raw device replays the run's batch sizes.
     Bench {
         dir: PathBuf,
         #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
         appenders: Vec<usize>,
-        /// Records each appender keeps appended but not yet durable (1: closed loop).
+        /// Closed loop: records each appender keeps appended but not yet durable (1: each
+        /// appender waits for its record). Ignored when --rate is given.
         #[arg(long, default_value_t = 1)]
         in_flight: usize,
+        /// Open loop: total records/s offered by all appenders together, on fixed
+        /// schedules; several values (comma-separated) sweep the rate.
+        #[arg(long, value_delimiter = ',')]
+        rate: Vec<f64>,
         #[arg(long, default_value_t = 100)]
         record_bytes: usize,
         #[arg(long, default_value_t = 3)]
@@ -84,16 +91,27 @@ fn main() -> anyhow::Result<()> {
                 dir,
                 appenders,
                 in_flight,
+                rate,
                 record_bytes,
                 seconds,
-            } => Ok(holdfast_log::bench::bench(
-                &dir,
-                &appenders,
-                in_flight.max(1),
-                record_bytes,
-                Duration::from_secs(seconds),
-            )
-            .await?),
+            } => {
+                let loads = if rate.is_empty() {
+                    vec![Load::Closed {
+                        in_flight: in_flight.max(1),
+                    }]
+                } else {
+                    rate.iter()
+                        .map(|&records_per_sec| Load::Open { records_per_sec })
+                        .collect()
+                };
+                let options = BenchOptions {
+                    appenders,
+                    loads,
+                    record_bytes,
+                    duration: Duration::from_secs(seconds),
+                };
+                Ok(holdfast_log::bench::bench_with(&dir, &options).await?)
+            }
         }
     })
 }
@@ -144,11 +162,17 @@ async fn inspect(dir: PathBuf) -> anyhow::Result<()> {
         segments.len(),
         next_lsn.0
     );
+    // "Of log": the bytes the segments' records occupy; the read also covers the rest of
+    // the last segment, searched for evidence of a later batch.
     let bytes: u64 = segments.iter().map(|s| s.end_offset).sum();
+    let read: u64 = segments.iter().map(|s| s.bytes_read).sum();
+    let secs = elapsed.as_secs_f64();
     println!(
-        "scanned in {:.1} ms: {:.0} MB/s of log",
-        elapsed.as_secs_f64() * 1e3,
-        bytes as f64 / elapsed.as_secs_f64() / 1e6
+        "scanned in {:.1} ms: {:.0} MB/s of log ({:.0} MB of log, {:.0} MB read)",
+        secs * 1e3,
+        bytes as f64 / secs / 1e6,
+        bytes as f64 / 1e6,
+        read as f64 / 1e6
     );
     println!("spares: {spares:?}; leftovers: {leftovers:?}");
     Ok(())

@@ -4,10 +4,11 @@
 //! only add a copy and hide write errors until some later fsync.
 
 use super::{Storage, StorageFile};
-use crate::config::BLOCK_SIZE_BYTES;
-use glommio::io::{DmaFile, OpenOptions};
+use crate::config::{BLOCK_SIZE_BYTES, IO_CHUNK_BYTES};
+use glommio::io::{DmaFile, OpenOptions, ReadResult};
 use std::io;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Scratch file of [`DmaStorage::open`]; never a log file.
 const PROBE_NAME: &str = "iopoll-probe.tmp";
@@ -110,6 +111,8 @@ pub struct DmaSegmentFile {
 }
 
 impl StorageFile for DmaSegmentFile {
+    type Buf = ReadResult;
+
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         assert_eq!(
             offset % self.file.alignment(),
@@ -134,9 +137,32 @@ impl StorageFile for DmaSegmentFile {
         Ok(())
     }
 
-    async fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let result = self.file.read_at(offset, len).await.map_err(to_io)?;
-        Ok(result.to_vec())
+    async fn write_zeros_at(&self, offset: u64, len: u64) -> io::Result<()> {
+        let chunk = IO_CHUNK_BYTES.min(len) as usize;
+        let mut zeros = self.file.alloc_dma_buffer(chunk);
+        zeros.as_bytes_mut().fill(0);
+        let zeros = Rc::new(zeros);
+        let mut at = offset;
+        while at < offset + len {
+            let left = offset + len - at;
+            let written = if left >= chunk as u64 {
+                self.file.write_rc_at(zeros.clone(), at).await
+            } else {
+                let mut rest = self.file.alloc_dma_buffer(left as usize);
+                rest.as_bytes_mut().fill(0);
+                self.file.write_at(rest, at).await
+            };
+            let written = written.map_err(to_io)?;
+            if written == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "wrote no zeros"));
+            }
+            at += written as u64;
+        }
+        Ok(())
+    }
+
+    async fn read_at(&self, offset: u64, len: usize) -> io::Result<ReadResult> {
+        self.file.read_at(offset, len).await.map_err(to_io)
     }
 
     async fn sync_data(&self) -> io::Result<()> {

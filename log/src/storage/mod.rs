@@ -16,7 +16,8 @@ use std::io;
 /// A directory of log files.
 #[allow(async_fn_in_trait)] // single-threaded executors: no `Send` bound wanted
 pub trait Storage {
-    type File: StorageFile;
+    /// `'static` so a file can be shared (`Rc`) with the reads in flight on it.
+    type File: StorageFile + 'static;
     /// Names of the files in the directory, in no particular order.
     async fn list(&self) -> io::Result<Vec<String>>;
     /// Creates a new empty file (fails if it exists).
@@ -26,15 +27,37 @@ pub trait Storage {
     async fn remove(&self, name: &str) -> io::Result<()>;
     /// Makes every create, rename and remove so far durable.
     async fn sync_dir(&self) -> io::Result<()>;
+    /// Bytes per read when recovery and readers stream a segment (`READS_IN_FLIGHT` of
+    /// them in flight). A multiple of `BLOCK_SIZE_BYTES`.
+    fn read_chunk_bytes(&self) -> u64 {
+        crate::config::IO_CHUNK_BYTES
+    }
 }
 
 /// One open file.
 #[allow(async_fn_in_trait)]
 pub trait StorageFile {
+    /// What a read returns: the DMA buffer the device filled, for the real disk, so a
+    /// read costs no copy before the log verifies it.
+    type Buf: std::ops::Deref<Target = [u8]> + 'static;
     /// Writes all of `data` at `offset` (both block aligned), extending the file if needed.
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Writes `len` zero bytes at `offset` (both block aligned): preparing segments and
+    /// clearing a torn tail. The real disk writes one zeroed buffer over and over instead
+    /// of copying a fresh run of zeros for every write.
+    async fn write_zeros_at(&self, offset: u64, len: u64) -> io::Result<()> {
+        let chunk = crate::config::IO_CHUNK_BYTES.min(len) as usize;
+        let zeros = vec![0u8; chunk];
+        let mut at = offset;
+        while at < offset + len {
+            let n = (chunk as u64).min(offset + len - at) as usize;
+            self.write_at(at, &zeros[..n]).await?;
+            at += n as u64;
+        }
+        Ok(())
+    }
     /// Reads up to `len` bytes at `offset`; shorter only at the end of the file.
-    async fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    async fn read_at(&self, offset: u64, len: usize) -> io::Result<Self::Buf>;
     /// fdatasync: every write so far is durable once this returns `Ok`.
     async fn sync_data(&self) -> io::Result<()>;
     async fn size(&self) -> io::Result<u64>;

@@ -63,6 +63,7 @@ struct State {
     syncs: u64,
     /// Operations left before the disk freezes (the moment of the power cut).
     ops_left: Option<u64>,
+    read_chunk_bytes: u64,
 }
 
 /// Handle on the simulated disk; clones share it.
@@ -83,6 +84,9 @@ impl SimDisk {
             yield_percent: 30,
             syncs: 0,
             ops_left: None,
+            // Small reads for most seeds, so records straddle the chunks that recovery
+            // and readers verify one by one.
+            read_chunk_bytes: [4096, 12 * 1024, 64 * 1024, 1 << 20][seed as usize % 4],
         };
         SimDisk {
             state: Rc::new(RefCell::new(state)),
@@ -293,6 +297,10 @@ impl Storage for SimDisk {
         st.dir_durable = st.dir.clone();
         Ok(())
     }
+
+    fn read_chunk_bytes(&self) -> u64 {
+        self.state.borrow().read_chunk_bytes
+    }
 }
 
 /// A handle on one simulated file (by inode, so it survives renames like a real fd).
@@ -314,6 +322,8 @@ impl SimFile {
 }
 
 impl StorageFile for SimFile {
+    type Buf = Vec<u8>;
+
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         assert_eq!(offset % SECTOR_SIZE_BYTES, 0, "unaligned write offset");
         assert_eq!(
