@@ -23,6 +23,7 @@
 //!    └──────► stats
 //! ```
 
+pub mod check;
 pub mod command_line;
 pub mod compare;
 pub mod log_bench;
