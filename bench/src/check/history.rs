@@ -114,10 +114,7 @@ pub fn read(reader: impl BufRead) -> Result<Vec<Op>, Error> {
 }
 
 /// Writes `ops` one per line.
-pub fn write<'a>(
-    mut writer: impl Write,
-    ops: impl IntoIterator<Item = &'a Op>,
-) -> io::Result<()> {
+pub fn write<'a>(mut writer: impl Write, ops: impl IntoIterator<Item = &'a Op>) -> io::Result<()> {
     for op in ops {
         serde_json::to_writer(&mut writer, op)?;
         writer.write_all(b"\n")?;

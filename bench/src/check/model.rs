@@ -118,7 +118,9 @@ pub fn compile(history: &[Op], indices: &[usize]) -> Result<Compiled, String> {
     let has = |kind| indices.iter().any(|&i| history[i].kind == kind);
     match (has(Kind::Write), has(Kind::Incr)) {
         (true, true) => Err("the key has both writes and incrs: no model covers that".into()),
-        (_, true) => Ok(Compiled::Counter(compile_with(history, indices, counter_op))),
+        (_, true) => Ok(Compiled::Counter(compile_with(
+            history, indices, counter_op,
+        ))),
         _ => {
             let mut numbers = HashMap::new();
             let mut number = |value: &str| {
@@ -129,7 +131,11 @@ pub fn compile(history: &[Op], indices: &[usize]) -> Result<Compiled, String> {
                 Kind::Write => RegisterOp::Write(number(op.input.as_deref().unwrap_or(""))),
                 _ => RegisterOp::Read(op.output.as_deref().map(&mut number)),
             };
-            Ok(Compiled::Register(compile_with(history, indices, register_op)))
+            Ok(Compiled::Register(compile_with(
+                history,
+                indices,
+                register_op,
+            )))
         }
     }
 }

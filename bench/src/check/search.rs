@@ -27,7 +27,9 @@ pub enum Verdict {
     /// No order of the operations is allowed by both real time and the model.
     Violation,
     /// The memo reached its bound before the search ended.
-    Undecided { states: usize },
+    Undecided {
+        states: usize,
+    },
 }
 
 /// The end of the event list.
@@ -62,7 +64,9 @@ impl Events {
         // Position `len` is the head sentinel.
         let next = (1..=len).chain([0]).map(|n| if n == len { NIL } else { n });
         let next: Vec<usize> = next.collect();
-        let prev = (0..=len).map(|p| if p == 0 { len } else { p - 1 }).collect();
+        let prev = (0..=len)
+            .map(|p| if p == 0 { len } else { p - 1 })
+            .collect();
         Events {
             events,
             return_of,
