@@ -23,6 +23,7 @@
 //!    └──────► stats
 //! ```
 
+pub mod chaos;
 pub mod check;
 pub mod command_line;
 pub mod compare;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use holdfast_bench::{check, compare, log_bench, plot, run};
+use holdfast_bench::{chaos, check, compare, log_bench, plot, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -35,6 +35,10 @@ enum Command {
     /// writes; prints the smallest failing sub-history of each failing key, and exits
     /// non-zero when any check fails.
     Check(check::CheckArgs),
+    /// Start a holdfast-server, run a recorded workload while killing, restarting and
+    /// pausing it at seeded random times, then check the history; writes a report and
+    /// exits non-zero when a check fails.
+    Chaos(Box<chaos::ChaosArgs>),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
@@ -63,6 +67,9 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args)
             .map_err(Into::into)
             .and_then(|passed| verdict(passed, "the history failed its checks")),
+        Command::Chaos(args) => chaos::run(&args, &invocation)
+            .map_err(Into::into)
+            .and_then(|passed| verdict(passed, "the chaos run failed its checks")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
