@@ -101,7 +101,7 @@ fn a_large_linearizable_history_passes_within_seconds() {
     let started = Instant::now();
     let report = check_history(&history, STATES_MAX_DEFAULT);
     let elapsed = started.elapsed();
-    let text = render(&report, &history);
+    let text = render(&report, &history, usize::MAX);
     assert!(report.passed(), "{text}");
     assert_eq!(report.ops, OPS);
     assert_eq!(report.keys, REGISTER_KEYS + COUNTER_KEYS);
@@ -123,7 +123,12 @@ fn the_same_history_with_one_stale_read_fails_on_that_key() {
     history[index].output = Some(old_value);
     let report = check_history(&history, STATES_MAX_DEFAULT);
     assert!(!report.passed());
-    assert_eq!(report.violations.len(), 1, "{}", render(&report, &history));
+    assert_eq!(
+        report.violations.len(),
+        1,
+        "{}",
+        render(&report, &history, usize::MAX)
+    );
     let violation = &report.violations[0];
     assert_eq!(violation.key, history[index].key);
     assert!(violation.smallest.contains(&index));

@@ -108,6 +108,9 @@ impl ChaosArgs {
     }
 }
 
+/// Failures of each kind printed on the terminal; the report has them all.
+const FAILURES_PRINTED_MAX: usize = 3;
+
 /// Runs the chaos test; says whether every check passed.
 pub fn run(args: &ChaosArgs, invocation: &str) -> Result<bool, Error> {
     args.validate()?;
@@ -143,7 +146,10 @@ pub fn run(args: &ChaosArgs, invocation: &str) -> Result<bool, Error> {
     let report_path = run_dir.join("report.md");
     std::fs::write(&report_path, &report)
         .map_err(Error::io(format!("writing {}", report_path.display())))?;
-    print!("{}", check::render(&verdicts, &history));
+    print!(
+        "{}",
+        check::render(&verdicts, &history, FAILURES_PRINTED_MAX)
+    );
     eprintln!(
         "chaos: seed {seed}, {} faults; history {}, report {}, server log {}",
         faults.len(),

@@ -35,7 +35,7 @@ pub fn render(run: &Run) -> String {
     history_summary(&mut out, run.history);
     faults(&mut out, run.faults);
     let _ = writeln!(out, "## Verdicts\n\n```text");
-    out.push_str(&check::render(run.check, run.history));
+    out.push_str(&check::render(run.check, run.history, usize::MAX));
     let _ = writeln!(out, "```\n");
     latency(&mut out, run.history);
     out

@@ -188,9 +188,11 @@ impl Drop for ServerUnderTest {
     }
 }
 
-/// Creates `dir` (and its parents) for a run's files.
+/// Creates `dir` (and its parents) for a run's files, with the server's `data/` inside:
+/// `--durability none` does not create its --dir (as Redis's `dir`, it must exist).
 pub fn create_dir(dir: &Path) -> Result<(), Error> {
-    fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let data = dir.join("data");
+    fs::create_dir_all(&data).map_err(Error::io(format!("creating {}", data.display())))?;
     File::create(dir.join("server.log"))
         .map(drop)
         .map_err(Error::io(format!(

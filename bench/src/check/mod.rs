@@ -91,7 +91,7 @@ pub fn run(args: &CheckArgs) -> Result<bool, history::Error> {
     let file = std::fs::File::open(&args.history).map_err(history::Error::Io)?;
     let history = history::read(std::io::BufReader::new(file))?;
     let report = check_history(&history, args.states_max);
-    print!("{}", render(&report, &history));
+    print!("{}", render(&report, &history, usize::MAX));
     Ok(report.passed())
 }
 
@@ -200,8 +200,9 @@ pub fn describe(op: &Op) -> String {
     )
 }
 
-/// The report as text: summary, then every failure with its operations.
-pub fn render(report: &Report, history: &[Op]) -> String {
+/// The report as text: summary, then the failures with their operations, at most
+/// `failures_max` of each kind (the rest counted).
+pub fn render(report: &Report, history: &[Op], failures_max: usize) -> String {
     let mut out = String::new();
     let [ok, fail, unknown] = report.outcomes;
     let _ = writeln!(
@@ -225,7 +226,7 @@ pub fn render(report: &Report, history: &[Op]) -> String {
         report.lost.keys_without_final_read,
         report.lost.findings.len()
     );
-    for violation in &report.violations {
+    for violation in report.violations.iter().take(failures_max) {
         let _ = writeln!(
             out,
             "NOT LINEARIZABLE: key {}; smallest failing sub-history ({} operations):",
@@ -245,11 +246,16 @@ pub fn render(report: &Report, history: &[Op]) -> String {
     for (key, why) in &report.unchecked {
         let _ = writeln!(out, "UNCHECKED: key {key}: {why}");
     }
-    for finding in &report.lost.findings {
+    for finding in report.lost.findings.iter().take(failures_max) {
         let _ = writeln!(out, "LOST WRITE: key {}: {}", finding.key, finding.detail);
         for &i in &finding.ops {
             let _ = writeln!(out, "  {}", describe(&history[i]));
         }
+    }
+    let untold = report.violations.len().saturating_sub(failures_max)
+        + report.lost.findings.len().saturating_sub(failures_max);
+    if untold > 0 {
+        let _ = writeln!(out, "... and {untold} more failures (see the full report)");
     }
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
     let _ = writeln!(out, "verdict: {verdict}");
@@ -299,7 +305,7 @@ mod tests {
         assert_eq!(report.violations[0].key, "b");
         assert_eq!(report.violations[0].smallest, [1, 3, 5]);
         assert!(!report.passed());
-        let text = render(&report, &history);
+        let text = render(&report, &history, usize::MAX);
         assert!(text.contains("NOT LINEARIZABLE: key b"), "{text}");
         assert!(
             text.contains("p2 read -> \"1\" ok [0.000 ms, 0.000 ms]"),
