@@ -127,12 +127,11 @@ pub fn check_history(history: &[Op], states_max: usize) -> Report {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|scope| {
         for _ in 0..threads.min(by_key.len()) {
-            scope.spawn(|| loop {
-                let Some((key, indices)) = by_key.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                let result = check_key(history, indices, states_max);
-                results.lock().unwrap().push((key.clone(), result));
+            scope.spawn(|| {
+                while let Some((key, indices)) = by_key.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = check_key(history, indices, states_max);
+                    results.lock().unwrap().push((key.clone(), result));
+                }
             });
         }
     });
