@@ -244,7 +244,10 @@ fn final_reads(
                     history::Kind::Read,
                     None,
                 ),
-                Err(_) => continue,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
             };
             let done = op.outcome == history::Outcome::Ok;
             ops.push(op);

@@ -81,6 +81,8 @@ fn inject(
     hold: Duration,
     clock: Clock,
 ) -> Result<Injected, Error> {
+    // A server that died on its own is a finding; a kill would hide it.
+    server.check_alive()?;
     let start_ns = clock.now_ns();
     let detail = match fault {
         Fault::Kill => {

@@ -61,9 +61,9 @@ impl Events {
             }
         }
         let len = events.len();
-        // Position `len` is the head sentinel.
-        let next = (1..=len).chain([0]).map(|n| if n == len { NIL } else { n });
-        let next: Vec<usize> = next.collect();
+        // Positions 0..len are the events in order; position `len` is the head sentinel.
+        let mut next: Vec<usize> = (1..=len).map(|n| if n == len { NIL } else { n }).collect();
+        next.push(if len == 0 { NIL } else { 0 });
         let prev = (0..=len)
             .map(|p| if p == 0 { len } else { p - 1 })
             .collect();
@@ -160,11 +160,9 @@ pub fn check<M: Model>(model: &M, ops: &[Timed<M::Op>], states_max: usize) -> Ve
             entry = events.next[choice.call];
             continue;
         }
-        let stepped = model.step(&state, &ops[op].op).filter(|next| {
-            let key = (linearized ^ zobrist(op), state_hash(next));
-            memo.insert(key)
-        });
-        let Some(next) = stepped else {
+        // Linearize `op` next if the model allows it and that leads somewhere new.
+        let unvisited = |next: &M::State| memo.insert((linearized ^ zobrist(op), state_hash(next)));
+        let Some(next) = model.step(&state, &ops[op].op).filter(unvisited) else {
             entry = events.next[entry];
             continue;
         };
@@ -209,6 +207,11 @@ mod tests {
 
     fn register(ops: &[Timed<RegisterOp>]) -> Verdict {
         check(&Register, ops, STATES)
+    }
+
+    #[test]
+    fn no_operations_are_linearizable() {
+        assert_eq!(register(&[]), Verdict::Linearizable);
     }
 
     #[test]
