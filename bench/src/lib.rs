@@ -9,6 +9,12 @@
 //!   flow.
 //! - [`run`]: `holdfast-bench run`, the memtier-style load generator (closed and open
 //!   loop), reported as memtier's table, JSON, CSV and `.hgrm`.
+//! - [`chaos`]: `holdfast-bench chaos`, a holdfast-server it starts itself under
+//!   recorded register and counter workloads while a seeded nemesis kills, restarts and
+//!   pauses it; the history then goes to [`check`]. Its own module map shows the flow.
+//! - [`check`]: `holdfast-bench check`, a recorded history checked for linearizability
+//!   per key (the Porcupine search) and for lost writes, with the smallest failing
+//!   sub-history of each failing key.
 //! - [`plot`]: latency spectra and throughput over time, several runs on one chart, as
 //!   SVG and PNG: `holdfast-bench plot` from the JSON of runs, and `compare`'s charts.
 //! - [`command_line`]: the commands the harness runs, printable exactly as run.
@@ -21,8 +27,13 @@
 //!    │──────► resp ──────────► the server under test (PING, bulk load, INFO)
 //!    │──────► procfs ────────► /proc/PID/{stat,status}, /proc/cpuinfo
 //!    └──────► stats
+//!
+//! chaos ──► holdfast-server (kill, restart, pause) ◄── workload clients (resp)
+//!    └────► check ◄── history (JSON lines) ◄──────────────┘
 //! ```
 
+pub mod chaos;
+pub mod check;
 pub mod command_line;
 pub mod compare;
 pub mod log_bench;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use holdfast_bench::{compare, log_bench, plot, run};
+use holdfast_bench::{chaos, check, compare, log_bench, plot, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -31,6 +31,14 @@ enum Command {
     /// Benchmark the transaction log's group commit against a raw O_DIRECT write +
     /// fdatasync probe of the same disk: records/s, MB/s, time-to-durable percentiles.
     Log(log_bench::LogBenchArgs),
+    /// Check a recorded history (JSON lines) for linearizability per key and for lost
+    /// writes; prints the smallest failing sub-history of each failing key, and exits
+    /// non-zero when any check fails.
+    Check(check::CheckArgs),
+    /// Start a holdfast-server, run a recorded workload while killing, restarting and
+    /// pausing it at seeded random times, then check the history; writes a report and
+    /// exits non-zero when a check fails.
+    Chaos(Box<chaos::ChaosArgs>),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
@@ -56,6 +64,12 @@ fn main() -> ExitCode {
             })
             .map_err(Into::into),
         Command::Log(args) => log_bench::run(&args).map_err(|e| anyhow::anyhow!(e)),
+        Command::Check(args) => check::run(&args)
+            .map_err(Into::into)
+            .and_then(|passed| verdict(passed, "the history failed its checks")),
+        Command::Chaos(args) => chaos::run(&args, &invocation)
+            .map_err(Into::into)
+            .and_then(|passed| verdict(passed, "the chaos run failed its checks")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,6 +77,16 @@ fn main() -> ExitCode {
             eprintln!("holdfast-bench: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A run that completed but whose checks failed is an error too: the exit status is what
+/// CI reads.
+fn verdict(passed: bool, failure: &str) -> anyhow::Result<()> {
+    if passed {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("{failure}"))
     }
 }
 

@@ -1,0 +1,263 @@
+//! The sequential specifications a key's operations are checked against, and compiling
+//! a key's recorded operations into a model's compact form.
+//!
+//! - [`Register`]: SET and GET. The state is the value (interned to a number per key, so
+//!   states hash and compare cheaply); a read of a value nobody wrote gets a number no
+//!   write has, so no state ever explains it.
+//! - [`Counter`]: INCR (answering the new value) and GET. The state is the count; GET of
+//!   a count of zero answers null, as GET of a missing key does.
+//!
+//! Compiling drops what carries no information: failed operations (they did not take
+//! effect) and reads of unknown outcome (they returned nothing). An unknown write or
+//! incr keeps its place but never completes ([`PENDING`]), so it may be linearized at
+//! any point after its invoke, or last of all, which is the same as never.
+
+use super::history::{Kind, Op, Outcome};
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// The completion time of an operation whose outcome is unknown: after everything.
+pub const PENDING: u64 = u64::MAX;
+
+/// A sequential object: where it starts and what each operation does to it.
+pub trait Model {
+    type Op: Clone + std::fmt::Debug;
+    type State: Clone + Hash + Eq;
+    fn init(&self) -> Self::State;
+    /// The state after `op`, or `None` when `op`'s recorded output is impossible from
+    /// `state`.
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+    /// Whether `op` only observes: removing it can only make a history easier to
+    /// linearize, which is what lets the minimiser drop it.
+    fn is_read(op: &Self::Op) -> bool;
+}
+
+/// One operation of a key in a model's form, with its interval and where it came from.
+#[derive(Clone, Debug)]
+pub struct Timed<O> {
+    pub op: O,
+    pub invoke_ns: u64,
+    /// [`PENDING`] when the outcome is unknown.
+    pub complete_ns: u64,
+    /// Its index in the history.
+    pub source: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterOp {
+    /// SET of the value numbered so.
+    Write(u32),
+    /// GET that answered the value numbered so, or null.
+    Read(Option<u32>),
+}
+
+pub struct Register;
+
+impl Model for Register {
+    type Op = RegisterOp;
+    type State = Option<u32>;
+
+    fn init(&self) -> Option<u32> {
+        None
+    }
+
+    fn step(&self, state: &Option<u32>, op: &RegisterOp) -> Option<Option<u32>> {
+        match op {
+            RegisterOp::Write(value) => Some(Some(*value)),
+            RegisterOp::Read(seen) => (seen == state).then_some(*state),
+        }
+    }
+
+    fn is_read(op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Read(_))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterOp {
+    /// INCR that answered this new value, or `None` when its outcome is unknown.
+    Incr(Option<i64>),
+    /// GET that answered this count (0 for null), or something that is no count.
+    Read(Option<i64>),
+}
+
+pub struct Counter;
+
+impl Model for Counter {
+    type Op = CounterOp;
+    type State = i64;
+
+    fn init(&self) -> i64 {
+        0
+    }
+
+    fn step(&self, count: &i64, op: &CounterOp) -> Option<i64> {
+        let next = count.checked_add(1)?;
+        match op {
+            CounterOp::Incr(None) => Some(next),
+            CounterOp::Incr(Some(seen)) => (*seen == next).then_some(next),
+            CounterOp::Read(seen) => (*seen == Some(*count)).then_some(*count),
+        }
+    }
+
+    fn is_read(op: &CounterOp) -> bool {
+        matches!(op, CounterOp::Read(_))
+    }
+}
+
+/// A key's operations in the form of the model they are checked against.
+#[derive(Debug)]
+pub enum Compiled {
+    Register(Vec<Timed<RegisterOp>>),
+    Counter(Vec<Timed<CounterOp>>),
+}
+
+/// Compiles the operations `indices` of `history` (all on one key): a key with any
+/// `incr` is a counter, else a register; a key with both writes and incrs is refused.
+pub fn compile(history: &[Op], indices: &[usize]) -> Result<Compiled, String> {
+    let has = |kind| indices.iter().any(|&i| history[i].kind == kind);
+    match (has(Kind::Write), has(Kind::Incr)) {
+        (true, true) => Err("the key has both writes and incrs: no model covers that".into()),
+        (_, true) => Ok(Compiled::Counter(compile_with(
+            history, indices, counter_op,
+        ))),
+        _ => {
+            let mut numbers = HashMap::new();
+            let mut number = |value: &str| {
+                let next = numbers.len() as u32;
+                *numbers.entry(value.to_string()).or_insert(next)
+            };
+            let register_op = |op: &Op| match op.kind {
+                Kind::Write => RegisterOp::Write(number(op.input.as_deref().unwrap_or(""))),
+                _ => RegisterOp::Read(op.output.as_deref().map(&mut number)),
+            };
+            Ok(Compiled::Register(compile_with(
+                history,
+                indices,
+                register_op,
+            )))
+        }
+    }
+}
+
+fn counter_op(op: &Op) -> CounterOp {
+    // A value that is no integer is impossible for a counter: -1 is never a count.
+    let parsed = |text: Option<&str>| text.map(|t| t.parse::<i64>().unwrap_or(-1));
+    match (op.kind, op.outcome) {
+        (Kind::Incr, Outcome::Unknown) => CounterOp::Incr(None),
+        (Kind::Incr, _) => CounterOp::Incr(parsed(op.output.as_deref())),
+        _ => CounterOp::Read(Some(parsed(op.output.as_deref()).unwrap_or(0))),
+    }
+}
+
+fn compile_with<O>(
+    history: &[Op],
+    indices: &[usize],
+    mut convert: impl FnMut(&Op) -> O,
+) -> Vec<Timed<O>> {
+    let informative = |op: &Op| match op.outcome {
+        Outcome::Ok => true,
+        Outcome::Fail => false,
+        Outcome::Unknown => op.kind != Kind::Read,
+    };
+    indices
+        .iter()
+        .filter(|&&i| informative(&history[i]))
+        .map(|&i| {
+            let op = &history[i];
+            Timed {
+                op: convert(op),
+                invoke_ns: op.invoke_ns,
+                complete_ns: match op.outcome {
+                    Outcome::Unknown => PENDING,
+                    _ => op.complete_ns,
+                },
+                source: i,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: Kind, value: Option<&str>, outcome: Outcome) -> Op {
+        let (input, output) = match kind {
+            Kind::Write => (value, None),
+            _ => (None, value),
+        };
+        Op {
+            process: 0,
+            key: "k".into(),
+            kind,
+            input: input.map(str::to_string),
+            output: output.map(str::to_string),
+            invoke_ns: 1,
+            complete_ns: 2,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn register_reads_only_the_current_value() {
+        let s = Register.init();
+        assert_eq!(Register.step(&s, &RegisterOp::Read(None)), Some(None));
+        assert_eq!(Register.step(&s, &RegisterOp::Read(Some(0))), None);
+        let s = Register.step(&s, &RegisterOp::Write(3)).unwrap();
+        assert_eq!(Register.step(&s, &RegisterOp::Read(Some(3))), Some(Some(3)));
+        assert_eq!(Register.step(&s, &RegisterOp::Read(None)), None);
+    }
+
+    #[test]
+    fn counter_incr_answers_the_next_count_and_null_reads_as_zero() {
+        assert_eq!(Counter.step(&0, &CounterOp::Incr(Some(1))), Some(1));
+        assert_eq!(Counter.step(&0, &CounterOp::Incr(Some(2))), None);
+        assert_eq!(Counter.step(&4, &CounterOp::Incr(None)), Some(5));
+        assert_eq!(Counter.step(&0, &CounterOp::Read(Some(0))), Some(0));
+        assert_eq!(Counter.step(&2, &CounterOp::Read(Some(1))), None);
+    }
+
+    #[test]
+    fn compiling_drops_failures_and_unknown_reads_and_leaves_unknown_writes_pending() {
+        let history = vec![
+            op(Kind::Write, Some("a"), Outcome::Ok),
+            op(Kind::Write, Some("b"), Outcome::Fail),
+            op(Kind::Read, Some("a"), Outcome::Unknown),
+            op(Kind::Write, Some("c"), Outcome::Unknown),
+            op(Kind::Read, Some("zz"), Outcome::Ok),
+        ];
+        let Compiled::Register(ops) = compile(&history, &[0, 1, 2, 3, 4]).unwrap() else {
+            panic!("writes make a register");
+        };
+        let kept: Vec<usize> = ops.iter().map(|t| t.source).collect();
+        assert_eq!(kept, [0, 3, 4]);
+        assert_eq!(ops[1].complete_ns, PENDING);
+        assert_eq!(ops[0].complete_ns, 2);
+        // "zz" was never written: its number is one no write has.
+        assert_eq!(ops[2].op, RegisterOp::Read(Some(2)));
+    }
+
+    #[test]
+    fn compiling_picks_the_counter_for_incr_keys_and_refuses_mixed_keys() {
+        let history = vec![
+            op(Kind::Incr, Some("1"), Outcome::Ok),
+            op(Kind::Read, None, Outcome::Ok),
+            op(Kind::Read, Some("junk"), Outcome::Ok),
+            op(Kind::Write, Some("x"), Outcome::Ok),
+        ];
+        let Compiled::Counter(ops) = compile(&history, &[0, 1, 2]).unwrap() else {
+            panic!("incr makes a counter");
+        };
+        let kinds: Vec<CounterOp> = ops.iter().map(|t| t.op).collect();
+        assert_eq!(
+            kinds,
+            [
+                CounterOp::Incr(Some(1)),
+                CounterOp::Read(Some(0)),
+                CounterOp::Read(Some(-1))
+            ]
+        );
+        assert!(compile(&history, &[0, 3]).is_err());
+    }
+}
