@@ -32,9 +32,9 @@ pub use status::Status;
 
 use crate::resp::Reply;
 use crate::shard::Ctx;
+use ahash::AHashMap as HashMap;
 use futures::future::LocalBoxFuture;
 use session::Session;
-use ahash::AHashMap as HashMap;
 use std::sync::OnceLock;
 
 /// Runs on the shard that owns the command's keys.
