@@ -169,9 +169,11 @@ fn a_failed_log_fails_held_replies_shows_nothing_uncommitted_and_the_restart_rec
     admin.roundtrip(b"DEBUG HOLD-COMMITS 1\r\n", b"+OK\r\n");
     let mut writer = server.raw();
     writer.send(b"SET held value\r\n");
+    // Let the SET execute first: a GET that ran before it would rightly answer nil.
+    std::thread::sleep(Duration::from_millis(200));
     let mut reader = server.raw();
     reader.send(b"GET held\r\n");
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(100));
     admin.roundtrip(b"DEBUG FAIL-LOG\r\n", b"+OK\r\n");
     for (who, con) in [("the write", &mut writer), ("the dirty read", &mut reader)] {
         let reply = String::from_utf8_lossy(&con.read_exactly(400)).to_string();
