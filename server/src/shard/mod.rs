@@ -11,6 +11,7 @@
 pub mod db;
 pub mod effect;
 pub mod expire;
+pub mod hash;
 pub mod journal;
 pub mod key;
 pub mod slot;
@@ -52,6 +53,9 @@ pub struct Shard {
     /// Whether this shard records ops that apply to every core (FLUSHDB, SWAPDB): one
     /// shard does, so a multi-core flush logs them once.
     records_keyless: bool,
+    /// The hash encoding thresholds, read from the configuration at first use and replaced
+    /// by CONFIG SET (command/config.rs), so HSET never takes the configuration lock.
+    pub hash_limits: Option<hash::HashLimits>,
 }
 
 impl Shard {
@@ -67,6 +71,7 @@ impl Shard {
             journal: Journal::new(false),
             last_now_ms: 0,
             records_keyless: true,
+            hash_limits: None,
         }
     }
 
@@ -202,6 +207,14 @@ impl<'a> Ctx<'a> {
             self.now_ms = self.shard.now_ms();
         }
         self.now_ms
+    }
+
+    /// When a hash stops being a compact pair list.
+    pub fn hash_limits(&mut self) -> hash::HashLimits {
+        *self
+            .shard
+            .hash_limits
+            .get_or_insert_with(|| hash::HashLimits::configured(&crate::server::CONFIG))
     }
 
     pub fn db(&mut self) -> &mut Db {
