@@ -19,7 +19,7 @@ use crate::limits::SCAN_COUNT_DEFAULT;
 use crate::resp::{Proto, Reply};
 use crate::shard::hash::Hash;
 use crate::shard::value::{parse_i64_strict, Value};
-use crate::shard::Ctx;
+use crate::shard::{Ctx, Rng};
 
 /// The hash stored in `value`, or WRONGTYPE.
 fn hash_of(value: &Value) -> Result<&Hash, Status> {
@@ -291,8 +291,7 @@ fn reply_column(
 /// HSCAN key cursor [MATCH pattern] [COUNT count]. The cursor is checked first, then the
 /// key (a missing key answers an empty scan before the options are read), then the
 /// options, as in Redis. A compact hash answers everything at once with cursor 0, as
-/// Redis does for a listpack; a table is walked in its iteration order, `cursor` being
-/// the number of pairs already passed (stable while the table does not grow).
+/// Redis does for a listpack; a table is walked by bucket (see shard/hash.rs).
 fn hscan(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
     let key = args.required()?;
     let cursor = parse_scan_cursor(args.required()?)?;
@@ -301,17 +300,12 @@ fn hscan(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         return Ok(());
     };
     let (pattern, count) = scan_options(args)?;
-    let (start, count) = match hash {
-        Hash::Pairs(_) => (0, usize::MAX),
-        Hash::Table(_) => (usize::try_from(cursor).unwrap_or(usize::MAX), count),
-    };
-    let visited: Vec<(&[u8], &[u8])> = hash.iter().skip(start).take(count).collect();
-    let end = start.saturating_add(visited.len());
-    let next = if end >= hash.len() { 0 } else { end as u64 };
-    let found: Vec<(&[u8], &[u8])> = visited
-        .into_iter()
-        .filter(|(field, _)| pattern.is_none_or(|p| glob_match(p, field, false)))
-        .collect();
+    let mut found = Vec::new();
+    let next = hash.scan(cursor, count, |field, value| {
+        if pattern.is_none_or(|p| glob_match(p, field, false)) {
+            found.push((field, value));
+        }
+    });
     reply_scan(reply, next, &found);
     Ok(())
 }
@@ -357,14 +351,15 @@ fn reply_scan(reply: &mut Reply, next: u64, pairs: &[(&[u8], &[u8])]) {
 fn hrandfield(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
     let key = args.required()?;
     let Some(count) = args.next() else {
-        match read(ctx, key)?.map(Hash::len) {
-            Some(len) => {
-                let index = ctx.shard.random(len);
-                let hash = read_again(ctx, key);
-                reply.bulk(hash.nth(index).expect("index below len").0);
-            }
-            None => reply.null(),
+        if read(ctx, key)?.is_none() {
+            reply.null();
+            return Ok(());
         }
+        let mut rng = ctx.shard.fork_rng();
+        let (field, _) = read_again(ctx, key)
+            .random_pair(&mut rng)
+            .expect("never empty");
+        reply.bulk(field);
         return Ok(());
     };
     let count = randfield_count(count)?;
@@ -376,29 +371,21 @@ fn hrandfield(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), S
     if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(Status::err("ERR value is out of range"));
     }
-    let Some(len) = read(ctx, key)?.map(Hash::len) else {
+    if read(ctx, key)?.is_none() {
         reply.array(0);
         return Ok(());
-    };
-    let wanted = count.unsigned_abs() as usize;
-    if count < 0 || count == 1 {
-        // Fields may repeat: drawn in batches, so a huge count costs reply space but never
-        // an index list of its size.
-        reply_header(reply, wanted, with_values);
-        let mut left = wanted;
-        while left > 0 {
-            let batch: Vec<usize> = (0..left.min(PICK_BATCH))
-                .map(|_| ctx.shard.random(len))
-                .collect();
-            left -= batch.len();
-            let hash = read_again(ctx, key);
-            reply_pairs(reply, hash, &batch, with_values);
-        }
-        return Ok(());
     }
-    let picks = distinct_indices(ctx, len, wanted);
-    reply_header(reply, picks.len(), with_values);
-    reply_pairs(reply, read_again(ctx, key), &picks, with_values);
+    let mut rng = ctx.shard.fork_rng();
+    let hash = read_again(ctx, key);
+    let wanted = count.unsigned_abs() as usize;
+    let picks = if count < 0 || count == 1 {
+        Picks::Repeating(wanted)
+    } else if wanted >= hash.len() {
+        Picks::All
+    } else {
+        Picks::Distinct(wanted)
+    };
+    reply_picks(reply, hash, picks, &mut rng, with_values);
     Ok(())
 }
 
@@ -418,48 +405,50 @@ fn randfield_count(arg: &[u8]) -> Result<i64, Status> {
     }
 }
 
-/// `wanted` distinct indices below `len` in random order, or all of them in order when
-/// `wanted` reaches `len` (Redis returns the whole hash then).
-fn distinct_indices(ctx: &mut Ctx, len: usize, wanted: usize) -> Vec<usize> {
-    let mut indices: Vec<usize> = (0..len).collect();
-    if wanted >= len {
-        return indices;
-    }
-    // A partial Fisher-Yates shuffle.
-    for i in 0..wanted {
-        let j = i + ctx.shard.random(len - i);
-        indices.swap(i, j);
-    }
-    indices.truncate(wanted);
-    indices
+/// Which pairs HRANDFIELD answers with.
+#[derive(Clone, Copy)]
+enum Picks {
+    /// This many independent draws (fields may repeat): drawn as they are sent, so a huge
+    /// count costs reply space but never a list of its size.
+    Repeating(usize),
+    /// The whole hash in its order.
+    All,
+    /// This many distinct fields (fewer than the hash has), in random order.
+    Distinct(usize),
 }
-
-/// Random picks drawn between two writes into the reply.
-const PICK_BATCH: usize = 1024;
 
 /// RESP2 flattens field/value pairs into one array; RESP3 nests each pair.
-fn reply_header(reply: &mut Reply, count: usize, with_values: bool) {
+fn reply_picks(reply: &mut Reply, hash: &Hash, picks: Picks, rng: &mut Rng, with_values: bool) {
+    let count = match picks {
+        Picks::Repeating(n) | Picks::Distinct(n) => n,
+        Picks::All => hash.len(),
+    };
     let flat = with_values && reply.proto == Proto::Resp2;
     reply.array(if flat { count * 2 } else { count });
-}
-
-/// The picked pairs, by index in iteration order (one walk for a table).
-fn reply_pairs(reply: &mut Reply, hash: &Hash, picks: &[usize], with_values: bool) {
-    let pairs: Vec<(&[u8], &[u8])> = match hash {
-        Hash::Pairs(_) => Vec::new(),
-        Hash::Table(_) => hash.iter().collect(),
-    };
-    for &index in picks {
-        let (field, value) = match hash {
-            Hash::Pairs(_) => hash.nth(index).expect("index below len"),
-            Hash::Table(_) => pairs[index],
-        };
-        if with_values && reply.proto == Proto::Resp3 {
+    let mut pair = |(field, value): (&[u8], &[u8])| {
+        if with_values && !flat {
             reply.array(2);
         }
         reply.bulk(field);
         if with_values {
             reply.bulk(value);
+        }
+    };
+    match picks {
+        Picks::Repeating(n) => {
+            for _ in 0..n {
+                pair(hash.random_pair(rng).expect("never empty"));
+            }
+        }
+        Picks::All => hash.iter().for_each(pair),
+        Picks::Distinct(n) => {
+            // A partial Fisher-Yates shuffle of every pair.
+            let mut pairs: Vec<(&[u8], &[u8])> = hash.iter().collect();
+            for i in 0..n {
+                let j = i + rng.below(pairs.len() - i);
+                pairs.swap(i, j);
+            }
+            pairs.into_iter().take(n).for_each(pair);
         }
     }
 }
