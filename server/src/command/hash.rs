@@ -17,7 +17,7 @@ use super::long_double::{self, Parsed};
 use super::{flags::*, Handler, Spec, Status, ONE_KEY};
 use crate::limits::SCAN_COUNT_DEFAULT;
 use crate::resp::{Proto, Reply};
-use crate::shard::hash::Hash;
+use crate::shard::hash::{Hash, HashLimits};
 use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::{Ctx, Rng};
 
@@ -34,6 +34,14 @@ fn hash_mut(value: &mut Value) -> Result<&mut Hash, Status> {
         Value::Hash(hash) => Ok(hash),
         _ => Err(Status::WrongType),
     }
+}
+
+/// When a hash stops being a compact pair list: the shard's copy of the configuration,
+/// read once and then kept current by CONFIG SET, so a write takes no lock.
+fn limits(ctx: &mut Ctx) -> HashLimits {
+    *ctx.shard
+        .hash_limits
+        .get_or_insert_with(|| HashLimits::configured(&crate::server::CONFIG))
 }
 
 /// The hash at `key` for a read (counts a hit or miss); None when the key is missing.
@@ -72,7 +80,7 @@ fn set_pairs(ctx: &mut Ctx, args: &mut Args) -> Result<i64, Status> {
         return Err(Status::WrongArity(name));
     }
     check_writable(ctx, key)?;
-    let limits = ctx.hash_limits();
+    let limits = limits(ctx);
     let hash = write_or_create(ctx, key)?;
     let mut added = 0;
     while let (Some(field), Some(value)) = (args.next(), args.next()) {
@@ -98,7 +106,7 @@ fn hsetnx(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
     let field = args.required()?;
     let value = args.required()?;
     check_writable(ctx, key)?;
-    let limits = ctx.hash_limits();
+    let limits = limits(ctx);
     if let Some(entry) = ctx.lookup_write(key) {
         if hash_of(&entry.value)?.get(field).is_some() {
             reply.int(0);
@@ -127,7 +135,7 @@ fn hdel(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
 
 /// Stores `value` under `field`, creating the hash if needed (the counters' last step).
 fn store(ctx: &mut Ctx, key: &[u8], field: &[u8], value: Vec<u8>) -> Result<(), Status> {
-    let limits = ctx.hash_limits();
+    let limits = limits(ctx);
     write_or_create(ctx, key)?.insert(field, value, limits);
     Ok(())
 }

@@ -228,14 +228,6 @@ impl<'a> Ctx<'a> {
         self.now_ms
     }
 
-    /// When a hash stops being a compact pair list.
-    pub fn hash_limits(&mut self) -> hash::HashLimits {
-        *self
-            .shard
-            .hash_limits
-            .get_or_insert_with(|| hash::HashLimits::configured(&crate::server::CONFIG))
-    }
-
     pub fn db(&mut self) -> &mut Db {
         &mut self.shard.dbs[self.db]
     }
