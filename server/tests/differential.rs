@@ -50,18 +50,10 @@ macro_rules! case_files {
     };
 }
 
-case_files!(connection, strings, keys, server);
+case_files!(connection, strings, keys, server, hashes, wrongtype);
 
 /// Case files that wait for a feature, each with its own ignored test.
-const WAITING_CASE_FILES: &[&str] = &["wrongtype"];
-
-/// WRONGTYPE replies of the string commands need a key of another type, made with RPUSH,
-/// which arrives with the data-type issue; then this moves into `case_files!`.
-#[test]
-#[ignore = "needs lists (RPUSH) from the data-type issue"]
-fn wrongtype() {
-    run_case_file("wrongtype");
-}
+const WAITING_CASE_FILES: &[&str] = &[];
 
 /// A case file nobody runs would pass silently; every file needs its line above.
 #[test]

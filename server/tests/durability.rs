@@ -46,7 +46,8 @@ fn query<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
 // DEBUG DIGEST
 
 /// Data with every shape the digest distinguishes: integers and strings that look like
-/// them, empty, binary and long values, TTLs, keys on both cores, three databases.
+/// them, empty, binary and long values, hashes in both encodings, TTLs, keys on both
+/// cores, three databases.
 fn digest_workload(con: &mut Connection) {
     for i in 0..200 {
         let key = format!("key:{i}");
@@ -62,9 +63,32 @@ fn digest_workload(con: &mut Connection) {
             let _: i64 = query(con, &["EXPIRE", &key, "100000"]);
         }
     }
+    for i in 0..40 {
+        let key = format!("hash:{i}");
+        for j in 0..=i % 6 {
+            let value = match j % 3 {
+                0 => j.to_string(),
+                1 => String::new(),
+                _ => format!("v\r\n\0{i}"),
+            };
+            let _: i64 = query(con, &["HSET", &key, &format!("f{j}"), &value]);
+        }
+        if i % 7 == 0 {
+            let _: i64 = query(con, &["EXPIRE", &key, "100000"]);
+        }
+    }
+    // Tables: past the entry count, and past the value length.
+    for i in 0..600 {
+        let _: i64 = query(
+            con,
+            &["HSET", "hash:big", &format!("field:{i}"), &i.to_string()],
+        );
+    }
+    let _: i64 = query(con, &["HSET", "hash:long", "f", &"x".repeat(65)]);
     for db in ["1", "15"] {
         let _: () = query(con, &["SELECT", db]);
         let _: () = query(con, &["MSET", "a", "1", "b", db, "{b}c", "3"]);
+        let _: i64 = query(con, &["HSET", "h", "a", db, "b", "2"]);
     }
     let _: () = query(con, &["SELECT", "0"]);
 }
@@ -97,6 +121,10 @@ fn digest_and_digest_value_match_redis_server() {
         "key:2",
         "key:3",
         "key:4",
+        "hash:0",
+        "hash:5",
+        "hash:big",
+        "hash:long",
     ];
     let with_missing = [&keys[..], &["key:7", "missing"]].concat();
     let expected: Vec<String> = query(&mut theirs, &with_missing);
@@ -939,6 +967,49 @@ impl Workload {
         }
     }
 
+    /// A field name: mostly from a few, so fields are overwritten and deleted; sometimes
+    /// past hash-max-listpack-value, which turns the hash into a table.
+    fn field(&mut self) -> Vec<u8> {
+        match self.rng.below(20) {
+            0 => vec![b'F'; 65 + self.rng.below(20)],
+            _ => format!("f{}", self.rng.below(8)).into_bytes(),
+        }
+    }
+
+    /// A write to a hash (long values from `value` make tables too).
+    fn hash_command(&mut self, k: &str) -> Vec<Vec<u8>> {
+        let name = |name: &str| vec![name.as_bytes().to_vec(), k.as_bytes().to_vec()];
+        match self.rng.below(10) {
+            0..=3 => {
+                let mut args = name(if self.rng.chance(80) { "HSET" } else { "HMSET" });
+                for _ in 0..1 + self.rng.below(4) {
+                    args.push(self.field());
+                    args.push(self.value());
+                }
+                args
+            }
+            4 => [name("HSETNX"), vec![self.field(), self.value()]].concat(),
+            5..=6 => {
+                let fields = (0..1 + self.rng.below(3)).map(|_| self.field());
+                [name("HDEL"), fields.collect()].concat()
+            }
+            7..=8 => {
+                let by = (self.rng.below(2001) as i64 - 1000)
+                    .to_string()
+                    .into_bytes();
+                [name("HINCRBY"), vec![self.field(), by]].concat()
+            }
+            _ => {
+                let by = format!(
+                    "{}.{}",
+                    self.rng.below(100) as i64 - 50,
+                    self.rng.below(1000)
+                );
+                [name("HINCRBYFLOAT"), vec![self.field(), by.into_bytes()]].concat()
+            }
+        }
+    }
+
     fn command(&mut self) -> Vec<Vec<u8>> {
         let words = |items: &[&str]| -> Vec<Vec<u8>> {
             items.iter().map(|w| w.as_bytes().to_vec()).collect()
@@ -1036,7 +1107,7 @@ impl Workload {
             850..=869 => words(&["SWAPDB", &self.db(), &self.db()]),
             870..=872 => words(&["FLUSHDB"]),
             873 => words(&["FLUSHALL"]),
-            _ => [words(&["SET", &k]), vec![self.value()]].concat(),
+            _ => self.hash_command(&k),
         };
         args.shrink_to_fit();
         args
@@ -1101,9 +1172,7 @@ fn dump(conn: &mut Conn) -> Dump {
     for db in 0..REPLAY_DBS {
         conn.must(&["SELECT", &db.to_string()]);
         for key in scan_all(conn) {
-            let Resp::Bulk(Some(value)) = conn.must(&["GET", &key]) else {
-                panic!("db {db} key {key:?} is listed by SCAN but GET finds no string");
-            };
+            let value = dump_value(conn, db, &key);
             let expire_at_ms = conn.must(&["PEXPIRETIME", &key]).int();
             all.insert(
                 (db, key),
@@ -1116,6 +1185,32 @@ fn dump(conn: &mut Conn) -> Dump {
     }
     conn.must(&["SELECT", "0"]);
     all
+}
+
+/// A string as GET reads it; a hash as its sorted field/value pairs, each as
+/// `field=value;` (enough to show a difference, not a format to parse back).
+fn dump_value(conn: &mut Conn, db: usize, key: &str) -> Vec<u8> {
+    match conn.must(&["TYPE", key]).text().as_str() {
+        "string" => match conn.must(&["GET", key]) {
+            Resp::Bulk(Some(value)) => value,
+            other => panic!("db {db} key {key:?}: GET of a string replied {other:?}"),
+        },
+        "hash" => {
+            let Resp::Array(Some(items)) = conn.must(&["HGETALL", key]) else {
+                panic!("db {db} key {key:?}: HGETALL of a hash replied no array");
+            };
+            let mut pairs: Vec<Vec<u8>> = items
+                .chunks(2)
+                .map(|pair| match pair {
+                    [Resp::Bulk(Some(f)), Resp::Bulk(Some(v))] => [&f[..], b"=", v, b";"].concat(),
+                    other => panic!("db {db} key {key:?}: HGETALL pair {other:?}"),
+                })
+                .collect();
+            pairs.sort();
+            pairs.concat()
+        }
+        other => panic!("db {db} key {key:?} is listed by SCAN but its type is {other}"),
+    }
 }
 
 /// The digest, and the dump to explain a difference with.

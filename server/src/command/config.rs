@@ -6,6 +6,7 @@ use super::session::Session;
 use super::{flags::*, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
 use crate::config::ConfigStore;
 use crate::server::CONFIG;
+use crate::shard::hash::HashLimits;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
@@ -80,7 +81,11 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
     // Each core copies the store's settings when the message reaches it, so whichever
     // of two concurrent SETs is copied last, every core ends with the store's final state.
     s.core
-        .call_all(|core| *core.settings.borrow_mut() = with_store(|store| store.settings()))
+        .call_all(|core| {
+            let settings = with_store(|store| store.settings());
+            core.shard.borrow_mut().hash_limits = Some(HashLimits::from_settings(&settings));
+            *core.settings.borrow_mut() = settings;
+        })
         .await;
     s.reply().ok();
     Ok(())

@@ -23,10 +23,11 @@
 //! (8-byte big-endian Unix ms) where Redis only marks that a TTL exists, so a restart that
 //! restores a different expiry shows up as a different digest.
 //!
-//! Only strings exist today. When the data-type issue adds the others, each slots into
-//! `mix_value` with Redis's recipe: list elements `mix`ed in order; set members `xor`ed;
-//! hash fields and zset members each get an element digest `e = 0; mix(e, field);
-//! mix(e, value or score as fpconv_dtoa prints it)` that is `xor`ed into the value digest.
+//! Strings and hashes exist today: a hash field gets an element digest `e = 0;
+//! mix(e, field); mix(e, value)` folded in with `xor(v, e)` (so field order does not
+//! matter). When the data-type issue adds the others, each slots into `mix_value` with
+//! Redis's recipe: list elements `mix`ed in order; set members `xor`ed; zset members like
+//! hash fields with the score as fpconv_dtoa prints it.
 
 use super::session::Session;
 use super::string::by_core;
@@ -39,6 +40,7 @@ use sha1_smol::Sha1;
 
 /// Redis's type codes (server.h OBJ_STRING, OBJ_LIST, ...), mixed into every value digest.
 const OBJ_STRING: u32 = 0;
+const OBJ_HASH: u32 = 4;
 
 /// A 20-byte SHA1-sized digest, all zeros to start with (Redis's `memset(digest,0,20)`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,6 +86,15 @@ pub fn mix_value(digest: &mut Digest, value: &Value, expire_at_ms: u64, ttl: Ttl
         Value::Str(bytes) => {
             digest.mix(&OBJ_STRING.to_be_bytes());
             digest.mix(bytes);
+        }
+        Value::Hash(hash) => {
+            digest.mix(&OBJ_HASH.to_be_bytes());
+            for (field, value) in hash.iter() {
+                let mut element = Digest::default();
+                element.mix(field);
+                element.mix(value);
+                digest.xor(&element.0);
+            }
         }
     }
     if expire_at_ms != 0 {
@@ -268,6 +279,25 @@ mod tests {
             value_hex("12345", 1, Ttl::Marker),
             "074a6e8892a0b0b4fcf085794cb69322c36c9d00"
         );
+    }
+
+    #[test]
+    fn hash_digests_match_redis_in_either_encoding_and_order() {
+        use crate::shard::hash::{Hash, HashLimits};
+        let expected = "6c8f22b3bf510fdcfd6122dd0f908a80e88243bf"; // HSET h a 1 b 2
+        for (limits, pairs) in [(1, [("a", "1"), ("b", "2")]), (8, [("b", "2"), ("a", "1")])] {
+            let limits = HashLimits {
+                entries: limits,
+                value_bytes: 64,
+            };
+            let mut hash = Hash::default();
+            for (field, value) in pairs {
+                hash.insert(field.as_bytes(), value.as_bytes().to_vec(), limits);
+            }
+            let mut digest = Digest::default();
+            mix_value(&mut digest, &Value::Hash(hash), 0, Ttl::Marker);
+            assert_eq!(digest.hex(), expected);
+        }
     }
 
     #[test]

@@ -541,6 +541,7 @@ struct ObjectInfo {
 fn object_info(entry: &Entry, clock_s: u32) -> ObjectInfo {
     let shared = match &entry.value {
         Value::Str(s) => parse_i64_strict(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)),
+        Value::Hash(_) => false,
     };
     ObjectInfo {
         encoding: entry.encoding(),
@@ -734,7 +735,7 @@ impl ScanCursor {
 
 /// Redis parses a cursor with strtoul: an optional sign (a minus wraps around), decimal
 /// digits, nothing else; no leading space; "" is 0.
-fn parse_scan_cursor(arg: &[u8]) -> Result<u64, Status> {
+pub(super) fn parse_scan_cursor(arg: &[u8]) -> Result<u64, Status> {
     let invalid = || Status::err("ERR invalid cursor");
     if arg.is_empty() {
         return Ok(0);

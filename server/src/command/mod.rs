@@ -19,6 +19,7 @@ pub mod digest;
 pub mod dispatch;
 pub mod durability;
 pub mod glob;
+pub mod hash;
 pub mod info;
 pub mod keys;
 pub mod long_double;
@@ -195,6 +196,7 @@ impl Table {
             server::COMMANDS,
             config::COMMANDS,
             string::COMMANDS,
+            hash::COMMANDS,
             keys::COMMANDS,
             durability::COMMANDS,
         ] {

@@ -29,7 +29,6 @@ type Argv = Vec<Vec<u8>>;
 type Done<'a> = LocalBoxFuture<'a, Result<(), Status>>;
 
 /// The string stored in `value`, or WRONGTYPE for any other type.
-#[allow(unreachable_patterns)] // strings are the only type until the data-type issue lands
 fn string_of(value: &Value) -> Result<&[u8], Status> {
     match value {
         Value::Str(s) => Ok(s),
@@ -38,7 +37,6 @@ fn string_of(value: &Value) -> Result<&[u8], Status> {
 }
 
 /// The string stored in `value` for changing in place, or WRONGTYPE.
-#[allow(unreachable_patterns)] // strings are the only type until the data-type issue lands
 fn string_mut(value: &mut Value) -> Result<&mut Vec<u8>, Status> {
     match value {
         Value::Str(s) => Ok(s),

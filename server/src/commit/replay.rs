@@ -209,7 +209,9 @@ mod tests {
 
     fn get(shard: &mut Shard, db: usize, key: &[u8]) -> Option<(Vec<u8>, u64)> {
         let entry = shard.dbs[db].raw_get(key)?;
-        let Value::Str(v) = &entry.value;
+        let Value::Str(v) = &entry.value else {
+            panic!("{key:?} holds a {}", entry.value.type_name())
+        };
         Some((v.clone(), entry.expire_at_ms))
     }
 

@@ -12,7 +12,11 @@
 //!            now_ms: every such handler is a function of (keyspace, arguments, clock)
 //! DEL  1  := len u32, key
 //! PUT  2  := len u32, key, expire_at_ms u64, type u8, len u32, value
-//!            install a whole value (type 0 = string), replacing the key
+//!            install a whole value, replacing the key; by type:
+//!              0 string: the bytes
+//!              1 hash:   count u32, count × (field len u32, field, value len u32, value)
+//!                        (the value's len is the whole block's; encoding as Redis would
+//!                        choose it from the replaying server's limits)
 //! FLUSHDB 3 :=                                         (every core)
 //! SWAPDB  4 := other_db u8                             (every core)
 //! ```
@@ -24,6 +28,7 @@
 //! (PUT/DEL/...), recorded by the shard methods that make the change (`Ctx::set`,
 //! `Ctx::delete`, ...) while a recording is open.
 
+use super::hash::{Hash, HashLimits};
 use super::value::Value;
 
 pub const CMD: u8 = 0;
@@ -34,6 +39,7 @@ pub const SWAPDB: u8 = 4;
 
 /// The `type` byte of PUT.
 const TYPE_STRING: u8 = 0;
+const TYPE_HASH: u8 = 1;
 
 /// Appends a CMD op.
 pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<Item = &'a [u8]>) {
@@ -65,6 +71,18 @@ pub fn put(out: &mut Vec<u8>, db: usize, key: &[u8], value: &Value, expire_at_ms
         Value::Str(bytes) => {
             out.push(TYPE_STRING);
             put_bytes(out, bytes);
+        }
+        Value::Hash(hash) => {
+            out.push(TYPE_HASH);
+            let len_at = out.len();
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&(hash.len() as u32).to_le_bytes());
+            for (field, value) in hash.iter() {
+                put_bytes(out, field);
+                put_bytes(out, value);
+            }
+            let len = (out.len() - len_at - 4) as u32;
+            out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         }
     }
 }
@@ -129,6 +147,33 @@ impl std::fmt::Display for Malformed {
             self.offset, self.what
         )
     }
+}
+
+/// A PUT's hash block: its pairs, in the encoding the configured limits choose.
+fn decode_hash(block: &[u8], at: usize) -> Result<Hash, Malformed> {
+    let mut pairs = Ops {
+        payload: block,
+        at: 0,
+    };
+    let malformed = |_| Malformed {
+        offset: at,
+        what: "malformed hash",
+    };
+    let count = pairs.u32("hash size").map_err(malformed)?;
+    let limits = HashLimits::configured(&crate::server::CONFIG);
+    let mut hash = Hash::default();
+    for _ in 0..count {
+        let field = pairs.bytes("hash field").map_err(malformed)?;
+        let value = pairs.bytes("hash value").map_err(malformed)?;
+        hash.insert(field, value.to_vec(), limits);
+    }
+    if pairs.at != block.len() || hash.len() != count as usize {
+        return Err(Malformed {
+            offset: at,
+            what: "malformed hash",
+        });
+    }
+    Ok(hash)
 }
 
 /// Iterates the ops of one payload.
@@ -219,6 +264,7 @@ impl<'a> Ops<'a> {
                 let expire_at_ms = self.u64("expiry")?;
                 let value = match self.u8("type")? {
                     TYPE_STRING => Value::Str(self.bytes("value")?.to_vec()),
+                    TYPE_HASH => Value::Hash(decode_hash(self.bytes("value")?, at)?),
                     _ => {
                         return Err(Malformed {
                             offset: at,
@@ -290,6 +336,14 @@ mod tests {
         put(&mut out, 15, b"key", &Value::Str(b"value".to_vec()), 42);
         flushdb(&mut out, 7);
         swapdb(&mut out, 1, 2);
+        let mut hash = Hash::default();
+        let big = HashLimits {
+            entries: 8,
+            value_bytes: 64,
+        };
+        hash.insert(b"f", b"v".to_vec(), big);
+        hash.insert(b"", b"empty field".to_vec(), big);
+        put(&mut out, 2, b"h", &Value::Hash(hash.clone()), 0);
         let decoded: Vec<Op> = ops(&out).map(|op| op.unwrap()).collect();
         let Op::Cmd { db, now_ms, args } = &decoded[0] else {
             panic!("{:?}", decoded[0])
@@ -318,6 +372,15 @@ mod tests {
         );
         assert_eq!(decoded[3], Op::FlushDb { db: 7 });
         assert_eq!(decoded[4], Op::SwapDb { a: 1, b: 2 });
+        assert_eq!(
+            decoded[5],
+            Op::Put {
+                db: 2,
+                key: b"h",
+                expire_at_ms: 0,
+                value: Value::Hash(hash)
+            }
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod db;
 pub mod effect;
 pub mod expire;
+pub mod hash;
 pub mod journal;
 pub mod key;
 pub mod slot;
@@ -52,6 +53,9 @@ pub struct Shard {
     /// Whether this shard records ops that apply to every core (FLUSHDB, SWAPDB): one
     /// shard does, so a multi-core flush logs them once.
     records_keyless: bool,
+    /// The hash encoding thresholds, read from the configuration at first use and replaced
+    /// by CONFIG SET (command/config.rs), so HSET never takes the configuration lock.
+    pub hash_limits: Option<hash::HashLimits>,
 }
 
 impl Shard {
@@ -67,6 +71,7 @@ impl Shard {
             journal: Journal::new(false),
             last_now_ms: 0,
             records_keyless: true,
+            hash_limits: None,
         }
     }
 
@@ -129,12 +134,16 @@ impl Shard {
 
     /// A random number in `0..n` (xorshift; RANDOMKEY and sampling need no crypto).
     pub fn random(&mut self, n: usize) -> usize {
-        let mut x = self.rng_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng_state = x;
-        (x % n.max(1) as u64) as usize
+        let mut rng = Rng(self.rng_state);
+        let value = rng.below(n);
+        self.rng_state = rng.0;
+        value
+    }
+
+    /// A generator seeded from this shard's, for sampling a value that lives in the shard
+    /// (the sampler cannot borrow the shard while the value is borrowed).
+    pub fn fork_rng(&mut self) -> Rng {
+        Rng(self.random(usize::MAX) as u64 | 1)
     }
 
     /// Folds one active-expiry sample into the running estimates: Redis's avg_ttl (each
@@ -156,6 +165,21 @@ impl Shard {
             let current = expired as f64 / total as f64;
             self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
         }
+    }
+}
+
+/// Xorshift64: the shard's random source (never zero).
+pub struct Rng(u64);
+
+impl Rng {
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x % n.max(1) as u64) as usize
     }
 }
 

@@ -1,14 +1,16 @@
 //! Values stored in the keyspace and the entry that wraps each one.
 //!
-//! Only strings exist today; the data-type issue adds hashes, lists, sets, sorted sets and
+//! Strings and hashes exist today; the data-type issue adds lists, sets, sorted sets and
 //! streams as further variants, each with its compact encoding.
 
+use super::hash::Hash;
 use super::key::Key;
 
 /// A stored value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Vec<u8>),
+    Hash(Hash),
 }
 
 impl Value {
@@ -16,16 +18,19 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
         }
     }
 
     /// The name OBJECT ENCODING reports, computed the way Redis chooses it for strings:
-    /// integers that fit in a long are `int`, strings up to 44 bytes `embstr`, longer `raw`.
+    /// integers that fit in a long are `int`, strings up to 44 bytes `embstr`, longer `raw`;
+    /// other types name their current encoding.
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) if s.len() <= 20 && parse_i64_strict(s).is_some() => "int",
             Value::Str(s) if s.len() <= 44 => "embstr",
             Value::Str(_) => "raw",
+            Value::Hash(hash) => hash.encoding(),
         }
     }
 }
