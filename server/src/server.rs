@@ -59,11 +59,10 @@ pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
         None => None,
     };
     if let Some(dir) = &log_dir {
-        if durability == Durability::Local {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
-            })?;
-        }
+        // Created in every mode, so `--dir` means the same with or without a log.
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
+        })?;
         flags.push((b"dir".to_vec(), dir.display().to_string().into_bytes()));
     }
     config.set(&flags).map_err(|e| anyhow::anyhow!(e))?;

@@ -414,3 +414,25 @@ fn a_bad_config_file_stops_the_server_naming_the_line() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dir_is_created_whatever_the_durability() {
+    let parent = temp_dir("mkdir");
+    let dir = parent.join("not-there-yet");
+    let server = Server::start_with(&[
+        "--threads",
+        "1",
+        "--durability",
+        "none",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let mut con = server.client();
+    let got = config_get(&mut con, &["dir"]);
+    assert_eq!(
+        got["dir"],
+        dir.canonicalize().unwrap().display().to_string()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&parent);
+}
