@@ -3,7 +3,7 @@
 //!
 //! - `digest_*`: DEBUG DIGEST and DIGEST-VALUE reply what redis-server replies for the
 //!   same data; DIGEST-TTL tells expiry times apart; logically expired keys do not count.
-//! - `crash_*` (invariants 1 and 5): concurrent clients write, the server is SIGKILLed at
+//! - `crash_*` (invariants 1, 4 and 5): concurrent clients write, the server is SIGKILLed at
 //!   a random moment, and after the restart every acknowledged write is there and every
 //!   value there was written by someone.
 //! - `dirty_read_*` (invariant 2): with commits held (DEBUG HOLD-COMMITS), neither a write

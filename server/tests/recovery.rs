@@ -196,3 +196,31 @@ fn a_failed_log_fails_held_replies_shows_nothing_uncommitted_and_the_restart_rec
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn wait_and_waitaof_answer_for_the_durability_mode() {
+    let dir = temp_dir("wait");
+    let local = start_on(&dir);
+    let mut raw = local.raw();
+    raw.roundtrip(b"SET k v\r\n", b"+OK\r\n");
+    // Every acknowledged write is fsynced locally; there are no replicas.
+    raw.roundtrip(b"WAITAOF 1 0 0\r\n", b"*2\r\n:1\r\n:0\r\n");
+    raw.roundtrip(b"WAIT 0 0\r\n", b":0\r\n");
+    let started = Instant::now();
+    raw.roundtrip(b"WAIT 1 150\r\n", b":0\r\n");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "WAIT for a replica that does not exist waits out its timeout"
+    );
+    raw.roundtrip(b"WAIT 0 -1\r\n", b"-ERR timeout is negative\r\n");
+    drop(local);
+    let none = Server::start_with(&["--threads", "2", "--durability", "none"]);
+    let mut raw = none.raw();
+    raw.roundtrip(
+        b"WAITAOF 1 0 0\r\n",
+        b"-ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.\r\n",
+    );
+    raw.roundtrip(b"WAITAOF 0 0 0\r\n", b"*2\r\n:0\r\n:0\r\n");
+    drop(none);
+    let _ = std::fs::remove_dir_all(&dir);
+}
