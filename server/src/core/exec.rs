@@ -16,7 +16,8 @@ use crate::shard::{Ctx, Shard};
 /// keys it read otherwise (0: nothing).
 ///
 /// A write that succeeded is logged here, from the table's `write` flag, with its
-/// arguments as the effect (shard/effect.rs): no handler logs anything itself.
+/// arguments as the effect (shard/effect.rs), or with the deterministic arguments the
+/// handler named through `Ctx::log_as`: no handler logs anything itself.
 #[allow(clippy::too_many_arguments)]
 pub fn execute_shard(
     core: &Core,
@@ -39,9 +40,14 @@ pub fn execute_shard(
     if logged {
         let now_ms = ctx.now_ms();
         let global = &core.global;
-        shard
-            .journal
-            .log_command(|n| global.take_lsns(n), db, now_ms, args.all());
+        let take_lsns = |n| global.take_lsns(n);
+        match shard.journal.take_rewrite() {
+            Some(effect) => {
+                let effect = effect.iter().map(Vec::as_slice);
+                shard.journal.log_command(take_lsns, db, now_ms, effect)
+            }
+            None => shard.journal.log_command(take_lsns, db, now_ms, args.all()),
+        };
         core.wake_shipper();
     }
     let dep = shard.journal.dep();

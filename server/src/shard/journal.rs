@@ -62,6 +62,9 @@ pub struct Journal {
     /// dirty when it gets its LSN, at release.
     held_written: Vec<u64>,
     held_dbs: Vec<usize>,
+    /// The arguments the running single-shard command asked to be logged as, in place of
+    /// its own (`Ctx::log_as`): a command that chose something at random logs the choice.
+    rewritten: Option<Vec<Vec<u8>>>,
     /// Records executed here and not yet shipped to the log: frames (see above).
     outgoing: Vec<u8>,
     hasher: ahash::RandomState,
@@ -114,6 +117,7 @@ impl Journal {
     /// Starts a command (or a multi-core step): no dependency, nothing written yet.
     pub fn begin(&mut self) {
         self.dep = 0;
+        self.rewritten = None;
         self.written.clear();
         self.written_dbs.clear();
     }
@@ -193,6 +197,17 @@ impl Journal {
         self.held_written.append(&mut self.written);
         self.held_dbs.append(&mut self.written_dbs);
         std::mem::take(&mut self.ops)
+    }
+
+    /// The running command's effect is `args` rather than its own arguments (see
+    /// `Ctx::log_as`).
+    pub fn rewrite(&mut self, args: Vec<Vec<u8>>) {
+        self.rewritten = Some(args);
+    }
+
+    /// The rewritten arguments of the running command, if it asked for any.
+    pub fn take_rewrite(&mut self) -> Option<Vec<Vec<u8>>> {
+        self.rewritten.take()
     }
 
     /// Logs a single-shard command with its arguments as the effect (`effect::CMD`).

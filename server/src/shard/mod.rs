@@ -279,6 +279,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Logs this command as `args` instead of its own arguments. A write whose outcome is
+    /// not a function of its arguments, keyspace and clock (SPOP's random pick, XADD's `*`
+    /// ID, a blocked pop served later) names what it did as a deterministic command, the
+    /// way Redis rewrites such commands for its replicas (SPOP becomes SREM). Replay and
+    /// replicas then reach the same state. Only the last call counts.
+    pub fn log_as(&mut self, args: Vec<Vec<u8>>) {
+        if self.shard.journal.enabled() {
+            self.shard.journal.rewrite(args);
+        }
+    }
+
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.lookup_write(key).is_some()
     }
