@@ -132,6 +132,7 @@ fn quit(s: &mut Session, _argv: Argv) -> Done<'_> {
 
 fn reset(s: &mut Session, _argv: Argv) -> Done<'_> {
     async move {
+        super::transaction::reset(s).await;
         s.db = 0;
         s.info.db.set(0);
         s.proto = Proto::Resp2;

@@ -6,12 +6,14 @@
 //!                       other core  -> outbox run for that core (batched per tick)
 //!                    Handler::Multi / Conn -> await the handler on this core
 //! ```
+//! After MULTI, commands are checked the same way and then queued (transaction.rs).
+//!
 //! A connection's commands execute in request order: a command for another core (or a
 //! multi-core one) is started only after the replies of the run before it came back, so
 //! a pipelined "SET a; SET flag" is never observed the other way round.
 
 use super::session::{ReplyMode, Session};
-use super::{table, unknown_command, Args, Handler, Spec, Status};
+use super::{table, transaction, unknown_command, Args, Handler, Spec, Status};
 use crate::core::exec::execute_shard;
 use crate::core::stopwatch::Stopwatch;
 use crate::shard::slot::key_core;
@@ -37,6 +39,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         let text = unknown_command(&args);
         session.reply().error_bytes(&text);
         session.core.stats.borrow_mut().reject(None, "ERR");
+        transaction::fail_queue(session);
         return;
     };
     let sub = (args.len() > 1)
@@ -55,12 +58,19 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         let text = Status::WrongArity(spec.name.into()).text().into_owned();
         session.reply().error(&text);
         session.core.stats.borrow_mut().reject(Some(index), &text);
+        transaction::fail_queue(session);
         return;
     }
     if let Some(text) = refusal(session, flags) {
         session.finish_run().await;
         session.reply().error(&text);
         session.core.stats.borrow_mut().reject(Some(index), &text);
+        transaction::fail_queue(session);
+        return;
+    }
+    if session.multi.is_some() && !transaction::controls_transaction(spec) {
+        session.finish_run().await;
+        transaction::queue(session, index, spec, flags, args.to_vec());
         return;
     }
     match spec.handler {

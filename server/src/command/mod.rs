@@ -27,6 +27,7 @@ pub mod server;
 pub mod session;
 pub mod status;
 pub mod string;
+pub mod transaction;
 
 pub use args::Args;
 pub use status::Status;
@@ -198,6 +199,7 @@ impl Table {
             string::COMMANDS,
             hash::COMMANDS,
             keys::COMMANDS,
+            transaction::COMMANDS,
             durability::COMMANDS,
         ] {
             specs.extend(family.iter());

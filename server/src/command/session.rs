@@ -1,5 +1,5 @@
 //! A client's command-level state: selected database, protocol, reply mode, the reply
-//! buffer, and the run of commands it has waiting on another core.
+//! buffer, the run of commands it has waiting on another core, and its transaction state.
 
 use crate::core::clients::ClientInfo;
 use crate::core::Core;
@@ -31,6 +31,12 @@ pub struct Session {
     /// The highest LSN the replies in `out` depend on: `out` is sent once it is durable
     /// (commit/ring.rs). Shared with multi-core operations, which raise it as they log.
     pub dep: Rc<Cell<u64>>,
+    /// Between MULTI and EXEC: the commands queued (see transaction.rs).
+    pub multi: Option<super::transaction::Queue>,
+    /// The keys this connection WATCHes, and the flag their cores mark when one changes.
+    pub watching: Option<super::transaction::Watching>,
+    /// While EXEC runs: the transaction the operations of its commands join.
+    pub exec: Option<crate::core::multi::Scope>,
 }
 
 impl Session {
@@ -45,6 +51,9 @@ impl Session {
             close: false,
             run: None,
             dep: Rc::new(Cell::new(0)),
+            multi: None,
+            watching: None,
+            exec: None,
         }
     }
 

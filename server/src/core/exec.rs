@@ -7,7 +7,7 @@ use super::mesh::{BatchMsg, BatchReply};
 use super::stopwatch::Stopwatch;
 use super::Core;
 use crate::command::{flags, table, Args, Handler, Spec};
-use crate::resp::Reply;
+use crate::resp::{Proto, Reply};
 use crate::shard::{Ctx, Shard};
 
 /// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
@@ -36,6 +36,7 @@ pub fn execute_shard(
     shard.journal.begin();
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
+    ctx.shard.settle_watches(result.is_ok());
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
     if logged {
         let now_ms = ctx.now_ms();
@@ -62,6 +63,74 @@ pub fn execute_shard(
     drop(stats);
     core.slowlog_check(took, || args.all(), client);
     dep
+}
+
+/// What a single-shard command run inside a transaction step sends back to the
+/// connection's core: its encoded reply, its error (for the error stats) and its time.
+pub struct StepReply {
+    pub out: Vec<u8>,
+    pub error: Option<String>,
+    pub took: std::time::Duration,
+}
+
+/// Runs a `Handler::Shard` command inside a step of a transaction (EXEC), which holds this
+/// shard and records its effects: the command is recorded as a CMD op (its arguments, or
+/// what it named through `Ctx::log_as`), see `Journal::pause_recording`.
+pub fn execute_in_step(
+    shard: &mut Shard,
+    spec: &Spec,
+    db: usize,
+    argv: &[Vec<u8>],
+    proto: Proto,
+) -> StepReply {
+    let Handler::Shard(handler) = spec.handler else {
+        unreachable!("{} is not a single-shard command", spec.name);
+    };
+    let started = Stopwatch::start();
+    let (buf, ranges) = flatten(argv);
+    let mut args = Args::new(&buf, &ranges);
+    let mut out = Vec::new();
+    let mut reply = Reply::new(&mut out, proto);
+    shard.journal.take_rewrite();
+    let was_recording = shard.journal.pause_recording();
+    let mut ctx = Ctx::new(shard, db);
+    let result = handler(&mut ctx, &mut args, &mut reply);
+    let now_ms = ctx.now_ms();
+    shard.settle_watches(result.is_ok());
+    let logged = result.is_ok() && spec.flags & flags::WRITE != 0;
+    let rewrite = shard.journal.take_rewrite();
+    let effect = logged.then(|| match &rewrite {
+        Some(effect) => effect.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        None => argv.iter().map(Vec::as_slice).collect(),
+    });
+    shard.journal.resume_recording(
+        was_recording,
+        db,
+        now_ms,
+        effect.as_ref().map(|e| e.iter().copied()),
+    );
+    let error = result.err().map(|status| {
+        let text = status.text().into_owned();
+        reply.error(&text);
+        text
+    });
+    StepReply {
+        out,
+        error,
+        took: started.elapsed(),
+    }
+}
+
+/// One buffer and its ranges for owned arguments, the shape `Args` reads.
+fn flatten(argv: &[Vec<u8>]) -> (Vec<u8>, Vec<(u32, u32)>) {
+    let mut buf = Vec::with_capacity(argv.iter().map(Vec::len).sum());
+    let mut ranges = Vec::with_capacity(argv.len());
+    for arg in argv {
+        let start = buf.len() as u32;
+        buf.extend_from_slice(arg);
+        ranges.push((start, buf.len() as u32));
+    }
+    (buf, ranges)
 }
 
 pub fn execute_batch(core: &Core, msg: BatchMsg) {

@@ -28,7 +28,7 @@ use super::{Core, Global};
 use crate::command::session::Session;
 use crate::shard::Shard;
 use futures::channel::oneshot;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -39,10 +39,27 @@ pub struct MultiCore {
     cores: Vec<usize>,
     /// Cores currently held, ascending.
     held: Vec<usize>,
-    /// The ops the steps recorded so far: one record when the operation ends.
-    ops: Vec<u8>,
+    /// The ops the steps recorded so far: one record when the operation ends. Shared with
+    /// the operations a transaction runs inside itself (see `Scope`).
+    ops: Rc<RefCell<Vec<u8>>>,
     /// What the reply of the command running this operation depends on.
     dep: Rc<Cell<u64>>,
+    /// Hold even a single core: a transaction runs several steps on it, which must not
+    /// interleave with other commands.
+    always_hold: bool,
+    /// Runs inside a transaction (EXEC) that already holds every core it may touch: no
+    /// hold of its own, no record of its own, no release.
+    nested: bool,
+}
+
+/// A transaction in progress on a connection: what an operation started by one of its
+/// commands (MSET inside MULTI) joins instead of taking holds of its own, which would wait
+/// for the transaction's own holds forever.
+#[derive(Clone)]
+pub struct Scope {
+    tx: TxId,
+    cores: Vec<usize>,
+    ops: Rc<RefCell<Vec<u8>>>,
 }
 
 /// What a step sends back besides its result.
@@ -58,13 +75,57 @@ impl MultiCore {
         cores.sort_unstable();
         cores.dedup();
         let core = &session.core;
+        if let Some(scope) = &session.exec {
+            assert!(
+                cores.iter().all(|c| scope.cores.contains(c)),
+                "an operation inside a transaction touches a core the transaction does not hold"
+            );
+            return MultiCore {
+                core: core.clone(),
+                tx: scope.tx,
+                cores,
+                held: Vec::new(),
+                ops: scope.ops.clone(),
+                dep: session.dep.clone(),
+                always_hold: true,
+                nested: true,
+            };
+        }
         MultiCore {
             core: core.clone(),
             tx: core.new_tx(),
             cores,
             held: Vec::new(),
-            ops: Vec::new(),
+            ops: Rc::default(),
             dep: session.dep.clone(),
+            always_hold: false,
+            nested: false,
+        }
+    }
+
+    /// A transaction (EXEC) over `cores`: every core is held, even a single one, until
+    /// `finish`, and the operations its commands start join it (`scope`).
+    pub fn transaction(session: &Session, cores: impl IntoIterator<Item = usize>) -> Self {
+        let mut operation = Self::new(session, cores);
+        operation.always_hold = true;
+        operation
+    }
+
+    /// What the commands of this transaction run inside (`Session::exec`).
+    pub fn scope(&self) -> Scope {
+        Scope {
+            tx: self.tx,
+            cores: self.cores.clone(),
+            ops: self.ops.clone(),
+        }
+    }
+
+    /// Takes the hold of every core of the operation now, in ascending order.
+    pub async fn hold_all(&mut self) {
+        for core in self.cores.clone() {
+            if !self.held.contains(&core) {
+                self.step(core, None::<fn(&mut Shard)>).await;
+            }
         }
     }
 
@@ -75,7 +136,7 @@ impl MultiCore {
     }
 
     fn single(&self) -> bool {
-        self.cores.len() == 1
+        self.cores.len() == 1 && !self.always_hold
     }
 
     /// Runs `step` on `target`'s shard. Unless the operation has a single core, `target`
@@ -147,7 +208,7 @@ impl MultiCore {
             rx.await.expect("a core dropped a multi-core step")
         };
         done.map(|done| {
-            self.ops.extend_from_slice(&done.ops);
+            self.ops.borrow_mut().extend_from_slice(&done.ops);
             self.dep.set(self.dep.get().max(done.dep));
             done.result
         })
@@ -162,7 +223,8 @@ impl MultiCore {
     /// Logs what the steps changed as one record, while every core is still held, and
     /// takes the LSN the release hands to each core.
     fn log(&mut self) -> Option<u64> {
-        if self.ops.is_empty() {
+        let ops = std::mem::take(&mut *self.ops.borrow_mut());
+        if ops.is_empty() {
             return None;
         }
         let global = &self.core.global;
@@ -171,7 +233,7 @@ impl MultiCore {
             .shard
             .borrow_mut()
             .journal
-            .log_ops(|n| global.take_lsns(n), &std::mem::take(&mut self.ops));
+            .log_ops(|n| global.take_lsns(n), &ops);
         self.core.wake_shipper();
         self.dep.set(self.dep.get().max(lsn));
         Some(lsn)
@@ -179,6 +241,11 @@ impl MultiCore {
 
     /// Logs the operation and releases every held core.
     pub async fn finish(mut self) {
+        if self.nested {
+            // The transaction logs and releases; its commands' ops are in its buffer.
+            self.held.clear();
+            return;
+        }
         let lsn = self.log();
         let held = std::mem::take(&mut self.held);
         release(&self.core, self.tx, held, lsn).await;
@@ -196,6 +263,7 @@ fn journaled<R>(
     shard.journal.begin();
     shard.journal.start_recording();
     let result = step(shard);
+    shard.settle_watches(true);
     let mut ops = shard.journal.stop_recording();
     let mut dep = shard.journal.dep();
     if !held {
@@ -238,7 +306,7 @@ impl Drop for MultiCore {
     /// An operation abandoned mid-way (its task was dropped) must not leave cores held,
     /// nor changes unlogged.
     fn drop(&mut self) {
-        if self.held.is_empty() {
+        if self.held.is_empty() || self.nested {
             return;
         }
         let lsn = self.log();

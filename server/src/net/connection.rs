@@ -53,6 +53,7 @@ pub async fn serve(core: Rc<Core>, mut socket: Socket) {
     let info = register(&core, &socket);
     let mut session = Session::new(core.clone(), info.clone());
     let _ = serve_requests(&mut session, &mut socket).await;
+    crate::command::transaction::reset(&mut session).await;
     core.clients.borrow_mut().by_id.remove(&info.id);
     core.global
         .connected_clients

@@ -41,6 +41,7 @@ pub fn active_cycle(shard: &mut Shard, now_ms: u64, budget: usize) -> usize {
         for key in expired.drain(..) {
             if shard.dbs[index].remove(&key).is_some() {
                 removed += 1;
+                shard.watches.touch(index, &key, false);
                 if shard.journal.recording() {
                     super::effect::del(shard.journal.ops(), index, &key);
                 }

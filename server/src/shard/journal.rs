@@ -185,6 +185,30 @@ impl Journal {
         self.recording
     }
 
+    /// Logs the running single-shard command of a transaction step (EXEC) as a CMD op in
+    /// the step's recording, in place of the physical ops its handler would record: a
+    /// handler may change a value in place, which only running it again repeats, and a
+    /// PUT recorded before the CMD would be applied twice (INCR twice). Call with what
+    /// `pause_recording` returned, once the handler ran.
+    pub fn pause_recording(&mut self) -> bool {
+        std::mem::replace(&mut self.recording, false)
+    }
+
+    /// Ends `pause_recording`; `effect`: the command as it is to be replayed (None: it
+    /// changed nothing worth logging).
+    pub fn resume_recording<'a>(
+        &mut self,
+        was_recording: bool,
+        db: usize,
+        now_ms: u64,
+        effect: Option<impl Iterator<Item = &'a [u8]>>,
+    ) {
+        self.recording = was_recording;
+        if let (true, Some(args)) = (was_recording, effect) {
+            effect::cmd(&mut self.ops, db, now_ms, args);
+        }
+    }
+
     /// Where recorded ops go while recording (see `effect`).
     pub fn ops(&mut self) -> &mut Vec<u8> {
         &mut self.ops

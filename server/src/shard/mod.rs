@@ -16,6 +16,7 @@ pub mod journal;
 pub mod key;
 pub mod slot;
 pub mod value;
+pub mod watch;
 
 use crate::limits::DATABASES;
 use db::Db;
@@ -56,6 +57,8 @@ pub struct Shard {
     /// The hash encoding thresholds, read from the configuration at first use and replaced
     /// by CONFIG SET (command/config.rs), so HSET never takes the configuration lock.
     pub hash_limits: Option<hash::HashLimits>,
+    /// Keys of this shard that connections WATCH (see watch.rs).
+    pub watches: watch::Watches,
 }
 
 impl Shard {
@@ -72,6 +75,7 @@ impl Shard {
             last_now_ms: 0,
             records_keyless: true,
             hash_limits: None,
+            watches: watch::Watches::default(),
         }
     }
 
@@ -103,6 +107,9 @@ impl Shard {
     pub fn flush_dbs(&mut self, dbs: std::ops::Range<usize>) -> Vec<Db> {
         let mut old = Vec::new();
         for index in dbs {
+            let db = &self.dbs[index];
+            self.watches
+                .touch_db(index, |key| db.raw_get(key).is_some());
             self.journal.write_db(index);
             if self.journal.recording() && self.records_keyless {
                 effect::flushdb(self.journal.ops(), index);
@@ -117,6 +124,10 @@ impl Shard {
 
     /// SWAPDB on this shard, logged.
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        let (db_a, db_b) = (&self.dbs[a], &self.dbs[b]);
+        let in_either = |key: &[u8]| db_a.raw_get(key).is_some() || db_b.raw_get(key).is_some();
+        self.watches.touch_db(a, in_either);
+        self.watches.touch_db(b, in_either);
         self.journal.write_db(a);
         self.journal.write_db(b);
         if self.journal.recording() && self.records_keyless {
@@ -124,6 +135,20 @@ impl Shard {
         }
         self.dbs.swap(a, b);
         self.expire_cursor.swap(a, b);
+    }
+
+    /// The running command (or multi-core step) ended: touch the watched keys it changed
+    /// if it succeeded, forget them if it failed.
+    pub fn settle_watches(&mut self, succeeded: bool) {
+        if self.watches.is_empty() {
+            return;
+        }
+        if succeeded {
+            let dbs = &self.dbs;
+            self.watches.fire(|db, key| dbs[db].raw_get(key).is_some());
+        } else {
+            self.watches.forget();
+        }
     }
 
     /// Refreshes the coarse seconds clock (OBJECT IDLETIME's), from the core's cron, as
@@ -249,6 +274,9 @@ impl<'a> Ctx<'a> {
             shard.journal.read(self.db, key);
         } else {
             shard.journal.write(self.db, key);
+            if !shard.watches.is_empty() {
+                shard.watches.note(self.db, key);
+            }
         }
         let now_ms = &mut self.now_ms;
         let last_now_ms = &mut shard.last_now_ms;
@@ -270,6 +298,7 @@ impl<'a> Ctx<'a> {
             Err(expired) => {
                 if expired.is_some() {
                     shard.stats.expired_keys += 1;
+                    shard.watches.touch(self.db, key, false);
                 }
                 if read {
                     shard.stats.keyspace_misses += 1;
@@ -290,6 +319,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `key` is about to change: its watchers are touched if the command succeeds.
+    fn note_watched(&mut self, key: &[u8]) {
+        if !self.shard.watches.is_empty() {
+            self.shard.watches.note(self.db, key);
+        }
+    }
+
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.lookup_write(key).is_some()
     }
@@ -297,6 +333,7 @@ impl<'a> Ctx<'a> {
     /// Stores a value, replacing whatever the key held (and its TTL unless `expire_at_ms`
     /// says otherwise).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
+        self.note_watched(key);
         let journal = &mut self.shard.journal;
         journal.write(self.db, key);
         if journal.recording() {
@@ -323,6 +360,7 @@ impl<'a> Ctx<'a> {
     /// Places `entry` under its key, replacing what the key held; the entry keeps its
     /// value, expiry and access time.
     pub fn put_entry(&mut self, entry: Entry) {
+        self.note_watched(&entry.key);
         let journal = &mut self.shard.journal;
         journal.write(self.db, &entry.key);
         if journal.recording() {

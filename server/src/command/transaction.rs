@@ -1,0 +1,403 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! ```text
+//! MULTI     the connection queues every later command (dispatch.rs calls `queue`)
+//! EXEC      holds every core the queued commands and the watched keys live on, checks the
+//!           watches, runs the commands in order, logs them as ONE record, releases
+//! WATCH k   registers the connection's flag on the core owning k (shard/watch.rs); a
+//!           change to k marks it, and EXEC aborts with a null reply
+//! ```
+//!
+//! Atomicity comes from the multi-core path (core/multi.rs): EXEC holds its cores for its
+//! whole run (two-phase locking), so no client anywhere sees part of it, and its record
+//! gets one LSN while the holds are in place, so a crash keeps all of it or none. Inside
+//! the record, a single-shard command is a CMD op (its arguments and clock) and a command
+//! over several cores contributes the physical ops it records (`Scope`).
+//!
+//! A command with a queuing error (unknown, wrong arity, refused, keys across cores for a
+//! single-shard command) fails the transaction: EXEC answers EXECABORT. Errors while
+//! running are replies inside EXEC's array, as in Redis.
+
+use super::session::Session;
+use super::{flags::*, table, Handler, Spec, Status, ALL_KEYS, NO_KEYS};
+use crate::core::exec::execute_in_step;
+use crate::core::multi::MultiCore;
+use crate::core::stopwatch::Stopwatch;
+use crate::shard::slot::key_core;
+use crate::shard::watch::WatchFlag;
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+type Argv = Vec<Vec<u8>>;
+type Done<'a> = LocalBoxFuture<'a, Result<(), Status>>;
+
+/// The commands queued since MULTI.
+#[derive(Default)]
+pub struct Queue {
+    commands: Vec<(u16, Argv)>,
+    /// A command was refused while queuing: EXEC will answer EXECABORT.
+    failed: bool,
+}
+
+/// A connection's watched keys (database, key) and the flag their cores mark.
+#[derive(Default)]
+pub struct Watching {
+    flag: Arc<WatchFlag>,
+    keys: Vec<(usize, Vec<u8>)>,
+}
+
+/// The commands MULTI does not queue: they act on the transaction itself.
+pub fn controls_transaction(spec: &Spec) -> bool {
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Queues a command after MULTI, or refuses it (and with it the transaction).
+pub fn queue(session: &mut Session, index: u16, spec: &Spec, flags: u32, argv: Argv) {
+    let refusal = if flags & NO_MULTI != 0 {
+        Some("ERR Command not allowed inside a transaction")
+    } else if matches!(spec.handler, Handler::Shard(_)) && spans_cores(session, spec, &argv) {
+        Some("CROSSSLOT Keys in request don't hash to the same slot")
+    } else {
+        None
+    };
+    if let Some(text) = refusal {
+        session.reply().error(text);
+        session.core.stats.borrow_mut().reject(Some(index), text);
+        fail_queue(session);
+        return;
+    }
+    if let Some(queue) = session.multi.as_mut() {
+        queue.commands.push((index, argv));
+    }
+    session.reply().simple("QUEUED");
+}
+
+/// A command was refused after MULTI: the transaction cannot run.
+pub fn fail_queue(session: &mut Session) {
+    if let Some(queue) = session.multi.as_mut() {
+        queue.failed = true;
+    }
+}
+
+fn spans_cores(session: &Session, spec: &Spec, argv: &[Vec<u8>]) -> bool {
+    let cores = session.core.cores;
+    let mut owners = spec
+        .keys
+        .positions(argv.len())
+        .map(|at| key_core(&argv[at], cores));
+    let first = owners.next();
+    owners.any(|core| Some(core) != first)
+}
+
+/// The core a queued single-shard command runs on: its keys' (checked while queuing to be
+/// one core), or the connection's own for a keyless one.
+fn shard_core(session: &Session, spec: &Spec, argv: &[Vec<u8>]) -> usize {
+    let cores = session.core.cores;
+    spec.keys
+        .positions(argv.len())
+        .next()
+        .map_or(session.core.id, |at| key_core(&argv[at], cores))
+}
+
+fn multi(s: &mut Session, _argv: Argv) -> Done<'_> {
+    async move {
+        if s.multi.is_some() {
+            return Err(Status::err("ERR MULTI calls can not be nested"));
+        }
+        s.multi = Some(Queue::default());
+        s.reply().ok();
+        Ok(())
+    }
+    .boxed_local()
+}
+
+fn discard(s: &mut Session, _argv: Argv) -> Done<'_> {
+    async move {
+        if s.multi.take().is_none() {
+            return Err(Status::err("ERR DISCARD without MULTI"));
+        }
+        unwatch_all(s).await;
+        s.reply().ok();
+        Ok(())
+    }
+    .boxed_local()
+}
+
+fn watch(s: &mut Session, argv: Argv) -> Done<'_> {
+    async move {
+        if s.multi.is_some() {
+            return Err(Status::err("ERR WATCH inside MULTI is not allowed"));
+        }
+        let db = s.db;
+        let watching = s.watching.get_or_insert_with(Watching::default);
+        let flag = watching.flag.clone();
+        let mut added = Vec::new();
+        for key in argv.into_iter().skip(1) {
+            if !watching.keys.iter().any(|(d, k)| *d == db && *k == key) {
+                watching.keys.push((db, key.clone()));
+                added.push(key);
+            }
+        }
+        for key in added {
+            let owner = key_core(&key, s.core.cores);
+            let flag = flag.clone();
+            s.core
+                .call(owner, move |core| {
+                    let mut shard = core.shard.borrow_mut();
+                    let now_ms = shard.now_ms();
+                    let stale = shard.dbs[db]
+                        .raw_get(&key)
+                        .is_some_and(|e| e.expire_at_ms != 0 && e.expire_at_ms <= now_ms);
+                    shard.watches.watch(db, &key, &flag, stale);
+                })
+                .await;
+        }
+        s.reply().ok();
+        Ok(())
+    }
+    .boxed_local()
+}
+
+fn unwatch(s: &mut Session, _argv: Argv) -> Done<'_> {
+    async move {
+        unwatch_all(s).await;
+        s.reply().ok();
+        Ok(())
+    }
+    .boxed_local()
+}
+
+/// Forgets every watched key of the connection, on the cores that own them.
+pub async fn unwatch_all(s: &mut Session) {
+    let Some(watching) = s.watching.take() else {
+        return;
+    };
+    let cores = s.core.cores;
+    for owner in 0..cores {
+        let keys: Vec<(usize, Vec<u8>)> = watching
+            .keys
+            .iter()
+            .filter(|(_, key)| key_core(key, cores) == owner)
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let flag = watching.flag.clone();
+        s.core
+            .call(owner, move |core| {
+                let mut shard = core.shard.borrow_mut();
+                for (db, key) in keys {
+                    shard.watches.unwatch(db, &key, &flag);
+                }
+            })
+            .await;
+    }
+}
+
+/// Ends the connection's transaction state (RESET, a closed connection).
+pub async fn reset(s: &mut Session) {
+    s.multi = None;
+    unwatch_all(s).await;
+}
+
+fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
+    async move {
+        let Some(queue) = s.multi.take() else {
+            return Err(Status::err("ERR EXEC without MULTI"));
+        };
+        if queue.failed {
+            unwatch_all(s).await;
+            return Err(Status::err(
+                "EXECABORT Transaction discarded because of previous errors.",
+            ));
+        }
+        let cores = transaction_cores(s, &queue.commands);
+        let mut tx = MultiCore::transaction(s, cores);
+        tx.hold_all().await;
+        if watch_broken(s, &mut tx).await {
+            tx.finish().await;
+            unwatch_all(s).await;
+            s.reply().null_array();
+            return Ok(());
+        }
+        s.exec = Some(tx.scope());
+        s.reply().array(queue.commands.len());
+        for (index, argv) in queue.commands {
+            run_queued(s, &mut tx, index, argv).await;
+        }
+        s.exec = None;
+        tx.finish().await;
+        unwatch_all(s).await;
+        Ok(())
+    }
+    .boxed_local()
+}
+
+/// Every core EXEC must hold: those of its single-shard commands, every core when it runs
+/// an operation over several cores (their cores depend on their arguments at run time,
+/// e.g. after a SELECT), and those of the watched keys, so the watch check and the run are
+/// one atomic step.
+fn transaction_cores(s: &Session, commands: &[(u16, Argv)]) -> BTreeSet<usize> {
+    let table = table();
+    let mut cores = BTreeSet::new();
+    for (index, argv) in commands {
+        let spec = table.get(*index);
+        match spec.handler {
+            Handler::Shard(_) => {
+                cores.insert(shard_core(s, spec, argv));
+            }
+            Handler::Multi(_) => cores.extend(0..s.core.cores),
+            Handler::Conn(_) => {}
+        }
+    }
+    if let Some(watching) = &s.watching {
+        let owners = watching.keys.iter().map(|(_, k)| key_core(k, s.core.cores));
+        cores.extend(owners);
+    }
+    cores
+}
+
+/// Whether a watched key changed since WATCH, or expired since (a key already expired at
+/// WATCH time does not count). Runs while EXEC holds every watched key's core. EXEC's
+/// reply depends on the watched keys' newest writes either way.
+async fn watch_broken(s: &Session, tx: &mut MultiCore) -> bool {
+    let Some(watching) = &s.watching else {
+        return false;
+    };
+    let cores = s.core.cores;
+    let owners: BTreeSet<usize> = watching
+        .keys
+        .iter()
+        .map(|(_, k)| key_core(k, cores))
+        .collect();
+    let mut expired = false;
+    for owner in owners {
+        let keys: Vec<(usize, Vec<u8>)> = watching
+            .keys
+            .iter()
+            .filter(|(_, key)| key_core(key, cores) == owner)
+            .cloned()
+            .collect();
+        let flag = watching.flag.clone();
+        expired |= tx
+            .run(owner, move |shard| {
+                let now_ms = shard.now_ms();
+                keys.iter().any(|(db, key)| {
+                    shard.journal.read(*db, key);
+                    let stale = shard.watches.is_stale(*db, key, &flag);
+                    let entry = shard.dbs[*db].raw_get(key);
+                    let expired =
+                        entry.is_some_and(|e| e.expire_at_ms != 0 && e.expire_at_ms <= now_ms);
+                    expired && !stale
+                })
+            })
+            .await;
+    }
+    expired || watching.flag.is_dirty()
+}
+
+/// Runs one queued command inside EXEC; its reply (or error) goes into EXEC's array.
+async fn run_queued(s: &mut Session, tx: &mut MultiCore, index: u16, argv: Argv) {
+    let spec = table().get(index);
+    match spec.handler {
+        Handler::Shard(_) => {
+            let owner = shard_core(s, spec, &argv);
+            let (db, proto) = (s.db, s.proto);
+            let done = tx
+                .run(owner, move |shard| {
+                    execute_in_step(shard, table().get(index), db, &argv, proto)
+                })
+                .await;
+            s.out.extend_from_slice(&done.out);
+            let mut stats = s.core.stats.borrow_mut();
+            stats.record(index, done.took);
+            if let Some(text) = done.error {
+                stats.failed(index, &text);
+            }
+        }
+        Handler::Multi(handler) | Handler::Conn(handler) => {
+            let started = Stopwatch::start();
+            let result = handler(s, argv).await;
+            let core = s.core.clone();
+            core.stats.borrow_mut().record(index, started.elapsed());
+            if let Err(status) = result {
+                let text = status.text();
+                s.reply().error(&text);
+                core.stats.borrow_mut().failed(index, &text);
+            }
+        }
+    }
+}
+
+/// A table row of this family: connection-side handlers, as Redis flags them.
+const fn tx_row(
+    name: &'static str,
+    arity: i16,
+    flags: u32,
+    handler: super::AsyncFn,
+    summary: &'static str,
+    since: &'static str,
+) -> Spec {
+    Spec::row(
+        name,
+        arity,
+        flags,
+        NO_KEYS,
+        Handler::Conn(handler),
+        "transactions",
+        summary,
+        since,
+    )
+}
+
+pub static COMMANDS: &[Spec] = &[
+    tx_row(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        multi,
+        "Starts a transaction.",
+        "1.2.0",
+    ),
+    tx_row(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE,
+        exec,
+        "Executes all commands in a transaction.",
+        "1.2.0",
+    ),
+    tx_row(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        discard,
+        "Discards a transaction.",
+        "2.0.0",
+    ),
+    Spec {
+        keys: ALL_KEYS,
+        ..tx_row(
+            "watch",
+            -2,
+            NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+            watch,
+            "Monitors changes to keys to determine the execution of a transaction.",
+            "2.2.0",
+        )
+    },
+    tx_row(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        unwatch,
+        "Forgets about watched keys of a transaction.",
+        "2.2.0",
+    ),
+];
