@@ -73,7 +73,7 @@ fn transfers_across_cores_never_show_a_torn_sum() {
     let reads = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
     for seed in 1..=4u64 {
-        let (url, accounts, stop) = (server.url(), accounts.clone(), stop.clone());
+        let (url, accounts) = (server.url(), accounts.clone());
         threads.push(std::thread::spawn(move || {
             let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
             let mut state = seed * 0x9e37_79b9;
