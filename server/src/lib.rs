@@ -28,5 +28,6 @@ pub mod limits;
 pub mod net;
 pub mod process;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod shard;

@@ -57,7 +57,8 @@ case_files!(
     server,
     hashes,
     wrongtype,
-    transactions
+    transactions,
+    scripting
 );
 
 /// Case files that wait for a feature, each with its own ignored test.

@@ -95,6 +95,12 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
 /// Why the server cannot run this command now, as the client will read it: the log is
 /// still being replayed (Redis's -LOADING), or the log failed.
 fn refusal(session: &Session, flags: u32) -> Option<String> {
+    if flags & super::flags::ALLOW_BUSY == 0 && script_busy() {
+        return Some(
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                .into(),
+        );
+    }
     let commit = &session.core.global.commit;
     if !commit.journaled() {
         return None;
@@ -106,6 +112,27 @@ fn refusal(session: &Session, flags: u32) -> Option<String> {
         return Some(crate::commit::failure_text(&reason));
     }
     None
+}
+
+/// A script has run past `busy-reply-threshold` (on another core: the script's own core
+/// reads nothing while it runs).
+fn script_busy() -> bool {
+    use std::sync::atomic::Ordering;
+    let since = crate::script::RUNNING_SINCE_MS.load(Ordering::Relaxed);
+    if since == 0 {
+        return false;
+    }
+    let elapsed = crate::shard::unix_ms().saturating_sub(since);
+    let threshold = crate::server::CONFIG
+        .lock()
+        .ok()
+        .and_then(|config| {
+            let config = config.as_ref()?;
+            let value = config.get(b"busy-reply-threshold");
+            value.first()?.1.parse::<u64>().ok()
+        })
+        .unwrap_or(5000);
+    threshold > 0 && elapsed > threshold
 }
 
 async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut Args<'_>) {

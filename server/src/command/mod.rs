@@ -23,6 +23,7 @@ pub mod hash;
 pub mod info;
 pub mod keys;
 pub mod long_double;
+pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod status;
@@ -200,6 +201,7 @@ impl Table {
             hash::COMMANDS,
             keys::COMMANDS,
             transaction::COMMANDS,
+            scripting::COMMANDS,
             durability::COMMANDS,
         ] {
             specs.extend(family.iter());

@@ -994,7 +994,13 @@ pub static PARAMS: &[Param] = &[
     param("bind", "127.0.0.1", Kind::Bind, LISTENER).flags(IMMUTABLE),
     param("bind-source-addr", "", NULLABLE, REPLICATION),
     param("bio_cpulist", "", NULLABLE, THREADS).flags(IMMUTABLE),
-    param("busy-reply-threshold", "5000", int(0, LONG_MAX), NOT_YET).alias("lua-time-limit"),
+    param(
+        "busy-reply-threshold",
+        "5000",
+        int(0, LONG_MAX),
+        Effect::Applied("past it, while a script runs, other clients get -BUSY"),
+    )
+    .alias("lua-time-limit"),
     param(
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",

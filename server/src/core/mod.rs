@@ -180,6 +180,23 @@ impl Core {
             .senders
             .as_ref()
             .expect("a single core sends no messages");
+        if crate::script::call::blocking() {
+            // A script runs on this thread and this executor is not polled meanwhile:
+            // retry until the peer, which runs on, has made room.
+            let mut msg = msg;
+            loop {
+                match senders.try_send_to(dest, msg) {
+                    Err(glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(
+                        back,
+                    ))) => {
+                        msg = back;
+                        std::thread::yield_now();
+                    }
+                    // Sent, or only at shutdown: the peer executor is gone.
+                    _ => return,
+                }
+            }
+        }
         if senders.send_to(dest, msg).await.is_err() {
             // Only at shutdown: the peer executor is gone, nothing to deliver to.
             glommio::yield_if_needed().await;

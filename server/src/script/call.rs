@@ -1,0 +1,204 @@
+//! `redis.call` / `redis.pcall`: a command from a running script, through the same table
+//! and handlers as a client's, inside the script's transaction.
+//!
+//! The script runs synchronously (see mod.rs), so each call drives the async parts of
+//! the path to completion with `block_on`: a step on another core is a message that core
+//! runs while the transaction holds it, and messages are sent without waiting on this
+//! core's executor (`blocking`), which is not polled while the script runs.
+
+use super::convert::{lua_to_arg, reply_to_lua};
+use crate::command::session::Session;
+use crate::command::{flags, table, Handler};
+use crate::core::exec::execute_in_step;
+use crate::core::multi::MultiCore;
+use crate::resp::Proto;
+use crate::shard::slot::key_core;
+use mlua::{Lua, MultiValue, Value};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::Ordering;
+
+/// Keyless commands that read or change every core (MultiCore::all, or a core picked at
+/// run time): a script must hold every core to call them.
+const EVERY_CORE: &[&str] = &[
+    "keys",
+    "dbsize",
+    "scan",
+    "randomkey",
+    "swapdb",
+    "flushdb",
+    "flushall",
+    "debug",
+];
+
+/// What a running script's calls need.
+pub struct CallCtx {
+    pub tx: MultiCore,
+    /// Runs the calls whose handler needs a session (several cores, server commands):
+    /// the script's database and the transaction's scope.
+    pub session: Session,
+    /// Cores the transaction holds: keys elsewhere are out of the script's reach.
+    pub held: Vec<usize>,
+    pub read_only: bool,
+    /// The protocol replies come to the script in (redis.setresp).
+    pub proto: Proto,
+}
+
+thread_local! {
+    static CTX: RefCell<Option<CallCtx>> = const { RefCell::new(None) };
+    static BLOCKING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread runs a script: messages to other cores must then be sent without
+/// awaiting this core's executor.
+pub fn blocking() -> bool {
+    BLOCKING.get()
+}
+
+/// Makes `ctx` the running script's, until `leave`.
+pub fn enter(ctx: CallCtx) {
+    CTX.set(Some(ctx));
+    BLOCKING.set(true);
+}
+
+pub fn leave() -> CallCtx {
+    BLOCKING.set(false);
+    CTX.take().expect("a script left without entering")
+}
+
+/// redis.pcall (through a Lua wrapper, lib.rs): (reply, failed), the error as a table.
+pub fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+    let error = |text: &str| -> mlua::Result<(Value, bool)> {
+        let table = lua.create_table()?;
+        table.set("err", text)?;
+        Ok((Value::Table(table), true))
+    };
+    let mut argv = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        match lua_to_arg(arg) {
+            Some(bytes) => argv.push(bytes),
+            None => {
+                return error("ERR Lua redis lib command arguments must be strings or integers")
+            }
+        }
+    }
+    if argv.is_empty() {
+        return error("ERR Please specify at least one argument for this redis lib call");
+    }
+    let Some((index, spec)) = table().lookup(&argv[0]) else {
+        return error("ERR Unknown Redis command called from script");
+    };
+    if !spec.arity_ok(argv.len()) {
+        return error("ERR Wrong number of args calling Redis command from script");
+    }
+    if spec.flags & flags::NOSCRIPT != 0 {
+        return error("ERR This Redis command is not allowed from script");
+    }
+    let write = spec.flags & flags::WRITE != 0;
+    let taken = CTX.with(|cell| cell.borrow_mut().take());
+    let Some(mut ctx) = taken else {
+        return error("ERR redis.call outside of a running script");
+    };
+    if write && ctx.read_only {
+        CTX.set(Some(ctx));
+        return error("ERR Write commands are not allowed from read-only scripts.");
+    }
+    let outcome = run(&mut ctx, index, argv);
+    let proto = ctx.proto;
+    CTX.set(Some(ctx));
+    let encoded = match outcome {
+        Ok(encoded) => encoded,
+        Err(text) => return error(&text),
+    };
+    if write && !encoded.starts_with(b"-") {
+        super::WROTE.store(true, Ordering::Relaxed);
+    }
+    match reply_to_lua(lua, &encoded, proto == Proto::Resp3)? {
+        Ok(value) => Ok((value, false)),
+        Err(table) => Ok((table, true)),
+    }
+}
+
+/// An error for the script's error handler (sandbox in lib.rs) to take as it is: the
+/// marker separates the reply text from what mlua adds around it.
+pub fn raised(text: &str) -> mlua::Error {
+    mlua::Error::runtime(format!("\u{1}{text}"))
+}
+
+/// redis.call: the reply, or the error reply raised as the script's error.
+pub fn raising_call(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    match raw_call(lua, args)? {
+        (Value::Table(table), true) => {
+            let text: mlua::String = table.raw_get("err")?;
+            Err(raised(&text.to_string_lossy()))
+        }
+        (value, _) => Ok(value),
+    }
+}
+
+/// Runs one command inside the script's transaction; returns its encoded reply, or the
+/// text of an error that stops it before it runs.
+fn run(ctx: &mut CallCtx, index: u16, argv: Vec<Vec<u8>>) -> Result<Vec<u8>, String> {
+    let spec = table().get(index);
+    let cores = ctx.session.core.cores;
+    let owners: Vec<usize> = spec
+        .keys
+        .positions(argv.len())
+        .map(|at| key_core(&argv[at], cores))
+        .collect();
+    let needed: Vec<usize> = if EVERY_CORE.contains(&spec.name) {
+        (0..cores).collect()
+    } else {
+        owners.clone()
+    };
+    if needed.iter().any(|core| !ctx.held.contains(core)) {
+        return Err(
+            "ERR Script attempted to access a non local key in a cluster node script".into(),
+        );
+    }
+    match spec.handler {
+        Handler::Shard(_) => {
+            if owners.windows(2).any(|w| w[0] != w[1]) {
+                return Err("CROSSSLOT Keys in request don't hash to the same slot".into());
+            }
+            let core = owners.first().copied().unwrap_or(ctx.session.core.id);
+            if !ctx.held.contains(&core) {
+                return Err(
+                    "ERR Script attempted to access a non local key in a cluster node script"
+                        .into(),
+                );
+            }
+            let (db, proto) = (ctx.session.db, ctx.proto);
+            let step = move |shard: &mut crate::shard::Shard| {
+                execute_in_step(shard, table().get(index), db, &argv, proto)
+            };
+            let done = futures::executor::block_on(ctx.tx.run(core, step));
+            Ok(done.out)
+        }
+        Handler::Multi(handler) | Handler::Conn(handler) => {
+            let session = &mut ctx.session;
+            session.proto = ctx.proto;
+            session.out.clear();
+            let result = futures::executor::block_on(handler(session, argv));
+            if let Err(status) = result {
+                session.out.clear();
+                session.reply().error(&status.text());
+            }
+            Ok(std::mem::take(&mut session.out))
+        }
+    }
+}
+
+/// redis.setresp(2|3): the protocol of the replies the script's calls get.
+pub fn set_resp(_: &Lua, version: i64) -> mlua::Result<()> {
+    let proto = match version {
+        2 => Proto::Resp2,
+        3 => Proto::Resp3,
+        _ => return Err(mlua::Error::runtime("RESP version must be 2 or 3.")),
+    };
+    CTX.with(|cell| {
+        if let Some(ctx) = cell.borrow_mut().as_mut() {
+            ctx.proto = proto;
+        }
+    });
+    Ok(())
+}
