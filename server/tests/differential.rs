@@ -58,7 +58,8 @@ case_files!(
     hashes,
     wrongtype,
     transactions,
-    scripting
+    scripting,
+    pubsub
 );
 
 /// Case files that wait for a feature, each with its own ignored test.

@@ -16,6 +16,14 @@ fn ping(s: &mut Session, argv: Argv) -> Done<'_> {
         if argv.len() > 2 {
             return Err(Status::WrongArity("ping".into()));
         }
+        if s.subs.active() && s.proto == Proto::Resp2 {
+            // A subscribed RESP2 connection reads pushes: PING answers in their shape.
+            let mut reply = s.reply();
+            reply.array(2);
+            reply.bulk(b"pong");
+            reply.bulk(argv.get(1).map_or(&b""[..], Vec::as_slice));
+            return Ok(());
+        }
         match argv.get(1) {
             None => s.reply().simple("PONG"),
             Some(message) => s.reply().bulk(message),
@@ -133,6 +141,7 @@ fn quit(s: &mut Session, _argv: Argv) -> Done<'_> {
 fn reset(s: &mut Session, _argv: Argv) -> Done<'_> {
     async move {
         super::transaction::reset(s).await;
+        super::pubsub::unsubscribe_all(s);
         s.db = 0;
         s.info.db.set(0);
         s.proto = Proto::Resp2;

@@ -68,6 +68,19 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         transaction::fail_queue(session);
         return;
     }
+    if session.subs.active()
+        && session.proto == crate::resp::Proto::Resp2
+        && !super::pubsub::allowed_while_subscribed(spec.name)
+    {
+        session.finish_run().await;
+        let text = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            String::from_utf8_lossy(args.name()).to_lowercase()
+        );
+        session.reply().error(&text);
+        session.core.stats.borrow_mut().reject(Some(index), &text);
+        return;
+    }
     if session.multi.is_some() && !transaction::controls_transaction(spec) {
         session.finish_run().await;
         transaction::queue(session, index, spec, flags, args.to_vec());

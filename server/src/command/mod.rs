@@ -23,6 +23,7 @@ pub mod hash;
 pub mod info;
 pub mod keys;
 pub mod long_double;
+pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod session;
@@ -202,6 +203,7 @@ impl Table {
             keys::COMMANDS,
             transaction::COMMANDS,
             scripting::COMMANDS,
+            pubsub::COMMANDS,
             durability::COMMANDS,
         ] {
             specs.extend(family.iter());

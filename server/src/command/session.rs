@@ -37,6 +37,8 @@ pub struct Session {
     pub watching: Option<super::transaction::Watching>,
     /// While EXEC runs: the transaction the operations of its commands join.
     pub exec: Option<crate::core::multi::Scope>,
+    /// Channels and patterns this connection subscribes to, and its mailbox.
+    pub subs: super::pubsub::Subscriptions,
 }
 
 impl Session {
@@ -54,6 +56,7 @@ impl Session {
             multi: None,
             watching: None,
             exec: None,
+            subs: Default::default(),
         }
     }
 

@@ -31,6 +31,28 @@ pub struct Clients {
 }
 
 impl ClientInfo {
+    /// A client with no connection behind it, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests() -> ClientInfo {
+        ClientInfo {
+            id: 0,
+            fd: -1,
+            addr: String::new(),
+            laddr: String::new(),
+            created_s: 0,
+            name: Default::default(),
+            lib_name: Default::default(),
+            lib_ver: Default::default(),
+            db: Default::default(),
+            proto: Cell::new(2),
+            last_cmd: Cell::new(("NULL", None)),
+            last_s: Cell::new(0),
+            killed: Default::default(),
+            qbuf: Default::default(),
+            omem: Default::default(),
+        }
+    }
+
     /// Ends the connection: its task sees `killed` when its pending read returns, which
     /// shutting the socket down makes it do at once.
     pub fn kill(&self) {

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod mesh;
 pub mod multi;
 pub mod outbox;
+pub mod pubsub;
 pub mod signal;
 pub mod stats;
 pub mod stopwatch;
@@ -96,6 +97,8 @@ pub struct Core {
     pub shipper: signal::Signal,
     /// On the log core, once the log is open: the merge into the log.
     sequencer: RefCell<Option<Rc<crate::commit::sequencer::Sequencer>>>,
+    /// The channels and patterns this core's connections subscribe to.
+    pub pubsub: RefCell<pubsub::PubSub>,
 }
 
 impl Core {
@@ -127,6 +130,7 @@ impl Core {
             ring: Default::default(),
             shipper: Default::default(),
             sequencer: RefCell::new(None),
+            pubsub: RefCell::default(),
         })
     }
 

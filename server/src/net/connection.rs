@@ -54,6 +54,7 @@ pub async fn serve(core: Rc<Core>, mut socket: Socket) {
     let mut session = Session::new(core.clone(), info.clone());
     let _ = serve_requests(&mut session, &mut socket).await;
     crate::command::transaction::reset(&mut session).await;
+    crate::command::pubsub::unsubscribe_all(&mut session);
     core.clients.borrow_mut().by_id.remove(&info.id);
     core.global
         .connected_clients
@@ -66,6 +67,7 @@ async fn serve_requests(session: &mut Session, socket: &mut Socket) -> std::io::
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let (mut start, mut filled) = (0usize, 0usize);
     let mut ranges = Vec::new();
+    let mut writer = None;
     loop {
         if filled == buf.len() {
             if start > 0 {
@@ -75,7 +77,7 @@ async fn serve_requests(session: &mut Session, socket: &mut Socket) -> std::io::
                 buf.resize(buf.len() * 2, 0);
             }
         }
-        let (result, back) = socket.recv(buf, filled).await;
+        let (result, back) = receive(session, socket, &mut writer, buf, filled).await?;
         buf = back;
         let n = result?;
         if n == 0 || session.info.killed.get() {
@@ -93,12 +95,14 @@ async fn serve_requests(session: &mut Session, socket: &mut Socket) -> std::io::
             );
             match parsed {
                 Ok(Parsed::Request { consumed }) => {
+                    take_messages(session);
                     if !ranges.is_empty() {
                         dispatch(session, Args::new(&buf, &ranges)).await;
                     }
                     start += consumed;
                 }
                 Ok(Parsed::Owned { consumed, args }) => {
+                    take_messages(session);
                     let mut scratch = Vec::new();
                     ranges.clear();
                     for arg in &args {
@@ -144,6 +148,52 @@ async fn serve_requests(session: &mut Session, socket: &mut Socket) -> std::io::
             return Ok(());
         }
         session.info.qbuf.set(filled - start);
+    }
+}
+
+/// The next read. A subscribed connection also sends its messages as they arrive while
+/// the read is in flight, through a second handle on the socket (`writer`, made once).
+async fn receive(
+    session: &mut Session,
+    socket: &mut Socket,
+    writer: &mut Option<Socket>,
+    buf: Vec<u8>,
+    filled: usize,
+) -> std::io::Result<(std::io::Result<usize>, Vec<u8>)> {
+    let Some(mailbox) = session.subs.mailbox.clone() else {
+        return Ok(socket.recv(buf, filled).await);
+    };
+    if writer.is_none() {
+        *writer = Some(socket.writer()?);
+    }
+    let writer = writer.as_mut().expect("made above");
+    let mut read = std::pin::pin!(socket.recv(buf, filled));
+    loop {
+        let pending = mailbox.take();
+        if !pending.is_empty() {
+            session.core.stats.borrow_mut().total_net_output_bytes += pending.len() as u64;
+            let (result, _) = writer.send_all(pending).await;
+            result?;
+        }
+        let arrived = std::pin::pin!(mailbox.signal.wait());
+        match futures::future::select(read.as_mut(), arrived).await {
+            futures::future::Either::Left((done, _)) => return Ok(done),
+            futures::future::Either::Right(_) => continue,
+        }
+    }
+}
+
+/// Messages that arrived for a subscriber go out before the reply to its next command, in
+/// the order the core saw them.
+pub fn take_messages(session: &mut Session) {
+    // With replies still pending on another core, messages would overtake them: they
+    // wait for the next send instead.
+    if session.run.is_some() {
+        return;
+    }
+    if let Some(mailbox) = &session.subs.mailbox {
+        let pending = mailbox.take();
+        session.out.extend_from_slice(&pending);
     }
 }
 

@@ -5,7 +5,7 @@
 use super::ring::NetRing;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::rc::Rc;
 
 pub enum Socket {
@@ -53,6 +53,27 @@ impl Socket {
                 (result, buffer)
             }
         }
+    }
+
+    /// A second handle on the same connection, for writing while a read is in flight (a
+    /// subscriber's messages): a duplicate descriptor, so the pending read keeps its own.
+    pub fn writer(&self) -> io::Result<Socket> {
+        // SAFETY: dup(2) of the descriptor this socket owns; the copy gets its own owner.
+        let fd = unsafe { libc::dup(self.fd()) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(match self {
+            Socket::Ring { ring, .. } => Socket::Ring {
+                ring: ring.clone(),
+                // SAFETY: `fd` was just created by dup and is owned by nothing else.
+                stream: unsafe { std::net::TcpStream::from_raw_fd(fd) },
+            },
+            // SAFETY: as above.
+            Socket::Glommio(_) => {
+                Socket::Glommio(unsafe { glommio::net::TcpStream::from_raw_fd(fd) })
+            }
+        })
     }
 
     /// Writes all of `buffer`.
