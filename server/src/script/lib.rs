@@ -139,6 +139,7 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     redis.set("REDIS_VERSION", crate::command::server::REDIS_VERSION)?;
     globals.set("redis", redis)?;
     globals.set("bit", bit_library(lua)?)?;
+    globals.set("cjson", super::json::install(lua)?)?;
     let math: mlua::Table = globals.get("math")?;
     math.set("random", lua.create_function(random)?)?;
     math.set(

@@ -22,6 +22,7 @@
 
 pub mod call;
 pub mod convert;
+mod json;
 mod lib;
 
 use mlua::{Function, Lua, Table};
