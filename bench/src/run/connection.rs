@@ -40,7 +40,8 @@ struct InFlight {
     /// Cluster mode: the request as sent, to resend on a redirection.
     request: Option<Box<[u8]>>,
     redirects: u8,
-    /// The `ASKING` before a request redirected by `-ASK`: its reply answers no request.
+    /// Its reply answers no request: the `ASKING` before a request redirected by `-ASK`,
+    /// or a command before the last of a several-command request.
     asking: bool,
 }
 
@@ -188,6 +189,19 @@ impl Connection {
             self.budget = self.budget.map(|b| b - 1);
         }
         self.in_flight += 1;
+        // A request of several commands (MULTI ... EXEC): the replies before the last
+        // complete nothing; the last one times the whole request.
+        for _ in 1..spec.replies() {
+            link.in_flight.push_back(InFlight {
+                template,
+                intended,
+                bytes_out: 0,
+                measured: false,
+                request: None,
+                redirects: 0,
+                asking: true,
+            });
+        }
         link.in_flight.push_back(InFlight {
             template,
             intended,

@@ -110,7 +110,9 @@ pub struct RunArgs {
     pub cluster_mode: bool,
 
     /// A command to send, with __key__ and __data__ placeholders; repeatable. Each takes
-    /// the --command-ratio and --command-key-pattern that follow it.
+    /// the --command-ratio and --command-key-pattern that follow it. Several commands
+    /// separated by a lone `;` (`"MULTI ; INCR __key__ ; EXEC"`) are one request, timed
+    /// to its last reply (not with --cluster-mode).
     #[arg(long, value_name = "TEXT")]
     pub command: Vec<String>,
 
@@ -259,7 +261,14 @@ impl RunArgs {
                     Some(i) => Pattern::parse(&self.command_key_pattern[i])?,
                     None => Pattern::Random,
                 };
-                Template::parse(text, weight, pattern)
+                let template = Template::parse(text, weight, pattern)?;
+                if self.cluster_mode && template.replies() > 1 {
+                    // A redirected command in the middle could not be followed.
+                    return Err(format!(
+                        "--command {text:?}: several commands per request do not work with --cluster-mode"
+                    ));
+                }
+                Ok(template)
             })
             .collect()
     }

@@ -26,7 +26,10 @@ pub struct Template {
     /// The command type in reports: memtier's "Sets"/"Gets" for --ratio, else the
     /// command's first word.
     pub name: String,
-    words: Vec<Vec<Piece>>,
+    /// The commands sent for one request: one, or several separated by a lone `;`
+    /// (`MULTI ; INCR __key__ ; EXEC`), which count as one operation timed to the last
+    /// reply.
+    commands: Vec<Vec<Vec<Piece>>>,
     pub weight: u32,
     pub pattern: Pattern,
     /// Reads count hits and misses (a null reply is a miss).
@@ -35,7 +38,15 @@ pub struct Template {
 
 impl Template {
     pub fn parse(text: &str, weight: u32, pattern: Pattern) -> Result<Template, String> {
-        let words: Vec<Vec<Piece>> = text.split_whitespace().map(pieces).collect();
+        let commands: Vec<Vec<Vec<Piece>>> = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .split(|word| *word == ";")
+            .map(|words| words.iter().map(|w| pieces(w)).collect())
+            .collect();
+        if commands.iter().any(Vec::is_empty) {
+            return Err(format!("--command {text:?} has an empty command"));
+        }
         let Some(first) = text.split_whitespace().next() else {
             return Err("--command is empty".to_string());
         };
@@ -43,7 +54,7 @@ impl Template {
         let is_read = matches!(name.as_str(), "GET" | "MGET" | "HGET" | "HGETALL" | "GETEX");
         Ok(Template {
             name,
-            words,
+            commands,
             weight,
             pattern,
             is_read,
@@ -62,20 +73,31 @@ impl Template {
     }
 
     pub fn uses_key(&self) -> bool {
-        self.words.iter().flatten().any(|p| *p == Piece::Key)
+        self.commands
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|p| *p == Piece::Key)
     }
 
-    /// Appends the request for `key` and `data` to `out` as a RESP array.
+    /// How many replies one request gets (one per command).
+    pub fn replies(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Appends the request for `key` and `data` to `out`: each command a RESP array.
     pub fn encode(&self, key: &[u8], data: &[u8], out: &mut Vec<u8>) {
-        out.push(b'*');
-        push_decimal(self.words.len() as u64, out);
-        out.extend_from_slice(b"\r\n");
-        for word in &self.words {
-            match word.as_slice() {
-                [Piece::Key] => encode_bulk(key, out),
-                [Piece::Data] => encode_bulk(data, out),
-                [Piece::Literal(text)] => encode_bulk(text, out),
-                pieces => encode_bulk(&substitute(pieces, key, data), out),
+        for words in &self.commands {
+            out.push(b'*');
+            push_decimal(words.len() as u64, out);
+            out.extend_from_slice(b"\r\n");
+            for word in words {
+                match word.as_slice() {
+                    [Piece::Key] => encode_bulk(key, out),
+                    [Piece::Data] => encode_bulk(data, out),
+                    [Piece::Literal(text)] => encode_bulk(text, out),
+                    pieces => encode_bulk(&substitute(pieces, key, data), out),
+                }
             }
         }
     }
@@ -243,6 +265,18 @@ mod tests {
             .unwrap()
             .encode(key, data, &mut out);
         out
+    }
+
+    #[test]
+    fn a_transaction_template_sends_every_command() {
+        let template =
+            Template::parse("MULTI ; INCR c:__key__ ; EXEC", 1, Pattern::Random).unwrap();
+        assert_eq!(template.replies(), 3);
+        assert_eq!(
+            encoded("MULTI ; INCR c:__key__ ; EXEC", b"9", b""),
+            b"*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$3\r\nc:9\r\n*1\r\n$4\r\nEXEC\r\n"
+        );
+        assert!(Template::parse("GET a ; ; EXEC", 1, Pattern::Random).is_err());
     }
 
     #[test]
