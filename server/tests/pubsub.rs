@@ -166,3 +166,29 @@ fn a_subscriber_that_never_reads_is_disconnected() {
     drop(publisher);
     assert!(reader.join().unwrap() > 0);
 }
+
+#[test]
+fn info_and_client_list_count_subscriptions_on_every_core() {
+    let server = Server::start();
+    let mut subs: Vec<TcpStream> = (0..4)
+        .map(|i| {
+            let mut sub = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            sub.write_all(format!("SUBSCRIBE shared own{i}\r\nPSUBSCRIBE p*\r\n").as_bytes())
+                .unwrap();
+            sub
+        })
+        .collect();
+    for sub in &mut subs {
+        drain(sub, Duration::from_millis(200));
+    }
+    let mut con = server.client();
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut con).unwrap();
+    assert!(info.contains("pubsub_channels:5\r\n"), "{info}");
+    assert!(info.contains("pubsub_patterns:1\r\n"), "{info}");
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+    let subscribed = list
+        .lines()
+        .filter(|line| line.contains("flags=P ") && line.contains("sub=2 psub=1 ssub=0"))
+        .count();
+    assert_eq!(subscribed, 4, "{list}");
+}

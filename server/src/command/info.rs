@@ -120,15 +120,32 @@ struct Totals {
     ops: f64,
     input: f64,
     output: f64,
+    /// Distinct channels, patterns and shard channels with a subscriber on any core.
+    pubsub: [usize; 3],
 }
 
 async fn gather_stats(s: &Session) -> Totals {
     let per_core = s.core.call_all(|core| core.stats.borrow().clone()).await;
+    use crate::core::pubsub::Kind;
+    let names = s
+        .core
+        .call_all(|core| {
+            let pubsub = core.pubsub.borrow();
+            [Kind::Channel, Kind::Pattern, Kind::Shard].map(|kind| pubsub.names(kind, None))
+        })
+        .await;
+    let pubsub = [0, 1, 2].map(|kind| {
+        let mut all: Vec<&Vec<u8>> = names.iter().flat_map(|per_core| &per_core[kind]).collect();
+        all.sort();
+        all.dedup();
+        all.len()
+    });
     let mut totals = Totals {
         stats: CoreStats::default(),
         ops: 0.0,
         input: 0.0,
         output: 0.0,
+        pubsub,
     };
     for stats in &per_core {
         totals.stats.add(stats);
@@ -404,8 +421,9 @@ fn stats_section(totals: &Totals, shard: &ShardStats) -> Fields {
         f("evicted_clients", 0),
         f("keyspace_hits", shard.keyspace_hits),
         f("keyspace_misses", shard.keyspace_misses),
-        f("pubsub_channels", 0),
-        f("pubsub_patterns", 0),
+        f("pubsub_channels", totals.pubsub[0]),
+        f("pubsub_patterns", totals.pubsub[1]),
+        f("pubsubshard_channels", totals.pubsub[2]),
         f("latest_fork_usec", 0),
         f("total_forks", 0),
         f("unexpected_error_replies", 0),

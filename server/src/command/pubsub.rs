@@ -75,6 +75,12 @@ fn names(kind: Kind) -> (&'static str, &'static str) {
 
 /// One (un)subscribe confirmation: a push in RESP3, an array in RESP2.
 fn confirm(s: &mut Session, what: &str, name: Option<&[u8]>, count: usize) {
+    let subs = &s.subs;
+    s.info.subscriptions.set([
+        subs.channels.len(),
+        subs.patterns.len(),
+        subs.shard_channels.len(),
+    ]);
     let mut reply = s.reply();
     match reply.proto {
         Proto::Resp2 => reply.array(3),
@@ -163,6 +169,7 @@ pub fn unsubscribe_all(s: &mut Session) {
     let Some(mailbox) = s.subs.mailbox.take() else {
         return;
     };
+    s.info.subscriptions.set([0; 3]);
     let mut pubsub = s.core.pubsub.borrow_mut();
     for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
         for name in std::mem::take(s.subs.list(kind)) {

@@ -73,6 +73,7 @@ pub fn queue(session: &mut Session, index: u16, spec: &Spec, flags: u32, argv: A
     }
     if let Some(queue) = session.multi.as_mut() {
         queue.commands.push((index, argv));
+        session.info.multi.set(queue.commands.len() as i64);
     }
     session.reply().simple("QUEUED");
 }
@@ -110,6 +111,7 @@ fn multi(s: &mut Session, _argv: Argv) -> Done<'_> {
             return Err(Status::err("ERR MULTI calls can not be nested"));
         }
         s.multi = Some(Queue::default());
+        s.info.multi.set(0);
         s.reply().ok();
         Ok(())
     }
@@ -121,6 +123,7 @@ fn discard(s: &mut Session, _argv: Argv) -> Done<'_> {
         if s.multi.take().is_none() {
             return Err(Status::err("ERR DISCARD without MULTI"));
         }
+        s.info.multi.set(-1);
         unwatch_all(s).await;
         s.reply().ok();
         Ok(())
@@ -203,6 +206,7 @@ pub async fn unwatch_all(s: &mut Session) {
 /// Ends the connection's transaction state (RESET, a closed connection).
 pub async fn reset(s: &mut Session) {
     s.multi = None;
+    s.info.multi.set(-1);
     unwatch_all(s).await;
 }
 
@@ -211,6 +215,7 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
         let Some(queue) = s.multi.take() else {
             return Err(Status::err("ERR EXEC without MULTI"));
         };
+        s.info.multi.set(-1);
         if queue.failed {
             unwatch_all(s).await;
             return Err(Status::err(

@@ -23,6 +23,10 @@ pub struct ClientInfo {
     pub killed: Cell<bool>,
     pub qbuf: Cell<usize>,
     pub omem: Cell<usize>,
+    /// Channels, patterns and shard channels subscribed to (CLIENT LIST sub psub ssub).
+    pub subscriptions: Cell<[usize; 3]>,
+    /// Commands queued since MULTI (-1: not in a transaction), CLIENT LIST's `multi`.
+    pub multi: Cell<i64>,
 }
 
 #[derive(Default)]
@@ -50,6 +54,8 @@ impl ClientInfo {
             killed: Default::default(),
             qbuf: Default::default(),
             omem: Default::default(),
+            subscriptions: Default::default(),
+            multi: Cell::new(-1),
         }
     }
 
@@ -62,13 +68,28 @@ impl ClientInfo {
         unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
     }
 
+    /// CLIENT LIST's flags: P subscribed, x in MULTI, N neither.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        if self.subscriptions.get().iter().any(|&n| n > 0) {
+            flags.push('P');
+        }
+        if self.multi.get() >= 0 {
+            flags.push('x');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
+    }
+
     /// One CLIENT LIST line in Redis 7.0's field order.
     pub fn list_line(&self, now_s: u32) -> String {
         let name = String::from_utf8_lossy(&self.name.borrow()).into_owned();
         let lib_name = String::from_utf8_lossy(&self.lib_name.borrow()).into_owned();
         let lib_ver = String::from_utf8_lossy(&self.lib_ver.borrow()).into_owned();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -76,7 +97,12 @@ impl ClientInfo {
             name,
             now_s.saturating_sub(self.created_s),
             now_s.saturating_sub(self.last_s.get()),
+            self.flags(),
             self.db.get(),
+            self.subscriptions.get()[0],
+            self.subscriptions.get()[1],
+            self.subscriptions.get()[2],
+            self.multi.get(),
             self.qbuf.get(),
             self.omem.get(),
             match self.last_cmd.get() {

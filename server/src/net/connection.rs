@@ -43,6 +43,8 @@ fn register(core: &Rc<Core>, socket: &Socket) -> Rc<ClientInfo> {
         killed: Default::default(),
         qbuf: Default::default(),
         omem: Default::default(),
+        subscriptions: Default::default(),
+        multi: std::cell::Cell::new(-1),
     });
     core.clients.borrow_mut().by_id.insert(id, info.clone());
     info
