@@ -22,6 +22,7 @@ pub mod glob;
 pub mod hash;
 pub mod info;
 pub mod keys;
+pub mod list;
 pub mod long_double;
 pub mod server;
 pub mod session;
@@ -197,6 +198,7 @@ impl Table {
             config::COMMANDS,
             string::COMMANDS,
             hash::COMMANDS,
+            list::COMMANDS,
             keys::COMMANDS,
             durability::COMMANDS,
         ] {

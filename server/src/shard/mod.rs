@@ -8,12 +8,14 @@
 //!   -> Db (segmented hash table, lazy expiry)  -> Entry { key, Value, expiry }
 //! ```
 
+pub mod blocking;
 pub mod db;
 pub mod effect;
 pub mod expire;
 pub mod hash;
 pub mod journal;
 pub mod key;
+pub mod list;
 pub mod slot;
 pub mod value;
 
@@ -56,6 +58,10 @@ pub struct Shard {
     /// The hash encoding thresholds, read from the configuration at first use and replaced
     /// by CONFIG SET (command/config.rs), so HSET never takes the configuration lock.
     pub hash_limits: Option<hash::HashLimits>,
+    /// The list node size (`list-max-listpack-size`), cached like `hash_limits`.
+    pub list_fill: Option<list::Fill>,
+    /// Clients blocked on this shard's keys (BLPOP and the like).
+    pub blocked: blocking::Blocked,
 }
 
 impl Shard {
@@ -72,6 +78,8 @@ impl Shard {
             last_now_ms: 0,
             records_keyless: true,
             hash_limits: None,
+            list_fill: None,
+            blocked: blocking::Blocked::default(),
         }
     }
 
