@@ -25,7 +25,7 @@
 use super::Ctx;
 use super::Shard;
 use ahash::AHashMap as HashMap;
-use futures::channel::oneshot;
+use futures::channel::mpsc::UnboundedSender;
 use std::collections::VecDeque;
 
 /// A blocked client: its connection's id (a client blocks on one command at a time).
@@ -46,6 +46,8 @@ pub enum Wakeup {
     Served { reply: Vec<u8>, lsn: u64 },
     /// One of its keys got data, but it spans cores: run the command again.
     Retry,
+    /// CLIENT UNBLOCK: end the wait (with the timeout reply, or with an error).
+    Unblocked { error: bool },
 }
 
 pub struct Waiter {
@@ -56,7 +58,7 @@ pub struct Waiter {
     pub local: bool,
     /// Taken out while it runs (it needs the shard the registry lives in).
     pub serve: Option<Box<dyn Serve>>,
-    pub wake: oneshot::Sender<Wakeup>,
+    pub wake: UnboundedSender<Wakeup>,
 }
 
 #[derive(Default)]
@@ -66,6 +68,9 @@ pub struct Blocked {
     waiters: HashMap<WaiterId, Waiter>,
     /// Keys with waiters that received data since the last `serve_ready`.
     ready: Vec<(usize, Vec<u8>)>,
+    /// The blocked clients whose connection runs on this core (wherever their keys
+    /// are), for CLIENT UNBLOCK.
+    clients: HashMap<WaiterId, UnboundedSender<Wakeup>>,
 }
 
 impl Blocked {
@@ -117,6 +122,22 @@ impl Blocked {
         }
     }
 
+    /// A client of this core is blocked: CLIENT UNBLOCK reaches it through `wake`.
+    pub fn watch_client(&mut self, id: WaiterId, wake: UnboundedSender<Wakeup>) {
+        self.clients.insert(id, wake);
+    }
+
+    pub fn unwatch_client(&mut self, id: WaiterId) {
+        self.clients.remove(&id);
+    }
+
+    /// CLIENT UNBLOCK on this core: whether client `id` is blocked here.
+    pub fn unblock_client(&self, id: WaiterId, error: bool) -> bool {
+        self.clients
+            .get(&id)
+            .is_some_and(|wake| wake.unbounded_send(Wakeup::Unblocked { error }).is_ok())
+    }
+
     fn first_waiting(&self, slot: &(usize, Vec<u8>)) -> Option<WaiterId> {
         self.queues
             .get(slot)
@@ -144,7 +165,7 @@ pub fn serve_ready(shard: &mut Shard, mut take_lsns: impl FnMut(u64) -> u64) -> 
             let local = shard.blocked.waiters.get(&id).is_some_and(|w| w.local);
             if !local {
                 let waiter = shard.blocked.remove(id).expect("queued waiters exist");
-                let _ = waiter.wake.send(Wakeup::Retry);
+                let _ = waiter.wake.unbounded_send(Wakeup::Retry);
                 continue;
             }
             match serve_one(shard, id, &slot, &mut take_lsns) {
@@ -183,6 +204,8 @@ fn serve_one(
         return None;
     };
     let waiter = shard.blocked.remove(id).expect("still queued");
-    let _ = waiter.wake.send(Wakeup::Served { reply, lsn: dep });
+    let _ = waiter
+        .wake
+        .unbounded_send(Wakeup::Served { reply, lsn: dep });
     Some(lsn.unwrap_or(0))
 }
