@@ -152,14 +152,21 @@ fn push_all(
 ) -> Result<usize, Status> {
     let key = args.required()?;
     let fill = fill(ctx);
-    if write(ctx, key)?.is_none() && only_existing {
+    // One lookup on the hot path: push into the list found, or build a new one aside.
+    let len = if let Some(entry) = ctx.lookup_write(key) {
+        let list = list_mut(&mut entry.value)?;
+        args.rest().for_each(|value| list.push(end, value, fill));
+        list.len()
+    } else if only_existing {
         return Ok(0);
-    }
-    let list = write_or_create(ctx, key)?;
-    for value in args.rest() {
-        list.push(end, value, fill);
-    }
-    let len = list.len();
+    } else {
+        let mut list = List::default();
+        args.rest().for_each(|value| list.push(end, value, fill));
+        let len = list.len();
+        let clock = ctx.shard.clock_s;
+        ctx.db().insert(key, Value::List(list), 0, clock);
+        len
+    };
     crate::shard::blocking::key_pushed(ctx, key);
     Ok(len)
 }
@@ -212,20 +219,30 @@ fn pop(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply, end: End) -> Result<()
         let name = String::from_utf8_lossy(args.name()).to_ascii_lowercase();
         return Err(Status::WrongArity(name));
     }
-    if write(ctx, key)?.is_none() {
+    let Some(entry) = ctx.lookup_write(key) else {
         match count {
             Some(_) => reply.null_array(),
             None => reply.null(),
         }
         return Ok(());
-    }
+    };
+    // One lookup, and each element goes from its node straight into the reply.
+    let list = list_mut(&mut entry.value)?;
     match count {
-        None => reply.bulk(&pop_some(ctx, key, end, 1)[0]),
-        Some(count) => {
-            let popped = pop_some(ctx, key, end, count as usize);
-            reply.array(popped.len());
-            popped.iter().for_each(|value| reply.bulk(value));
+        None => {
+            let popped = list.pop_with(end, |value| reply.bulk(value));
+            debug_assert!(popped.is_some(), "stored lists are never empty");
         }
+        Some(count) => {
+            let count = (count as usize).min(list.len());
+            reply.array(count);
+            for _ in 0..count {
+                list.pop_with(end, |value| reply.bulk(value));
+            }
+        }
+    }
+    if list.is_empty() {
+        ctx.delete(key);
     }
     Ok(())
 }

@@ -131,6 +131,12 @@ impl Blocked {
         self.clients.remove(&id);
     }
 
+    /// Clients of this core blocked right now (INFO clients' blocked_clients, summed over
+    /// the cores).
+    pub fn blocked_clients(&self) -> usize {
+        self.clients.len()
+    }
+
     /// CLIENT UNBLOCK on this core: whether client `id` is blocked here.
     pub fn unblock_client(&self, id: WaiterId, error: bool) -> bool {
         self.clients

@@ -182,20 +182,30 @@ impl Node {
         self.start = gap;
     }
 
-    fn pop_front(&mut self) -> Vec<u8> {
-        let (value, next) = self.entry_at(self.start);
-        let popped = self.buf[value].to_vec();
-        self.start = next;
-        self.count -= 1;
-        popped
+    /// The node is full: its buffer shrinks to its entries (no head gap, no spare
+    /// capacity), so a long list costs what its entries take. Once per node.
+    fn seal(&mut self) {
+        if self.start > 0 || self.buf.capacity() > self.buf.len() {
+            self.buf = self.buf[self.start..].to_vec();
+            self.start = 0;
+        }
     }
 
-    fn pop_back(&mut self) -> Vec<u8> {
+    /// Removes the first entry, handing it to `take` before its bytes are released.
+    fn pop_front_with<R>(&mut self, take: impl FnOnce(&[u8]) -> R) -> R {
+        let (value, next) = self.entry_at(self.start);
+        let taken = take(&self.buf[value]);
+        self.start = next;
+        self.count -= 1;
+        taken
+    }
+
+    fn pop_back_with<R>(&mut self, take: impl FnOnce(&[u8]) -> R) -> R {
         let (value, start) = self.entry_before(self.buf.len());
-        let popped = self.buf[value].to_vec();
+        let taken = take(&self.buf[value]);
         self.buf.truncate(start);
         self.count -= 1;
-        popped
+        taken
     }
 
     /// The offset where entry `index` starts, walking from the nearer end.
@@ -322,28 +332,39 @@ impl List {
             End::Left => self.nodes.front_mut(),
             End::Right => self.nodes.back_mut(),
         };
-        let room = node.filter(|node| fill.allows(node.bytes(), node.count, size));
-        match (room, end) {
-            (Some(node), End::Left) => node.push_front(value),
-            (Some(node), End::Right) => node.push_back(value),
-            (None, End::Left) => self
-                .nodes
-                .push_front(Node::from_entries([value].into_iter())),
-            (None, End::Right) => self
-                .nodes
-                .push_back(Node::from_entries([value].into_iter())),
+        match node {
+            Some(node) if fill.allows(node.bytes(), node.count, size) => match end {
+                End::Left => node.push_front(value),
+                End::Right => node.push_back(value),
+            },
+            full => {
+                if let Some(node) = full {
+                    node.seal();
+                }
+                let node = Node::from_entries([value].into_iter());
+                match end {
+                    End::Left => self.nodes.push_front(node),
+                    End::Right => self.nodes.push_back(node),
+                }
+            }
         }
         self.len += 1;
     }
 
     pub fn pop(&mut self, end: End) -> Option<Vec<u8>> {
+        self.pop_with(end, <[u8]>::to_vec)
+    }
+
+    /// Pops at `end`, handing the element to `take` without copying it out first (LPOP
+    /// writes it straight into the reply).
+    pub fn pop_with<R>(&mut self, end: End, take: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let node = match end {
             End::Left => self.nodes.front_mut()?,
             End::Right => self.nodes.back_mut()?,
         };
         let value = match end {
-            End::Left => node.pop_front(),
-            End::Right => node.pop_back(),
+            End::Left => node.pop_front_with(take),
+            End::Right => node.pop_back_with(take),
         };
         if node.count == 0 {
             match end {
@@ -608,8 +629,8 @@ mod tests {
                 [&value[..], b"a", &value]
             );
             assert_eq!(node.entries().rev().count(), 3);
-            assert_eq!(node.pop_back(), value);
-            assert_eq!(node.pop_front(), value);
+            assert_eq!(node.pop_back_with(<[u8]>::to_vec), value);
+            assert_eq!(node.pop_front_with(<[u8]>::to_vec), value);
             assert_eq!(node.bytes(), entry_size(1));
         }
     }
@@ -631,6 +652,23 @@ mod tests {
         big.push(End::Right, &[b'w'; 10_000], Fill(-1));
         assert_eq!(big.nodes.len(), 4);
         assert_eq!(big.get(10).map(<[u8]>::len), Some(10_000));
+    }
+
+    #[test]
+    fn full_nodes_keep_no_slack() {
+        for end in [End::Left, End::Right] {
+            let mut l = List::default();
+            for _ in 0..10_000 {
+                l.push(end, b"0123456789", Fill::default());
+            }
+            // 12 bytes per entry; only the node still filling may hold spare room.
+            let entries = 10_000 * entry_size(10);
+            assert!(
+                l.allocated_bytes() <= entries + 2 * 8192,
+                "{end:?}: {}",
+                l.allocated_bytes()
+            );
+        }
     }
 
     #[test]
