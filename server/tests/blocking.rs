@@ -275,3 +275,74 @@ fn a_served_pop_survives_a_restart() {
     assert_eq!(after, before);
     assert_eq!(query::<String>(&mut con, &["DEBUG", "DIGEST-TTL"]), digest);
 }
+
+#[test]
+fn concurrent_blockers_and_pushers_on_both_cores_see_every_element_once() {
+    let server = Server::start();
+    let (a, b) = (key_on(0, "race:"), key_on(1, "race:"));
+    let per_pusher = 150;
+    let pushers = 3;
+    // Consumers blocked on one key (served on its shard) and on both (woken, retrying),
+    // with timeouts short enough that some waits end while a push is being served.
+    let consumers: Vec<_> = (0..4)
+        .map(|n| {
+            let mut con = server.client();
+            let keys: Vec<String> = match n % 3 {
+                0 => vec![a.clone()],
+                1 => vec![b.clone()],
+                _ => vec![a.clone(), b.clone()],
+            };
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut idle = 0;
+                while idle < 5 {
+                    let mut cmd = redis::cmd(if n % 2 == 0 { "BLPOP" } else { "BRPOP" });
+                    keys.iter().for_each(|k| {
+                        cmd.arg(k);
+                    });
+                    match cmd
+                        .arg("0.05")
+                        .query::<Option<(String, String)>>(&mut con)
+                        .unwrap()
+                    {
+                        Some((_, value)) => {
+                            got.push(value);
+                            idle = 0;
+                        }
+                        None => idle += 1,
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..pushers)
+        .map(|p| {
+            let mut con = server.client();
+            let (a, b) = (a.clone(), b.clone());
+            thread::spawn(move || {
+                for i in 0..per_pusher {
+                    let key = if i % 2 == 0 { &a } else { &b };
+                    let _: i64 = query(&mut con, &["RPUSH", key, &format!("p{p}:{i}")]);
+                }
+            })
+        })
+        .collect();
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    let mut received: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let mut con = server.client();
+    received.extend(query::<Vec<String>>(&mut con, &["LRANGE", &a, "0", "-1"]));
+    received.extend(query::<Vec<String>>(&mut con, &["LRANGE", &b, "0", "-1"]));
+    received.sort();
+    let mut expected: Vec<String> = (0..pushers)
+        .flat_map(|p| (0..per_pusher).map(move |i| format!("p{p}:{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        received, expected,
+        "every element popped once or still in its list"
+    );
+}
