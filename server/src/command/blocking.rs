@@ -1,4 +1,6 @@
-//! Blocking list commands (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP) and CLIENT UNBLOCK.
+//! Blocking commands: the attempt / register / wait loop every blocking command shares
+//! (a data type plugs in through `Blockable`), the list ones (BLPOP BRPOP BLMOVE
+//! BRPOPLPUSH BLMPOP), and CLIENT UNBLOCK.
 //!
 //! ```text
 //! attempt + register, atomically (one MultiCore operation holding the keys' cores):
@@ -102,13 +104,69 @@ struct PopArgs {
     count: usize,
 }
 
-impl Request {
-    /// The keys to block on.
-    fn keys(&self) -> Vec<Vec<u8>> {
+/// A blocking command's data-type side. The attempt / register / wait loop below is
+/// shared: sorted-set pops (BZPOPMIN...) and streams (XREAD BLOCK) implement this too.
+pub trait Blockable: 'static {
+    /// The keys the command waits on, in argument order.
+    fn wait_keys(&self) -> &[Vec<u8>];
+    /// Keys an attempt writes besides those (BLMOVE's destination): their cores are held
+    /// during an attempt, and their waiters served after a successful one.
+    fn other_keys(&self) -> &[Vec<u8>] {
+        &[]
+    }
+    /// The non-blocking form, with the cores of every key held: the reply (in `proto`)
+    /// when it found something, None when it would block.
+    fn try_now<'a>(
+        &'a self,
+        op: &'a mut MultiCore,
+        db: usize,
+        cores: usize,
+        proto: Proto,
+    ) -> LocalBoxFuture<'a, Result<Option<Vec<u8>>, Status>>;
+    /// What serves the command on the shard of one of its keys once it has data.
+    fn server(&self, proto: Proto) -> Box<dyn Serve>;
+}
+
+impl Blockable for Request {
+    fn wait_keys(&self) -> &[Vec<u8>] {
         match self {
-            Request::Pop { pop, .. } => pop.keys.clone(),
-            Request::Move { src, .. } => vec![src.clone()],
+            Request::Pop { pop, .. } => &pop.keys,
+            Request::Move { src, .. } => std::slice::from_ref(src),
         }
+    }
+
+    fn other_keys(&self) -> &[Vec<u8>] {
+        match self {
+            Request::Pop { .. } => &[],
+            Request::Move { dst, .. } => std::slice::from_ref(dst),
+        }
+    }
+
+    fn try_now<'a>(
+        &'a self,
+        op: &'a mut MultiCore,
+        db: usize,
+        cores: usize,
+        proto: Proto,
+    ) -> LocalBoxFuture<'a, Result<Option<Vec<u8>>, Status>> {
+        async move {
+            let got = try_list(op, db, cores, self).await?;
+            if !got.found() {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            let single = matches!(self, Request::Pop { single: true, .. });
+            got.reply(&mut Reply::new(&mut out, proto), single);
+            Ok(Some(out))
+        }
+        .boxed_local()
+    }
+
+    fn server(&self, proto: Proto) -> Box<dyn Serve> {
+        Box::new(ListServe {
+            request: self.clone(),
+            proto,
+        })
     }
 }
 
@@ -199,7 +257,8 @@ pub async fn serve_after(s: &Session, core: usize) {
 
 /// What one attempt ended with.
 enum Attempt {
-    Got(Got),
+    /// Done: the reply.
+    Done(Vec<u8>),
     /// Nothing yet: registered on these cores.
     Blocked(Vec<usize>),
 }
@@ -220,38 +279,39 @@ fn keys_by_core(keys: &[Vec<u8>], cores: usize) -> BTreeMap<usize, Vec<Vec<u8>>>
 /// its keys, all in one operation holding those cores (a push cannot fall in between).
 async fn attempt(
     s: &mut Session,
-    request: &Request,
+    request: &impl Blockable,
     wake: &mpsc::UnboundedSender<Wakeup>,
 ) -> Result<Attempt, Status> {
     let (db, cores, id, proto) = (s.db, s.core.cores, s.id(), s.proto);
-    let by_core = keys_by_core(&request.keys(), cores);
-    let mut involved: Vec<usize> = by_core.keys().copied().collect();
-    if let Request::Move { dst, .. } = request {
-        involved.push(key_core(dst, cores));
-    }
+    let by_core = keys_by_core(request.wait_keys(), cores);
+    let others: Vec<usize> = request
+        .other_keys()
+        .iter()
+        .map(|key| key_core(key, cores))
+        .collect();
+    let involved: Vec<usize> = by_core
+        .keys()
+        .copied()
+        .chain(others.iter().copied())
+        .collect();
     let mut op = MultiCore::new(s, involved.iter().copied());
-    let got = try_now(&mut op, db, cores, request).await;
-    let got = match got {
-        Ok(got) if !got.found() => got,
-        other => {
-            op.finish().await;
-            if let (Ok(Got::Moved(Some(_))), Request::Move { dst, .. }) = (&other, request) {
-                serve_after(s, key_core(dst, cores)).await;
+    let done = request.try_now(&mut op, db, cores, proto).await;
+    if !matches!(done, Ok(None)) {
+        op.finish().await;
+        if let Ok(Some(_)) = done {
+            for &core in &others {
+                serve_after(s, core).await;
             }
-            return other.map(Attempt::Got);
         }
-    };
-    drop(got);
-    let local = by_core.len() == 1 && involved.iter().all(|&c| c == involved[0]);
+        return done.map(|reply| Attempt::Done(reply.expect("checked")));
+    }
+    let local = involved.iter().all(|&c| c == involved[0]);
     for (&core, keys) in &by_core {
         let waiter = Waiter {
             db,
             keys: keys.clone(),
             local,
-            serve: Some(Box::new(ListServe {
-                request: request.clone(),
-                proto,
-            })),
+            serve: Some(request.server(proto)),
             wake: wake.clone(),
         };
         op.run(core, move |shard: &mut Shard| {
@@ -263,8 +323,8 @@ async fn attempt(
     Ok(Attempt::Blocked(by_core.keys().copied().collect()))
 }
 
-/// The non-blocking form of the request, with its cores held.
-async fn try_now(
+/// The non-blocking form of a list request, with its cores held.
+async fn try_list(
     op: &mut MultiCore,
     db: usize,
     cores: usize,
@@ -355,8 +415,11 @@ async fn wait(s: &Session, rx: &mut mpsc::UnboundedReceiver<Wakeup>, deadline_ms
 }
 
 /// Runs a blocking request to its end: attempt, block, serve or retry, time out.
-async fn block(s: &mut Session, request: Request, deadline_ms: u64) -> Result<(), Status> {
-    let single = matches!(request, Request::Pop { single: true, .. });
+pub async fn block(
+    s: &mut Session,
+    request: impl Blockable,
+    deadline_ms: u64,
+) -> Result<(), Status> {
     let (wake, mut rx) = mpsc::unbounded();
     // CLIENT UNBLOCK finds the waiter through the connection's own core.
     let id = s.id();
@@ -365,7 +428,7 @@ async fn block(s: &mut Session, request: Request, deadline_ms: u64) -> Result<()
     let result = wait_or_timeout(s, &request, deadline_ms, &wake, &mut rx).await;
     s.core.shard.borrow_mut().blocked.unwatch_client(id);
     match result? {
-        Some(Finished::Got(got)) => got.reply(&mut s.reply(), single),
+        Some(Finished::Done(reply)) => s.out.extend_from_slice(&reply),
         Some(Finished::Served { reply, lsn }) => {
             s.out.extend_from_slice(&reply);
             s.depend(lsn);
@@ -379,15 +442,19 @@ async fn block(s: &mut Session, request: Request, deadline_ms: u64) -> Result<()
 }
 
 enum Finished {
-    Got(Got),
-    Served { reply: Vec<u8>, lsn: u64 },
+    /// The attempt found something: its reply (the operation's LSN is the session's).
+    Done(Vec<u8>),
+    Served {
+        reply: Vec<u8>,
+        lsn: u64,
+    },
     Error(String),
 }
 
 /// The attempt/wait loop; None when the wait ended with nothing (timeout, unblock).
 async fn wait_or_timeout(
     s: &mut Session,
-    request: &Request,
+    request: &impl Blockable,
     deadline_ms: u64,
     wake: &mpsc::UnboundedSender<Wakeup>,
     rx: &mut mpsc::UnboundedReceiver<Wakeup>,
@@ -395,7 +462,7 @@ async fn wait_or_timeout(
     loop {
         // (MULTI hooks in here: inside a transaction, do not register; answer None.)
         let cores = match attempt(s, request, wake).await? {
-            Attempt::Got(got) => return Ok(Some(Finished::Got(got))),
+            Attempt::Done(reply) => return Ok(Some(Finished::Done(reply))),
             Attempt::Blocked(cores) => cores,
         };
         let mut ended = wait(s, rx, deadline_ms).await;
