@@ -17,9 +17,10 @@
 //! Served pops are logged on the owning shard as the deterministic commands they amount
 //! to (shard/blocking.rs): `LPOP k 1`, `RPOP a 1` + `LPUSH b v`.
 //!
-//! MULTI does not exist yet. When it does, a blocking command inside MULTI must not
-//! block: `wait_or_timeout` is where it hooks in (answer the timeout reply at once, as
-//! Redis does for a blocking command inside a transaction).
+//! MULTI does not exist on this branch. Inside a transaction a blocking command must
+//! not block: `attempt` is where that hooks in (after the non-blocking try finds nothing,
+//! answer the timeout reply instead of registering, as Redis does), and `serve_after`
+//! must not run inside the transaction's scope (serve once it has finished instead).
 
 use super::args::{is, parse_i64};
 use super::list::{self, mpop, mpop_here, parse_end, parse_mpop, reply_mpop, Mpop};
@@ -305,6 +306,8 @@ async fn attempt(
         }
         return done.map(|reply| Attempt::Done(reply.expect("checked")));
     }
+    // MULTI hooks in here: inside a transaction, finish the operation without registering
+    // and answer the timeout reply (see the module comment).
     let local = involved.iter().all(|&c| c == involved[0]);
     for (&core, keys) in &by_core {
         let waiter = Waiter {
@@ -460,7 +463,6 @@ async fn wait_or_timeout(
     rx: &mut mpsc::UnboundedReceiver<Wakeup>,
 ) -> Result<Option<Finished>, Status> {
     loop {
-        // (MULTI hooks in here: inside a transaction, do not register; answer None.)
         let cores = match attempt(s, request, wake).await? {
             Attempt::Done(reply) => return Ok(Some(Finished::Done(reply))),
             Attempt::Blocked(cores) => cores,
