@@ -56,6 +56,7 @@ case_files!(
     keys,
     server,
     hashes,
+    lists,
     wrongtype,
     transactions,
     scripting,

@@ -91,6 +91,30 @@ fn digest_workload(con: &mut Connection) {
         let _: i64 = query(con, &["HSET", "h", "a", db, "b", "2"]);
     }
     let _: () = query(con, &["SELECT", "0"]);
+    list_digest_workload(con);
+}
+
+/// Lists: order matters to their digest; integers, empty and binary elements; a list of
+/// many nodes; TTLs.
+fn list_digest_workload(con: &mut Connection) {
+    for i in 0..30 {
+        let key = format!("list:{i}");
+        for j in 0..=i % 5 {
+            let value = match j % 3 {
+                0 => j.to_string(),
+                1 => String::new(),
+                _ => format!("v\r\n\0{i}"),
+            };
+            let push = if j % 2 == 0 { "RPUSH" } else { "LPUSH" };
+            let _: i64 = query(con, &[push, &key, &value]);
+        }
+        if i % 7 == 0 {
+            let _: i64 = query(con, &["EXPIRE", &key, "100000"]);
+        }
+    }
+    for i in 0..2000 {
+        let _: i64 = query(con, &["RPUSH", "list:big", &format!("element:{i}")]);
+    }
 }
 
 #[test]
@@ -125,6 +149,9 @@ fn digest_and_digest_value_match_redis_server() {
         "hash:5",
         "hash:big",
         "hash:long",
+        "list:0",
+        "list:4",
+        "list:big",
     ];
     let with_missing = [&keys[..], &["key:7", "missing"]].concat();
     let expected: Vec<String> = query(&mut theirs, &with_missing);
@@ -1010,6 +1037,72 @@ impl Workload {
         }
     }
 
+    /// A write to lists: pushes, pops (with and without a count), edits by index and by
+    /// value, and moves whose two keys are on the same core or on both.
+    fn list_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
+        let name = |name: &str| vec![name.as_bytes().to_vec(), k.as_bytes().to_vec()];
+        let index = |rng: &mut Rng| (rng.below(12) as i64 - 6).to_string().into_bytes();
+        match self.rng.below(14) {
+            0..=3 => {
+                let push = ["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"][self.rng.below(4)];
+                let values = (0..1 + self.rng.below(4)).map(|_| self.value());
+                [name(push), values.collect()].concat()
+            }
+            4..=5 => {
+                let mut args = name(if self.rng.chance(50) { "LPOP" } else { "RPOP" });
+                if self.rng.chance(40) {
+                    args.push(self.rng.below(4).to_string().into_bytes());
+                }
+                args
+            }
+            6 => [name("LSET"), vec![index(&mut self.rng), self.value()]].concat(),
+            7 => {
+                let side = if self.rng.chance(50) {
+                    "BEFORE"
+                } else {
+                    "AFTER"
+                };
+                let side = side.as_bytes().to_vec();
+                [name("LINSERT"), vec![side, self.value(), self.value()]].concat()
+            }
+            8 => {
+                let count = index(&mut self.rng);
+                [name("LREM"), vec![count, self.value()]].concat()
+            }
+            9 => [
+                name("LTRIM"),
+                vec![index(&mut self.rng), index(&mut self.rng)],
+            ]
+            .concat(),
+            10..=11 => {
+                let ends = ["LEFT", "RIGHT"];
+                let (from, to) = (*self.rng.pick(&ends), *self.rng.pick(&ends));
+                if self.rng.chance(30) {
+                    vec![b"RPOPLPUSH".to_vec(), k.into(), k2.into()]
+                } else {
+                    [
+                        b"LMOVE".to_vec(),
+                        k.into(),
+                        k2.into(),
+                        from.into(),
+                        to.into(),
+                    ]
+                    .to_vec()
+                }
+            }
+            _ => {
+                let end = if self.rng.chance(50) { "LEFT" } else { "RIGHT" };
+                let mut args: Vec<Vec<u8>> = vec![b"LMPOP".to_vec(), b"2".to_vec()];
+                args.extend([k.as_bytes().to_vec(), k2.as_bytes().to_vec(), end.into()]);
+                if self.rng.chance(50) {
+                    args.push(b"COUNT".to_vec());
+                    args.push((1 + self.rng.below(3)).to_string().into_bytes());
+                }
+                args
+            }
+        }
+    }
+
     fn command(&mut self) -> Vec<Vec<u8>> {
         let words = |items: &[&str]| -> Vec<Vec<u8>> {
             items.iter().map(|w| w.as_bytes().to_vec()).collect()
@@ -1107,7 +1200,8 @@ impl Workload {
             850..=869 => words(&["SWAPDB", &self.db(), &self.db()]),
             870..=872 => words(&["FLUSHDB"]),
             873 => words(&["FLUSHALL"]),
-            _ => self.hash_command(&k),
+            874..=936 => self.hash_command(&k),
+            _ => self.list_command(&k, &k2),
         };
         args.shrink_to_fit();
         args
@@ -1209,6 +1303,17 @@ fn dump_value(conn: &mut Conn, db: usize, key: &str) -> Vec<u8> {
             pairs.sort();
             pairs.concat()
         }
+        "list" => match conn.must(&["LRANGE", key, "0", "-1"]) {
+            Resp::Array(Some(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Resp::Bulk(Some(v)) => [&v[..], b";"].concat(),
+                    other => panic!("db {db} key {key:?}: LRANGE element {other:?}"),
+                })
+                .collect::<Vec<_>>()
+                .concat(),
+            other => panic!("db {db} key {key:?}: LRANGE of a list replied {other:?}"),
+        },
         other => panic!("db {db} key {key:?} is listed by SCAN but its type is {other}"),
     }
 }

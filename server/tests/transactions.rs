@@ -271,3 +271,63 @@ fn acknowledged_transactions_survive_a_kill_whole() {
         "the restart lost or tore an acknowledged transaction"
     );
 }
+
+/// A client blocked on a key is served by a push inside EXEC or a script, once the
+/// transaction ends; and the served pop counts as a change for WATCH.
+#[test]
+fn pushes_inside_exec_and_scripts_serve_blocked_clients() {
+    let server = Server::start();
+    for (round, via_script) in [(0, false), (1, true)] {
+        let key = keys_on(round % 2, "blk:", 1).remove(0);
+        let url = server.url();
+        let blocked_key = key.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let got: Option<(String, String)> = redis::cmd("BLPOP")
+                .arg(&blocked_key)
+                .arg(10)
+                .query(&mut con)
+                .unwrap();
+            got
+        });
+        let mut con = server.client();
+        // Wait until the waiter is registered.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info: String = redis::cmd("INFO").arg("clients").query(&mut con).unwrap();
+            if info.contains("blocked_clients:1\r\n") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the client never blocked");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut watcher = server.client();
+        let _: () = redis::cmd("WATCH").arg(&key).query(&mut watcher).unwrap();
+        if via_script {
+            let _: i64 = redis::cmd("EVAL")
+                .arg("return redis.call('rpush', KEYS[1], 'v')")
+                .arg(1)
+                .arg(&key)
+                .query(&mut con)
+                .unwrap();
+        } else {
+            let (_,): (i64,) = redis::pipe()
+                .atomic()
+                .cmd("RPUSH")
+                .arg(&key)
+                .arg("v")
+                .query(&mut con)
+                .unwrap();
+        }
+        assert_eq!(waiter.join().unwrap(), Some((key.clone(), "v".to_string())));
+        let ran: Option<(String,)> = redis::pipe()
+            .atomic()
+            .cmd("PING")
+            .query(&mut watcher)
+            .unwrap();
+        assert!(
+            ran.is_none(),
+            "the push and the served pop did not abort the watcher"
+        );
+    }
+}

@@ -213,6 +213,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "HELP",
     "    Prints this help.",
 ];
@@ -293,9 +295,10 @@ fn client(s: &mut Session, argv: Argv) -> Done<'_> {
             }
             b"list" => client_list(s, &argv).await?,
             b"kill" if argv.len() >= 3 => client_kill(s, &argv).await?,
+            b"unblock" if argv.len() >= 3 => super::blocking::client_unblock(s, &argv).await?,
             b"help" if argv.len() == 2 => reply_help(s, CLIENT_HELP),
             b"id" | b"getname" | b"setname" | b"setinfo" | b"reply" | b"info" | b"kill"
-            | b"help" => return Err(arity_error()),
+            | b"unblock" | b"help" => return Err(arity_error()),
             _ => return Err(unknown_subcommand("client", &argv[1])),
         }
         Ok(())
@@ -531,6 +534,7 @@ pub static COMMANDS: &[Spec] = &[
             ("info", 2, LOADING | STALE),
             ("list", -2, ADMIN | LOADING | STALE),
             ("kill", -3, ADMIN | LOADING | STALE),
+            ("unblock", -3, ADMIN | LOADING | STALE),
             ("reply", 3, LOADING | STALE),
             ("help", 2, LOADING | STALE),
         ],

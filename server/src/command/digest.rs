@@ -40,6 +40,7 @@ use sha1_smol::Sha1;
 
 /// Redis's type codes (server.h OBJ_STRING, OBJ_LIST, ...), mixed into every value digest.
 const OBJ_STRING: u32 = 0;
+const OBJ_LIST: u32 = 1;
 const OBJ_HASH: u32 = 4;
 
 /// A 20-byte SHA1-sized digest, all zeros to start with (Redis's `memset(digest,0,20)`).
@@ -95,6 +96,10 @@ pub fn mix_value(digest: &mut Digest, value: &Value, expire_at_ms: u64, ttl: Ttl
                 element.mix(value);
                 digest.xor(&element.0);
             }
+        }
+        Value::List(list) => {
+            digest.mix(&OBJ_LIST.to_be_bytes());
+            list.iter().for_each(|element| digest.mix(element));
         }
     }
     if expire_at_ms != 0 {

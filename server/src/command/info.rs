@@ -94,7 +94,7 @@ pub async fn render(s: &mut Session, args: &[Vec<u8>]) -> String {
         let _ = write!(out, "# {title}\r\n");
         let fields = match *section {
             "server" => server(s),
-            "clients" => clients(s),
+            "clients" => clients(s, &stats),
             "memory" => memory_section(s),
             "persistence" => persistence(s),
             "stats" => stats_section(&stats, &keyspace.stats),
@@ -122,6 +122,8 @@ struct Totals {
     output: f64,
     /// Distinct channels, patterns and shard channels with a subscriber on any core.
     pubsub: [usize; 3],
+    /// Clients waiting in a blocking command, on every core.
+    blocked_clients: usize,
 }
 
 async fn gather_stats(s: &Session) -> Totals {
@@ -146,6 +148,12 @@ async fn gather_stats(s: &Session) -> Totals {
         input: 0.0,
         output: 0.0,
         pubsub,
+        blocked_clients: s
+            .core
+            .call_all(|core| core.shard.borrow().blocked.blocked_clients())
+            .await
+            .into_iter()
+            .sum(),
     };
     for stats in &per_core {
         totals.stats.add(stats);
@@ -277,7 +285,7 @@ fn uname() -> String {
     )
 }
 
-fn clients(s: &Session) -> Fields {
+fn clients(s: &Session, totals: &Totals) -> Fields {
     vec![
         f(
             "connected_clients",
@@ -287,7 +295,7 @@ fn clients(s: &Session) -> Fields {
         f("maxclients", s.core.settings.borrow().maxclients),
         f("client_recent_max_input_buffer", 0),
         f("client_recent_max_output_buffer", 0),
-        f("blocked_clients", 0),
+        f("blocked_clients", totals.blocked_clients),
         f("tracking_clients", 0),
         f("clients_in_timeout_table", 0),
     ]

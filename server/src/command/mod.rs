@@ -13,6 +13,7 @@
 //! ```
 
 pub mod args;
+pub mod blocking;
 pub mod config;
 pub mod connection;
 pub mod digest;
@@ -22,6 +23,7 @@ pub mod glob;
 pub mod hash;
 pub mod info;
 pub mod keys;
+pub mod list;
 pub mod long_double;
 pub mod pubsub;
 pub mod scripting;
@@ -200,6 +202,8 @@ impl Table {
             config::COMMANDS,
             string::COMMANDS,
             hash::COMMANDS,
+            list::COMMANDS,
+            blocking::COMMANDS,
             keys::COMMANDS,
             transaction::COMMANDS,
             scripting::COMMANDS,

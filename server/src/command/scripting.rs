@@ -127,6 +127,8 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
     let ctx = script::call::leave();
     ctx.tx.finish().await;
     drop(turn);
+    // Pushes by the script may have made blocked clients servable.
+    super::blocking::serve_after_all(s, ctx.held.iter().copied()).await;
 
     match outcome {
         Ok(Ok(value)) => convert::write_lua(&mut s.reply(), &value),

@@ -223,7 +223,7 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
             ));
         }
         let cores = transaction_cores(s, &queue.commands);
-        let mut tx = MultiCore::transaction(s, cores);
+        let mut tx = MultiCore::transaction(s, cores.iter().copied());
         tx.hold_all().await;
         if watch_broken(s, &mut tx).await {
             tx.finish().await;
@@ -238,6 +238,8 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
         }
         s.exec = None;
         tx.finish().await;
+        // Pushes inside the transaction may have made blocked clients servable.
+        super::blocking::serve_after_all(s, cores).await;
         unwatch_all(s).await;
         Ok(())
     }

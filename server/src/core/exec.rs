@@ -52,6 +52,13 @@ pub fn execute_shard(
         core.wake_shipper();
     }
     let dep = shard.journal.dep();
+    if shard.blocked.has_ready() {
+        // The write gave data to keys clients are blocked on: they are served now, before
+        // any other command runs here, each logged after this write (shard/blocking.rs).
+        if crate::shard::blocking::serve_ready(shard, |n| core.global.take_lsns(n)) {
+            core.wake_shipper();
+        }
+    }
     let took = started.elapsed();
     let mut stats = core.stats.borrow_mut();
     stats.record(index, took);

@@ -17,6 +17,9 @@
 //!              1 hash:   count u32, count × (field len u32, field, value len u32, value)
 //!                        (the value's len is the whole block's; encoding as Redis would
 //!                        choose it from the replaying server's limits)
+//!              2 list:   count u32, count × (len u32, element), head to tail (the
+//!                        value's len is the whole block's; nodes as the replaying
+//!                        server's list-max-listpack-size makes them)
 //! FLUSHDB 3 :=                                         (every core)
 //! SWAPDB  4 := other_db u8                             (every core)
 //! ```
@@ -29,6 +32,7 @@
 //! `Ctx::delete`, ...) while a recording is open.
 
 use super::hash::{Hash, HashLimits};
+use super::list::{End, Fill, List};
 use super::value::Value;
 
 pub const CMD: u8 = 0;
@@ -40,6 +44,7 @@ pub const SWAPDB: u8 = 4;
 /// The `type` byte of PUT.
 const TYPE_STRING: u8 = 0;
 const TYPE_HASH: u8 = 1;
+const TYPE_LIST: u8 = 2;
 
 /// Appends a CMD op.
 pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<Item = &'a [u8]>) {
@@ -84,7 +89,21 @@ pub fn put(out: &mut Vec<u8>, db: usize, key: &[u8], value: &Value, expire_at_ms
             let len = (out.len() - len_at - 4) as u32;
             out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         }
+        Value::List(list) => put_list(out, list),
     }
+}
+
+/// A PUT's list block: the element count, then every element head to tail.
+fn put_list(out: &mut Vec<u8>, list: &List) {
+    out.push(TYPE_LIST);
+    let len_at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+    for element in list.iter() {
+        put_bytes(out, element);
+    }
+    let len = (out.len() - len_at - 4) as u32;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 pub fn flushdb(out: &mut Vec<u8>, db: usize) {
@@ -176,6 +195,32 @@ fn decode_hash(block: &[u8], at: usize) -> Result<Hash, Malformed> {
     Ok(hash)
 }
 
+/// A PUT's list block: its elements in order, in nodes of the configured size.
+fn decode_list(block: &[u8], at: usize) -> Result<List, Malformed> {
+    let mut elements = Ops {
+        payload: block,
+        at: 0,
+    };
+    let malformed = |_| Malformed {
+        offset: at,
+        what: "malformed list",
+    };
+    let count = elements.u32("list size").map_err(malformed)?;
+    let fill = Fill::configured(&crate::server::CONFIG);
+    let mut list = List::default();
+    for _ in 0..count {
+        let element = elements.bytes("list element").map_err(malformed)?;
+        list.push(End::Right, element, fill);
+    }
+    if elements.at != block.len() {
+        return Err(Malformed {
+            offset: at,
+            what: "malformed list",
+        });
+    }
+    Ok(list)
+}
+
 /// Iterates the ops of one payload.
 pub struct Ops<'a> {
     payload: &'a [u8],
@@ -265,6 +310,7 @@ impl<'a> Ops<'a> {
                 let value = match self.u8("type")? {
                     TYPE_STRING => Value::Str(self.bytes("value")?.to_vec()),
                     TYPE_HASH => Value::Hash(decode_hash(self.bytes("value")?, at)?),
+                    TYPE_LIST => Value::List(decode_list(self.bytes("value")?, at)?),
                     _ => {
                         return Err(Malformed {
                             offset: at,
@@ -381,6 +427,40 @@ mod tests {
                 value: Value::Hash(hash)
             }
         );
+    }
+
+    #[test]
+    fn lists_round_trip_in_order() {
+        let list: List = [&b"a"[..], b"", b"third", &[0xff; 300]]
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        put(&mut out, 4, b"l", &Value::List(list.clone()), 7);
+        put(&mut out, 4, b"empty", &Value::List(List::default()), 0);
+        let decoded: Vec<Op> = ops(&out).map(|op| op.unwrap()).collect();
+        let expected = Op::Put {
+            db: 4,
+            key: b"l",
+            expire_at_ms: 7,
+            value: Value::List(list),
+        };
+        assert_eq!(decoded[0], expected);
+        let Op::Put { value, .. } = &decoded[1] else {
+            panic!("{:?}", decoded[1])
+        };
+        assert_eq!(value, &Value::List(List::default()));
+        // A count larger than the block is malformed, not a panic.
+        let mut bad = Vec::new();
+        put(
+            &mut bad,
+            0,
+            b"l",
+            &Value::List([&b"x"[..]].into_iter().collect()),
+            0,
+        );
+        let count_at = bad.len() - 4 - 1 - 4;
+        bad[count_at] = 2;
+        assert!(ops(&bad).next().unwrap().is_err());
     }
 
     #[test]

@@ -8,12 +8,14 @@
 //!   -> Db (segmented hash table, lazy expiry)  -> Entry { key, Value, expiry }
 //! ```
 
+pub mod blocking;
 pub mod db;
 pub mod effect;
 pub mod expire;
 pub mod hash;
 pub mod journal;
 pub mod key;
+pub mod list;
 pub mod slot;
 pub mod value;
 pub mod watch;
@@ -59,6 +61,10 @@ pub struct Shard {
     pub hash_limits: Option<hash::HashLimits>,
     /// Keys of this shard that connections WATCH (see watch.rs).
     pub watches: watch::Watches,
+    /// The list node size (`list-max-listpack-size`), cached like `hash_limits`.
+    pub list_fill: Option<list::Fill>,
+    /// Clients blocked on this shard's keys (BLPOP and the like).
+    pub blocked: blocking::Blocked,
 }
 
 impl Shard {
@@ -76,6 +82,8 @@ impl Shard {
             records_keyless: true,
             hash_limits: None,
             watches: watch::Watches::default(),
+            list_fill: None,
+            blocked: blocking::Blocked::default(),
         }
     }
 
