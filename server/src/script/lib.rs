@@ -140,6 +140,7 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     globals.set("redis", redis)?;
     globals.set("bit", bit_library(lua)?)?;
     globals.set("cjson", super::json::install(lua)?)?;
+    globals.set("cmsgpack", super::msgpack::install(lua)?)?;
     let math: mlua::Table = globals.get("math")?;
     math.set("random", lua.create_function(random)?)?;
     math.set(

@@ -24,6 +24,7 @@ pub mod call;
 pub mod convert;
 mod json;
 mod lib;
+mod msgpack;
 
 use mlua::{Function, Lua, Table};
 use std::cell::RefCell;
