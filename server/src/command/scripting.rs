@@ -108,7 +108,11 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
         owners
     };
 
-    let turn = Turn::take().await;
+    // Inside EXEC the transaction took the turn before its holds (transaction.rs).
+    let turn = match s.exec {
+        None => Some(Turn::take().await),
+        Some(_) => None,
+    };
     let mut tx = MultiCore::transaction(s, held.iter().copied());
     tx.hold_all().await;
     let mut session = Session::new(s.core.clone(), s.info.clone());

@@ -222,11 +222,21 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
                 "EXECABORT Transaction discarded because of previous errors.",
             ));
         }
+        let table = table();
+        let scripted = queue
+            .commands
+            .iter()
+            .any(|(i, _)| runs_script(table.get(*i)));
+        let turn = match scripted {
+            true => Some(crate::script::Turn::take().await),
+            false => None,
+        };
         let cores = transaction_cores(s, &queue.commands);
         let mut tx = MultiCore::transaction(s, cores.iter().copied());
         tx.hold_all().await;
         if watch_broken(s, &mut tx).await {
             tx.finish().await;
+            drop(turn);
             unwatch_all(s).await;
             s.reply().null_array();
             return Ok(());
@@ -238,12 +248,22 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
         }
         s.exec = None;
         tx.finish().await;
+        drop(turn);
         // Pushes inside the transaction may have made blocked clients servable.
         super::blocking::serve_after_all(s, cores).await;
         unwatch_all(s).await;
         Ok(())
     }
     .boxed_local()
+}
+
+/// Commands that touch no shard: they need no core held.
+const CONNECTION_ONLY: &[&str] = &["ping", "echo", "select", "time", "unwatch", "hello"];
+
+/// Whether a queued command runs a script, which must take the script turn before the
+/// transaction takes its holds (the order every script takes them in).
+fn runs_script(spec: &Spec) -> bool {
+    matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
 }
 
 /// Every core EXEC must hold: those of its single-shard commands, every core when it runs
@@ -259,8 +279,12 @@ fn transaction_cores(s: &Session, commands: &[(u16, Argv)]) -> BTreeSet<usize> {
             Handler::Shard(_) => {
                 cores.insert(shard_core(s, spec, argv));
             }
-            Handler::Multi(_) => cores.extend(0..s.core.cores),
-            Handler::Conn(_) => {}
+            // Operations over several cores, and server commands that may start one (KEYS,
+            // FLUSHALL, EVAL...): their cores depend on their arguments at run time.
+            Handler::Multi(_) | Handler::Conn(_) if !CONNECTION_ONLY.contains(&spec.name) => {
+                cores.extend(0..s.core.cores)
+            }
+            Handler::Multi(_) | Handler::Conn(_) => {}
         }
     }
     if let Some(watching) = &s.watching {
