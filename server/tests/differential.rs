@@ -60,6 +60,7 @@ case_files!(
     wrongtype,
     transactions,
     scripting,
+    functions,
     pubsub
 );
 

@@ -219,3 +219,41 @@ fn script_kill_and_busy_from_the_other_core() {
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn function_libraries_survive_a_kill_and_their_deletion_too() {
+    let dir = TempDir::new("functions-kill");
+    let server = Server::start_durable(&dir.path);
+    let mut con = server.client();
+    for (name, body) in [("keep", "return 'kept'"), ("drop", "return 'dropped'")] {
+        let code = format!(
+            "#!lua name={name}\nredis.register_function('{name}_fn', function(keys, args) {body} end)"
+        );
+        let loaded: String = redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg(code)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(loaded, name);
+    }
+    let _: () = redis::cmd("FUNCTION")
+        .arg("DELETE")
+        .arg("drop")
+        .query(&mut con)
+        .unwrap();
+    server.kill();
+    let server = Server::start_durable(&dir.path);
+    let mut con = server.client();
+    let kept: String = redis::cmd("FCALL")
+        .arg("keep_fn")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(kept, "kept");
+    let err = redis::cmd("FCALL")
+        .arg("drop_fn")
+        .arg(0)
+        .query::<String>(&mut con)
+        .unwrap_err();
+    assert!(err.to_string().contains("Function not found"), "{err}");
+}

@@ -11,7 +11,8 @@ use super::session::Session;
 use super::{flags::*, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
 use crate::core::multi::MultiCore;
 use crate::resp::Proto;
-use crate::script::{self, call::CallCtx, convert, Turn};
+use crate::script::{self, call::CallCtx, convert, functions, Turn};
+use crate::shard::effect;
 use crate::shard::slot::key_core;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
@@ -75,7 +76,11 @@ fn evalsha_ro(s: &mut Session, argv: Argv) -> Done<'_> {
     .boxed_local()
 }
 
-async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Status> {
+/// A script's KEYS and ARGV.
+type KeysAndArgs<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
+
+/// KEYS and ARGV of EVAL and FCALL (`name numkeys key... arg...`).
+fn split_keys(argv: &[Vec<u8>]) -> Result<KeysAndArgs<'_>, Status> {
     let numkeys = parse_i64(&argv[2])?;
     if numkeys < 0 {
         return Err(Status::err("ERR Number of keys can't be negative"));
@@ -85,6 +90,12 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
             "ERR Number of keys can't be greater than number of args",
         ));
     }
+    let split = 3 + numkeys as usize;
+    Ok((&argv[3..split], &argv[split..]))
+}
+
+async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Status> {
+    let (keys, args) = split_keys(&argv)?;
     let engine = script::engine().map_err(|e| Status::err(format!("ERR {e}")))?;
     let compiled = if form.by_sha {
         let sha = String::from_utf8_lossy(&argv[1]).into_owned();
@@ -96,10 +107,58 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
         engine.compile(&argv[1])
     }
     .map_err(Status::err)?;
-    let split = 3 + numkeys as usize;
-    let (keys, args) = (&argv[3..split], &argv[split..]);
+    let read_only = form.read_only || compiled.flags.no_writes;
+    run_with_holds(
+        s,
+        keys,
+        compiled.flags,
+        read_only,
+        &compiled.sha,
+        |engine| engine.run(&compiled, keys, args),
+    )
+    .await
+}
+
+/// FCALL and FCALL_RO.
+async fn run_function(s: &mut Session, argv: Argv, read_only: bool) -> Result<(), Status> {
+    let (keys, args) = split_keys(&argv)?;
+    let engine = script::engine().map_err(|e| Status::err(format!("ERR {e}")))?;
+    let name = String::from_utf8_lossy(&argv[1]).into_owned();
+    let Some((meta, function)) = engine.function(&name) else {
+        return Err(Status::err("ERR Function not found"));
+    };
+    let flags = meta.script_flags();
+    if read_only && !flags.no_writes {
+        return Err(Status::err(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    // The call sees the libraries as logged: its reply waits for their record.
+    s.depend(script::functions::logged_lsn());
+    run_with_holds(
+        s,
+        keys,
+        flags,
+        read_only || flags.no_writes,
+        &name,
+        |engine| engine.run_function(&function, keys, args),
+    )
+    .await
+}
+
+/// Runs a script or function as one transaction: the script turn, the holds of its keys'
+/// cores (every core with `allow-cross-slot-keys`), the call, one record, the reply.
+async fn run_with_holds(
+    s: &mut Session,
+    keys: &[Vec<u8>],
+    flags: script::Flags,
+    read_only: bool,
+    name: &str,
+    call: impl FnOnce(&script::Engine) -> mlua::Result<Result<mlua::Value, mlua::Value>>,
+) -> Result<(), Status> {
+    let engine = script::engine().map_err(|e| Status::err(format!("ERR {e}")))?;
     let cores = s.core.cores;
-    let held: Vec<usize> = if compiled.flags.allow_cross_slot_keys {
+    let held: Vec<usize> = if flags.allow_cross_slot_keys {
         (0..cores).collect()
     } else {
         let mut owners: Vec<usize> = keys.iter().map(|k| key_core(k, cores)).collect();
@@ -124,10 +183,10 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
         tx,
         session,
         held,
-        read_only: form.read_only || compiled.flags.no_writes,
+        read_only,
         proto: Proto::Resp2,
     });
-    let outcome = engine.run(&compiled, keys, args);
+    let outcome = call(&engine);
     let ctx = script::call::leave();
     ctx.tx.finish().await;
     drop(turn);
@@ -136,7 +195,7 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
 
     match outcome {
         Ok(Ok(value)) => convert::write_lua(&mut s.reply(), &value),
-        Ok(Err(error)) => s.reply().error(&error_text(&error, &compiled.sha)),
+        Ok(Err(error)) => s.reply().error(&error_text(&error, name)),
         Err(e) => s.reply().error(&format!("ERR {e}")),
     }
     Ok(())
@@ -158,6 +217,164 @@ fn error_text(error: &mlua::Value, sha: &str) -> String {
         (Some(source), Some(line)) => format!("{text} script: {sha}, on {source}:{line}."),
         _ => text,
     }
+}
+
+fn fcall(s: &mut Session, argv: Argv) -> Done<'_> {
+    run_function(s, argv, false).boxed_local()
+}
+
+fn fcall_ro(s: &mut Session, argv: Argv) -> Done<'_> {
+    run_function(s, argv, true).boxed_local()
+}
+
+/// Logs the library set as it is now (the FUNCTIONS op), so a restart has it back; the
+/// reply depends on that record.
+async fn log_libraries(s: &mut Session) {
+    let codes = functions::codes();
+    let own = s.core.id;
+    let mut op = MultiCore::new(s, [own]);
+    op.run(own, move |shard| {
+        if shard.journal.recording() {
+            effect::functions(shard.journal.ops(), codes.iter().map(Vec::as_slice));
+        }
+    })
+    .await;
+    op.finish().await;
+    functions::note_logged(s.dep.get());
+}
+
+fn function_command(s: &mut Session, argv: Argv) -> Done<'_> {
+    async move {
+        let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        match sub.as_str() {
+            "load" if argv.len() >= 3 => {
+                let replace = argv.len() == 4 && argv[2].eq_ignore_ascii_case(b"replace");
+                if argv.len() > 4 || (argv.len() == 4 && !replace) {
+                    return Err(Status::err(format!(
+                        "ERR Unknown option given: {}",
+                        String::from_utf8_lossy(&argv[2])
+                    )));
+                }
+                let name =
+                    functions::load(argv.last().expect("arity"), replace).map_err(Status::err)?;
+                log_libraries(s).await;
+                s.reply().bulk(name.as_bytes());
+            }
+            "delete" if argv.len() == 3 => {
+                functions::delete(&String::from_utf8_lossy(&argv[2])).map_err(Status::err)?;
+                log_libraries(s).await;
+                s.reply().ok();
+            }
+            "flush" if argv.len() <= 3 => {
+                if let Some(mode) = argv.get(2) {
+                    if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
+                        return Err(Status::err(
+                            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+                        ));
+                    }
+                }
+                functions::flush();
+                log_libraries(s).await;
+                s.reply().ok();
+            }
+            "list" => list_functions(s, &argv[2..])?,
+            "stats" if argv.len() == 2 => {
+                let libraries = functions::libraries();
+                let count: usize = libraries.iter().map(|l| l.functions.len()).sum();
+                let mut reply = s.reply();
+                reply.map(2);
+                reply.bulk_str("running_script");
+                reply.null();
+                reply.bulk_str("engines");
+                reply.map(1);
+                reply.bulk_str("LUA");
+                reply.map(2);
+                reply.bulk_str("libraries_count");
+                reply.int(libraries.len() as i64);
+                reply.bulk_str("functions_count");
+                reply.int(count as i64);
+            }
+            "kill" if argv.len() == 2 => kill(s)?,
+            "help" if argv.len() == 2 => {
+                let lines = [
+                    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "LOAD [REPLACE] <FUNCTION CODE>",
+                    "DELETE <LIBRARY NAME>",
+                    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+                    "FLUSH [ASYNC|SYNC]",
+                    "STATS",
+                    "KILL",
+                    "HELP",
+                ];
+                s.reply().array(lines.len());
+                lines.iter().for_each(|line| s.reply().simple(line));
+            }
+            _ => return Err(unknown_subcommand("FUNCTION", &argv[1])),
+        }
+        Ok(())
+    }
+    .boxed_local()
+}
+
+/// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE].
+fn list_functions(s: &mut Session, options: &[Vec<u8>]) -> Result<(), Status> {
+    let (mut pattern, mut with_code) = (None, false);
+    let mut i = 0;
+    while i < options.len() {
+        let option = &options[i];
+        if option.eq_ignore_ascii_case(b"withcode") && !with_code {
+            with_code = true;
+        } else if option.eq_ignore_ascii_case(b"libraryname") && pattern.is_none() {
+            i += 1;
+            let Some(value) = options.get(i) else {
+                return Err(Status::err("ERR library name argument was not given"));
+            };
+            pattern = Some(value.clone());
+        } else {
+            return Err(Status::err(format!(
+                "ERR Unknown argument {}",
+                String::from_utf8_lossy(option)
+            )));
+        }
+        i += 1;
+    }
+    let libraries: Vec<_> = functions::libraries()
+        .into_iter()
+        .filter(|l| {
+            pattern
+                .as_deref()
+                .is_none_or(|p| super::glob::glob_match(p, l.name.as_bytes(), false))
+        })
+        .collect();
+    let mut reply = s.reply();
+    reply.array(libraries.len());
+    for library in &libraries {
+        reply.map(if with_code { 4 } else { 3 });
+        reply.bulk_str("library_name");
+        reply.bulk_str(&library.name);
+        reply.bulk_str("engine");
+        reply.bulk_str("LUA");
+        reply.bulk_str("functions");
+        reply.array(library.functions.len());
+        for function in &library.functions {
+            reply.map(3);
+            reply.bulk_str("name");
+            reply.bulk_str(&function.name);
+            reply.bulk_str("description");
+            match &function.description {
+                Some(text) => reply.bulk_str(text),
+                None => reply.null(),
+            }
+            reply.bulk_str("flags");
+            reply.set(function.flags.len());
+            function.flags.iter().for_each(|f| reply.simple(f));
+        }
+        if with_code {
+            reply.bulk_str("library_code");
+            reply.bulk(&library.code);
+        }
+    }
+    Ok(())
 }
 
 fn script_command(s: &mut Session, argv: Argv) -> Done<'_> {
@@ -292,6 +509,41 @@ pub static COMMANDS: &[Spec] = &[
         "Executes a read-only server-side Lua script by SHA1 digest.",
         "7.0.0",
     ),
+    row(
+        "fcall",
+        -3,
+        NOSCRIPT | SKIP_MONITOR_FLAGS | STALE,
+        fcall,
+        "Invokes a function.",
+        "7.0.0",
+    ),
+    row(
+        "fcall_ro",
+        -3,
+        NOSCRIPT | SKIP_MONITOR_FLAGS | STALE | READONLY,
+        fcall_ro,
+        "Invokes a read-only function.",
+        "7.0.0",
+    ),
+    Spec {
+        subcommands: &[
+            ("load", -3, NOSCRIPT | WRITE | DENYOOM),
+            ("delete", 3, NOSCRIPT | WRITE),
+            ("flush", -2, NOSCRIPT | WRITE),
+            ("list", -2, NOSCRIPT),
+            ("stats", 2, NOSCRIPT | ALLOW_BUSY),
+            ("kill", 2, NOSCRIPT | ALLOW_BUSY),
+            ("help", 2, LOADING | STALE),
+        ],
+        ..row(
+            "function",
+            -2,
+            0,
+            function_command,
+            "A container for function commands.",
+            "7.0.0",
+        )
+    },
     Spec {
         subcommands: &[
             ("load", 3, NOSCRIPT | STALE),

@@ -263,7 +263,10 @@ const CONNECTION_ONLY: &[&str] = &["ping", "echo", "select", "time", "unwatch", 
 /// Whether a queued command runs a script, which must take the script turn before the
 /// transaction takes its holds (the order every script takes them in).
 fn runs_script(spec: &Spec) -> bool {
-    matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
+    matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
 }
 
 /// Every core EXEC must hold: those of its single-shard commands, every core when it runs

@@ -147,6 +147,8 @@ fn owner(op: &Op, payload: &[u8], cores: usize) -> Option<usize> {
         }
         Op::Del { key, .. } | Op::Put { key, .. } => Some(key_core(key, cores)),
         Op::FlushDb { .. } | Op::SwapDb { .. } => None,
+        // The library store is shared by every core: one core restores it.
+        Op::Functions { .. } => Some(0),
     }
 }
 
@@ -197,6 +199,7 @@ pub fn apply(shard: &mut Shard, ops: &[u8]) {
             }
             Op::FlushDb { db } => drop(shard.flush_dbs(db..db + 1)),
             Op::SwapDb { a, b } => shard.swap_dbs(a, b),
+            Op::Functions { libraries } => crate::script::functions::restore(&libraries),
         }
     }
     shard.journal.begin();

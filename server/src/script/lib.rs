@@ -19,7 +19,9 @@ local function caller_position()
   for level = 2, 20 do
     local info = debug.getinfo(level, 'Sl')
     if info == nil then break end
-    if info.source == '@user_script' then return info.source, info.currentline end
+    if info.source == '@user_script' or info.source == '@user_function' then
+      return info.source, info.currentline
+    end
   end
 end
 
@@ -74,8 +76,10 @@ setmetatable(proxy, {
   __metatable = false,
 })
 
-local function run(f)
-  return xpcall(f, handler)
+local function run(f, keys, args)
+  if keys == nil then return xpcall(f, handler) end
+  -- A function (FCALL) gets KEYS and ARGV as its arguments.
+  return xpcall(function() return f(keys, args) end, handler)
 end
 local function sandbox(f)
   setfenv(f, proxy)

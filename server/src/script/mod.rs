@@ -22,6 +22,7 @@
 
 pub mod call;
 pub mod convert;
+pub mod functions;
 mod json;
 mod lib;
 mod msgpack;
@@ -119,11 +120,17 @@ pub struct Compiled {
     pub flags: Flags,
 }
 
+/// Function name -> its metadata and its Lua function in this core's state.
+type LoadedFunctions = HashMap<String, (functions::Meta, Function)>;
+
 /// This core's Lua state and compiled scripts.
 pub struct Engine {
     pub lua: Lua,
     compiled: RefCell<HashMap<String, Compiled>>,
     generation: std::cell::Cell<u64>,
+    /// The functions of every library, loaded into this state (and the library
+    /// generation they were loaded at).
+    functions: RefCell<(u64, LoadedFunctions)>,
     /// The real global table, behind the read-only proxy scripts see.
     globals: Table,
     /// `xpcall(f, handler)` with Redis's error handler, which notes the line.
@@ -178,6 +185,7 @@ impl Engine {
             lua,
             compiled: RefCell::default(),
             generation: std::cell::Cell::new(GENERATION.load(Ordering::Acquire)),
+            functions: RefCell::new((u64::MAX, HashMap::new())),
             globals,
             runner,
             set_env,
@@ -226,6 +234,49 @@ impl Engine {
         };
         self.compiled.borrow_mut().insert(sha, compiled.clone());
         Ok(compiled)
+    }
+
+    /// The function `name` of the loaded libraries, loading them into this state first
+    /// if they changed since.
+    pub fn function(&self, name: &str) -> Option<(functions::Meta, Function)> {
+        let generation = functions::generation();
+        let mut loaded = self.functions.borrow_mut();
+        if loaded.0 != generation {
+            let mut all = HashMap::new();
+            for library in functions::libraries() {
+                match functions::parse(&self.lua, &library.code) {
+                    Ok((_, registered)) => {
+                        for (meta, function) in registered {
+                            all.insert(meta.name.clone(), (meta, function));
+                        }
+                    }
+                    Err(e) => eprintln!("holdfast: library {} does not load: {e}", library.name),
+                }
+            }
+            *loaded = (generation, all);
+        }
+        loaded.1.get(name).cloned()
+    }
+
+    /// Runs function `function` (FCALL) with its keys and arguments.
+    pub fn run_function(
+        &self,
+        function: &Function,
+        keys: &[Vec<u8>],
+        args: &[Vec<u8>],
+    ) -> mlua::Result<Result<mlua::Value, mlua::Value>> {
+        let lua = &self.lua;
+        let list = |items: &[Vec<u8>]| -> mlua::Result<Table> {
+            let table = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                table.raw_set(i + 1, lua.create_string(item)?)?;
+            }
+            Ok(table)
+        };
+        let (ok, value): (bool, mlua::Value) =
+            self.runner
+                .call((function.clone(), list(keys)?, list(args)?))?;
+        Ok(if ok { Ok(value) } else { Err(value) })
     }
 
     fn forget_if_flushed(&self) {

@@ -22,6 +22,8 @@
 //!                        server's list-max-listpack-size makes them)
 //! FLUSHDB 3 :=                                         (every core)
 //! SWAPDB  4 := other_db u8                             (every core)
+//! FUNCTIONS 5 := count u32, count × (len u32, code)    (every core; db unused)
+//!            the whole function library set after FUNCTION LOAD/DELETE/FLUSH
 //! ```
 //!
 //! Single-shard commands log themselves (CMD): their arguments are already the smallest
@@ -40,6 +42,7 @@ pub const DEL: u8 = 1;
 pub const PUT: u8 = 2;
 pub const FLUSHDB: u8 = 3;
 pub const SWAPDB: u8 = 4;
+pub const FUNCTIONS: u8 = 5;
 
 /// The `type` byte of PUT.
 const TYPE_STRING: u8 = 0;
@@ -117,6 +120,16 @@ pub fn swapdb(out: &mut Vec<u8>, a: usize, b: usize) {
     out.push(b as u8);
 }
 
+/// The function libraries (their source codes) as they are after a change.
+pub fn functions<'a>(out: &mut Vec<u8>, libraries: impl ExactSizeIterator<Item = &'a [u8]>) {
+    out.push(FUNCTIONS);
+    out.push(0);
+    out.extend_from_slice(&(libraries.len() as u32).to_le_bytes());
+    for code in libraries {
+        put_bytes(out, code);
+    }
+}
+
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
@@ -147,6 +160,9 @@ pub enum Op<'a> {
     SwapDb {
         a: usize,
         b: usize,
+    },
+    Functions {
+        libraries: Vec<&'a [u8]>,
     },
 }
 
@@ -304,6 +320,20 @@ impl<'a> Ops<'a> {
                 db,
                 key: self.bytes("key")?,
             },
+            FUNCTIONS => {
+                let count = self.u32("library count")? as usize;
+                if count > self.payload.len() {
+                    return Err(Malformed {
+                        offset: at,
+                        what: "library count",
+                    });
+                }
+                let mut libraries = Vec::with_capacity(count);
+                for _ in 0..count {
+                    libraries.push(self.bytes("library code")?);
+                }
+                Op::Functions { libraries }
+            }
             PUT => {
                 let key = self.bytes("key")?;
                 let expire_at_ms = self.u64("expiry")?;
@@ -382,6 +412,7 @@ mod tests {
         put(&mut out, 15, b"key", &Value::Str(b"value".to_vec()), 42);
         flushdb(&mut out, 7);
         swapdb(&mut out, 1, 2);
+        functions(&mut out, [&b"#!lua name=a"[..], b""].into_iter());
         let mut hash = Hash::default();
         let big = HashLimits {
             entries: 8,
@@ -420,6 +451,12 @@ mod tests {
         assert_eq!(decoded[4], Op::SwapDb { a: 1, b: 2 });
         assert_eq!(
             decoded[5],
+            Op::Functions {
+                libraries: vec![&b"#!lua name=a"[..], b""]
+            }
+        );
+        assert_eq!(
+            decoded[6],
             Op::Put {
                 db: 2,
                 key: b"h",
