@@ -7,6 +7,7 @@ use super::{flags::*, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
 use crate::config::ConfigStore;
 use crate::server::CONFIG;
 use crate::shard::hash::HashLimits;
+use crate::shard::set::SetLimits;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
@@ -84,6 +85,7 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
         .call_all(|core| {
             let settings = with_store(|store| store.settings());
             core.shard.borrow_mut().hash_limits = Some(HashLimits::from_settings(&settings));
+            core.shard.borrow_mut().set_limits = Some(SetLimits::from_settings(&settings));
             *core.settings.borrow_mut() = settings;
         })
         .await;

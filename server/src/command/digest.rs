@@ -41,6 +41,7 @@ use sha1_smol::Sha1;
 /// Redis's type codes (server.h OBJ_STRING, OBJ_LIST, ...), mixed into every value digest.
 const OBJ_STRING: u32 = 0;
 const OBJ_HASH: u32 = 4;
+const OBJ_SET: u32 = 2;
 
 /// A 20-byte SHA1-sized digest, all zeros to start with (Redis's `memset(digest,0,20)`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,6 +95,13 @@ pub fn mix_value(digest: &mut Digest, value: &Value, expire_at_ms: u64, ttl: Ttl
                 element.mix(field);
                 element.mix(value);
                 digest.xor(&element.0);
+            }
+        }
+        Value::Set(set) => {
+            // Each member's bytes XORed in (integers as their decimal text): any order.
+            digest.mix(&OBJ_SET.to_be_bytes());
+            for member in set.iter() {
+                member.with_bytes(|bytes| digest.xor(bytes));
             }
         }
     }

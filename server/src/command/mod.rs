@@ -25,6 +25,7 @@ pub mod keys;
 pub mod long_double;
 pub mod server;
 pub mod session;
+pub mod set;
 pub mod status;
 pub mod string;
 
@@ -197,6 +198,7 @@ impl Table {
             config::COMMANDS,
             string::COMMANDS,
             hash::COMMANDS,
+            set::COMMANDS,
             keys::COMMANDS,
             durability::COMMANDS,
         ] {

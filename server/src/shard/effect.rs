@@ -17,6 +17,9 @@
 //!              1 hash:   count u32, count × (field len u32, field, value len u32, value)
 //!                        (the value's len is the whole block's; encoding as Redis would
 //!                        choose it from the replaying server's limits)
+//!              3 set:    count u32, count × (member len u32, member)
+//!                        (the value's len is the whole block's; integers as decimal text;
+//!                        rebuilt as an intset or table by the replaying server's limit)
 //! FLUSHDB 3 :=                                         (every core)
 //! SWAPDB  4 := other_db u8                             (every core)
 //! ```
@@ -29,6 +32,7 @@
 //! `Ctx::delete`, ...) while a recording is open.
 
 use super::hash::{Hash, HashLimits};
+use super::set::{Set, SetLimits};
 use super::value::Value;
 
 pub const CMD: u8 = 0;
@@ -40,6 +44,7 @@ pub const SWAPDB: u8 = 4;
 /// The `type` byte of PUT.
 const TYPE_STRING: u8 = 0;
 const TYPE_HASH: u8 = 1;
+const TYPE_SET: u8 = 3;
 
 /// Appends a CMD op.
 pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<Item = &'a [u8]>) {
@@ -84,7 +89,21 @@ pub fn put(out: &mut Vec<u8>, db: usize, key: &[u8], value: &Value, expire_at_ms
             let len = (out.len() - len_at - 4) as u32;
             out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         }
+        Value::Set(set) => put_set(out, set),
     }
+}
+
+/// A PUT's set block (after the type byte).
+fn put_set(out: &mut Vec<u8>, set: &Set) {
+    out.push(TYPE_SET);
+    let len_at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(set.len() as u32).to_le_bytes());
+    for member in set.iter() {
+        member.with_bytes(|bytes| put_bytes(out, bytes));
+    }
+    let len = (out.len() - len_at - 4) as u32;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 pub fn flushdb(out: &mut Vec<u8>, db: usize) {
@@ -176,6 +195,32 @@ fn decode_hash(block: &[u8], at: usize) -> Result<Hash, Malformed> {
     Ok(hash)
 }
 
+/// A PUT's set block: its members, in the encoding the configured limit chooses (built
+/// as Redis's set algebra builds a result: an intset until a member or the size says not).
+fn decode_set(block: &[u8], at: usize) -> Result<Set, Malformed> {
+    let mut members = Ops {
+        payload: block,
+        at: 0,
+    };
+    let malformed = |_| Malformed {
+        offset: at,
+        what: "malformed set",
+    };
+    let count = members.u32("set size").map_err(malformed)?;
+    let limits = SetLimits::configured(&crate::server::CONFIG);
+    let mut set = Set::default();
+    for _ in 0..count {
+        set.insert(members.bytes("set member").map_err(malformed)?, limits);
+    }
+    if members.at != block.len() || set.len() != count as usize {
+        return Err(Malformed {
+            offset: at,
+            what: "malformed set",
+        });
+    }
+    Ok(set)
+}
+
 /// Iterates the ops of one payload.
 pub struct Ops<'a> {
     payload: &'a [u8],
@@ -265,6 +310,7 @@ impl<'a> Ops<'a> {
                 let value = match self.u8("type")? {
                     TYPE_STRING => Value::Str(self.bytes("value")?.to_vec()),
                     TYPE_HASH => Value::Hash(decode_hash(self.bytes("value")?, at)?),
+                    TYPE_SET => Value::Set(decode_set(self.bytes("value")?, at)?),
                     _ => {
                         return Err(Malformed {
                             offset: at,
@@ -381,6 +427,47 @@ mod tests {
                 value: Value::Hash(hash)
             }
         );
+    }
+
+    #[test]
+    fn sets_round_trip_in_either_encoding() {
+        let limits = SetLimits { intset_entries: 512 };
+        let mut ints = Set::default();
+        for member in ["3", "-70000", "9223372036854775807"] {
+            ints.insert(member.as_bytes(), limits);
+        }
+        let mut table = Set::for_first(b"x");
+        for member in [&b"x"[..], b"", b"12", b"007"] {
+            table.insert(member, limits);
+        }
+        let mut out = Vec::new();
+        put(&mut out, 1, b"ints", &Value::Set(ints.clone()), 7);
+        put(&mut out, 0, b"table", &Value::Set(table.clone()), 0);
+        let decoded: Vec<Op> = ops(&out).map(|op| op.unwrap()).collect();
+        let expected = [(1, &b"ints"[..], 7, ints), (0, b"table", 0, table)];
+        for (op, (db, key, expire_at_ms, set)) in decoded.into_iter().zip(expected) {
+            let encoding = set.encoding();
+            let Op::Put { value: Value::Set(got), .. } = &op else {
+                panic!("{op:?}")
+            };
+            assert_eq!(got.encoding(), encoding);
+            assert_eq!(
+                op,
+                Op::Put {
+                    db,
+                    key,
+                    expire_at_ms,
+                    value: Value::Set(set)
+                }
+            );
+        }
+        // A count that disagrees with the members is malformed, not a smaller set.
+        let mut bad = Vec::new();
+        put(&mut bad, 0, b"s", &Value::Set(Set::for_first(b"a")), 0);
+        // count u32, then the one member: len u32, "a".
+        let count_at = bad.len() - 9;
+        bad[count_at..count_at + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert!(ops(&bad).next().unwrap().is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod expire;
 pub mod hash;
 pub mod journal;
 pub mod key;
+pub mod set;
 pub mod slot;
 pub mod value;
 
@@ -56,6 +57,8 @@ pub struct Shard {
     /// The hash encoding thresholds, read from the configuration at first use and replaced
     /// by CONFIG SET (command/config.rs), so HSET never takes the configuration lock.
     pub hash_limits: Option<hash::HashLimits>,
+    /// The set encoding threshold, kept the same way as `hash_limits`.
+    pub set_limits: Option<set::SetLimits>,
 }
 
 impl Shard {
@@ -72,6 +75,7 @@ impl Shard {
             last_now_ms: 0,
             records_keyless: true,
             hash_limits: None,
+            set_limits: None,
         }
     }
 
