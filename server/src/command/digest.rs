@@ -309,6 +309,29 @@ mod tests {
     }
 
     #[test]
+    fn set_digests_match_redis_in_either_encoding() {
+        use crate::shard::set::{Set, SetLimits};
+        // What redis-server 7.0.15 answered to DEBUG DIGEST-VALUE after SADD s 1 2 3,
+        // SADD t b a, SADD u 1 x: an intset, and tables with and without an integer.
+        let cases = [
+            (&["3", "1", "2"][..], "2a462a3f51a1db89738ebbeef0c47ce1bbc85246"),
+            (&["a", "b"][..], "dd99329063ca0f1f28df2ac68d94b82fd95501c6"),
+            (&["x", "1"][..], "96257d5cc29f1c46ff96a88360b5c99de66ae13f"),
+        ];
+        for (members, expected) in cases {
+            for limit in [0, 512] {
+                let mut set = Set::default();
+                for member in members {
+                    set.insert(member.as_bytes(), SetLimits { intset_entries: limit });
+                }
+                let mut digest = Digest::default();
+                mix_value(&mut digest, &Value::Set(set), 0, Ttl::Marker);
+                assert_eq!(digest.hex(), expected, "{members:?} with limit {limit}");
+            }
+        }
+    }
+
+    #[test]
     fn dataset_digest_matches_redis_however_keys_are_split_over_cores() {
         assert_eq!(combine(&[]).hex(), "0".repeat(40));
         let one = [entry("a", "1", 0)];
