@@ -102,7 +102,10 @@ fn store_forms_read_and_write_keys_on_both_cores() {
         assert_eq!(diff, ["10", "11", "12", "13", "14"]);
         assert_eq!(query::<i64>(&mut con, &["SINTERCARD", "2", &a, &b]), 5);
         let missing = key_on(1 - dst_core, "st:missing");
-        assert_eq!(query::<i64>(&mut con, &["SINTERSTORE", &dst, &a, &missing]), 0);
+        assert_eq!(
+            query::<i64>(&mut con, &["SINTERSTORE", &dst, &a, &missing]),
+            0
+        );
         assert_eq!(query::<i64>(&mut con, &["EXISTS", &dst]), 0);
     }
     // A source of another type on the other core fails the command and stores nothing.
@@ -140,7 +143,11 @@ fn moves_between_cores_are_atomic_to_other_clients() {
         let union: Vec<String> = query(&mut con, &["SUNION", &a, &b]);
         assert_eq!(union.len(), 100, "SUNION saw a member in neither set");
         assert_eq!(query::<i64>(&mut con, &["SINTERCARD", "2", &a, &b]), 0);
-        let sum = if checks % 2 == 0 { &sum_on_0 } else { &sum_on_1 };
+        let sum = if checks % 2 == 0 {
+            &sum_on_0
+        } else {
+            &sum_on_1
+        };
         assert_eq!(query::<i64>(&mut con, &["SUNIONSTORE", sum, &a, &b]), 100);
         assert_eq!(query::<i64>(&mut con, &["SCARD", sum]), 100);
         checks += 1;
@@ -207,10 +214,17 @@ fn random_picks_come_from_the_set_in_both_encodings() {
         // SPOP: popped members are distinct, gone, and together with what is left make
         // up the set.
         let mut popped: Vec<String> = query(&mut con, &["SPOP", key, "4"]);
-        popped.extend(query::<Vec<String>>(&mut con, &["SPOP", key, &(size / 2).to_string()]));
+        popped.extend(query::<Vec<String>>(
+            &mut con,
+            &["SPOP", key, &(size / 2).to_string()],
+        ));
         popped.push(query(&mut con, &["SPOP", key]));
         let popped_set: HashSet<String> = popped.iter().cloned().collect();
-        assert_eq!(popped_set.len(), popped.len(), "{key}: SPOP repeated a member");
+        assert_eq!(
+            popped_set.len(),
+            popped.len(),
+            "{key}: SPOP repeated a member"
+        );
         let left = members(&mut con, key);
         assert!(left.is_disjoint(&popped_set));
         assert_eq!(left.len() + popped.len(), size);

@@ -314,7 +314,10 @@ mod tests {
         // What redis-server 7.0.15 answered to DEBUG DIGEST-VALUE after SADD s 1 2 3,
         // SADD t b a, SADD u 1 x: an intset, and tables with and without an integer.
         let cases = [
-            (&["3", "1", "2"][..], "2a462a3f51a1db89738ebbeef0c47ce1bbc85246"),
+            (
+                &["3", "1", "2"][..],
+                "2a462a3f51a1db89738ebbeef0c47ce1bbc85246",
+            ),
             (&["a", "b"][..], "dd99329063ca0f1f28df2ac68d94b82fd95501c6"),
             (&["x", "1"][..], "96257d5cc29f1c46ff96a88360b5c99de66ae13f"),
         ];
@@ -322,7 +325,12 @@ mod tests {
             for limit in [0, 512] {
                 let mut set = Set::default();
                 for member in members {
-                    set.insert(member.as_bytes(), SetLimits { intset_entries: limit });
+                    set.insert(
+                        member.as_bytes(),
+                        SetLimits {
+                            intset_entries: limit,
+                        },
+                    );
                 }
                 let mut digest = Digest::default();
                 mix_value(&mut digest, &Value::Set(set), 0, Ttl::Marker);

@@ -180,8 +180,7 @@ fn positive_count(arg: &[u8]) -> Result<usize, Status> {
 /// shuffle chooses (O(size), which the count is then a good part of), as Redis switches
 /// strategies.
 fn pop_many(set: &mut Set, count: usize, rng: &mut Rng, reply: &mut Reply) -> Vec<Vec<u8>> {
-    let popped: Vec<Vec<u8>> = if (set.len().saturating_sub(count)) * SPOP_MOVE_STRATEGY_MUL
-        > count
+    let popped: Vec<Vec<u8>> = if (set.len().saturating_sub(count)) * SPOP_MOVE_STRATEGY_MUL > count
     {
         (0..count)
             .map(|_| {
@@ -553,7 +552,10 @@ async fn run_across_cores(
             })
             .await;
         match copies {
-            Ok(copies) => indices.into_iter().zip(copies).for_each(|(i, s)| sets[i] = s),
+            Ok(copies) => indices
+                .into_iter()
+                .zip(copies)
+                .for_each(|(i, s)| sets[i] = s),
             Err(status) => failed = Some(status),
         }
     }
@@ -565,7 +567,9 @@ async fn run_across_cores(
     match (outcome, dst) {
         (Outcome::Members(result), Some((core, dst))) => {
             let stored = op
-                .run(core, move |shard| store(&mut Ctx::new(shard, db), &dst, result))
+                .run(core, move |shard| {
+                    store(&mut Ctx::new(shard, db), &dst, result)
+                })
                 .await;
             Ok(Outcome::Count(stored))
         }
@@ -592,7 +596,13 @@ async fn algebra(
     let outcome = if involved.iter().all(|&core| core == involved[0]) {
         op.run(involved[0], move |shard| {
             let dst = dst.map(|(_, key)| key);
-            run_on_one_shard(&mut Ctx::new(shard, db), goal, dst.as_deref(), &keys, limits)
+            run_on_one_shard(
+                &mut Ctx::new(shard, db),
+                goal,
+                dst.as_deref(),
+                &keys,
+                limits,
+            )
         })
         .await
     } else {
@@ -821,7 +831,16 @@ const fn shard(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec::row(name, arity, flags, ONE_KEY, OnShard(handler), G, summary, since)
+    Spec::row(
+        name,
+        arity,
+        flags,
+        ONE_KEY,
+        OnShard(handler),
+        G,
+        summary,
+        since,
+    )
 }
 
 // Arity, flags and key positions as Redis 7.0.15's COMMAND INFO (SINTERCARD's keys follow
@@ -895,7 +914,11 @@ mod tests {
         let union = compute(Algebra::Union, &sets, SetLimits { intset_entries: 2 });
         assert_eq!(union, set(&["1", "x", "y", "z"]));
         let only_ints = compute(Algebra::Diff, &[Some(&a), Some(&set(&["x", "y"]))], LIMITS);
-        assert_eq!(only_ints.encoding(), "intset", "a result starts as an intset");
+        assert_eq!(
+            only_ints.encoding(),
+            "intset",
+            "a result starts as an intset"
+        );
         let count = |limit| match finish_goal(Goal::Cardinality(limit), &sets, LIMITS) {
             Outcome::Count(n) => n,
             Outcome::Members(_) => unreachable!(),

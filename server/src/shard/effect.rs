@@ -431,7 +431,9 @@ mod tests {
 
     #[test]
     fn sets_round_trip_in_either_encoding() {
-        let limits = SetLimits { intset_entries: 512 };
+        let limits = SetLimits {
+            intset_entries: 512,
+        };
         let mut ints = Set::default();
         for member in ["3", "-70000", "9223372036854775807"] {
             ints.insert(member.as_bytes(), limits);
@@ -447,7 +449,11 @@ mod tests {
         let expected = [(1, &b"ints"[..], 7, ints), (0, b"table", 0, table)];
         for (op, (db, key, expire_at_ms, set)) in decoded.into_iter().zip(expected) {
             let encoding = set.encoding();
-            let Op::Put { value: Value::Set(got), .. } = &op else {
+            let Op::Put {
+                value: Value::Set(got),
+                ..
+            } = &op
+            else {
                 panic!("{op:?}")
             };
             assert_eq!(got.encoding(), encoding);

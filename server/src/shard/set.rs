@@ -562,7 +562,10 @@ mod tests {
         assert_eq!(s.encoding(), "intset");
         assert!(s.insert(b"5", LIMITS));
         assert_eq!(s.encoding(), "hashtable");
-        assert_eq!(s, set(&["5", "4", "3", "2", "1"], SetLimits { intset_entries: 9 }));
+        assert_eq!(
+            s,
+            set(&["5", "4", "3", "2", "1"], SetLimits { intset_entries: 9 })
+        );
         // A limit of zero: even one integer makes a table, as in Redis.
         let s = set(&["1"], SetLimits { intset_entries: 0 });
         assert_eq!(s.encoding(), "hashtable");
