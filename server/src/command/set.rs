@@ -103,12 +103,15 @@ fn reply_member(reply: &mut Reply, member: Member) {
 fn sadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
     let key = args.required()?;
     let limits = limits(ctx.shard);
-    if write(ctx, key)?.is_none() {
-        let first = args.peek().expect("arity guarantees a member");
-        ctx.set(key, Value::Set(Set::for_first(first)), 0);
+    // One lookup when the set exists (the common case on the hot path).
+    if let Some(set) = write(ctx, key)? {
+        let added = args.rest().filter(|m| set.insert(m, limits)).count();
+        reply.int(added as i64);
+        return Ok(());
     }
-    let set = write(ctx, key)?.expect("present or just created");
+    let mut set = Set::for_first(args.peek().expect("arity guarantees a member"));
     let added = args.rest().filter(|m| set.insert(m, limits)).count();
+    ctx.set(key, Value::Set(set), 0);
     reply.int(added as i64);
     Ok(())
 }

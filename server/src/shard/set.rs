@@ -298,12 +298,31 @@ impl Table {
         match self.members.find_entry(hash, |m| **m == *member) {
             Ok(found) => {
                 found.remove();
+                self.shrink_if_sparse();
                 true
             }
             Err(_) => false,
         }
     }
+
+    /// Below a tenth full, the table shrinks, as Redis resizes a set's dict after a
+    /// removal (htNeedsResize): random members are found by probing buckets, which must
+    /// not mean probing a million empty ones after SPOP emptied a big set. The buckets
+    /// move, so SSCAN cursors of the old generation restart.
+    fn shrink_if_sparse(&mut self) {
+        let buckets = self.members.num_buckets();
+        if buckets > TABLE_MIN_BUCKETS && self.members.len() * 10 < buckets {
+            let hasher = &self.hasher;
+            self.members
+                .shrink_to(self.members.len(), |m| hasher.hash_one(&**m));
+            self.generation = self.generation.wrapping_add(1);
+        }
+    }
 }
+
+/// Tables this small never shrink (Redis's DICT_HT_INITIAL_SIZE is 4; a few more buckets
+/// cost nothing and spare rehashing small sets back and forth).
+const TABLE_MIN_BUCKETS: usize = 64;
 
 // ---------------------------------------------------------------------------------------
 // Set
@@ -615,6 +634,24 @@ mod tests {
         }
         let mut ints = set(&["3", "1", "2"], LIMITS);
         assert_eq!(scan_all(&mut ints, |_| {}), [b"1", b"2", b"3"]);
+    }
+
+    #[test]
+    fn a_table_emptied_to_a_few_members_shrinks() {
+        let mut s = table(10_000);
+        for i in 0..9_990 {
+            s.remove(format!("m{i}").as_bytes());
+        }
+        let Set::Table(t) = &s else { panic!() };
+        assert!(
+            t.members.num_buckets() <= TABLE_MIN_BUCKETS,
+            "{}",
+            t.members.num_buckets()
+        );
+        let mut rng = Rng(3);
+        let m = s.random_member(&mut rng).unwrap();
+        assert!(s.contains_member(m));
+        assert_eq!(s.len(), 10);
     }
 
     #[test]
