@@ -50,7 +50,7 @@ macro_rules! case_files {
     };
 }
 
-case_files!(connection, strings, keys, server, hashes, sets, wrongtype);
+case_files!(connection, strings, keys, server, hashes, sets, bitmaps, wrongtype);
 
 /// Case files that wait for a feature, each with its own ignored test.
 const WAITING_CASE_FILES: &[&str] = &[];

@@ -1088,6 +1088,34 @@ impl Workload {
         }
     }
 
+    /// A bit write: in place on one key (SETBIT, BITFIELD), or a BITOP over any cores.
+    fn bit_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
+        let words = |items: &[&str]| -> Vec<Vec<u8>> {
+            items.iter().map(|w| w.as_bytes().to_vec()).collect()
+        };
+        let offset = self.rng.below(200).to_string();
+        match self.rng.below(4) {
+            0 => words(&["SETBIT", k, &offset, &self.rng.below(2).to_string()]),
+            1 => {
+                let overflow = ["WRAP", "SAT", "FAIL"][self.rng.below(3)];
+                let by = (self.rng.below(200) as i64 - 100).to_string();
+                let set = self.rng.below(300).to_string();
+                words(&[
+                    "BITFIELD", k, "OVERFLOW", overflow, "INCRBY", "i5", &offset, &by, "SET", "u7",
+                    "#3", &set,
+                ])
+            }
+            _ => {
+                let op = ["AND", "OR", "XOR", "NOT"][self.rng.below(4)];
+                let dst = self.key();
+                match op {
+                    "NOT" => words(&["BITOP", op, &dst, k]),
+                    _ => words(&["BITOP", op, &dst, k, k2]),
+                }
+            }
+        }
+    }
+
     /// A write to a hash (long values from `value` make tables too).
     fn hash_command(&mut self, k: &str) -> Vec<Vec<u8>> {
         let name = |name: &str| vec![name.as_bytes().to_vec(), k.as_bytes().to_vec()];
@@ -1127,8 +1155,8 @@ impl Workload {
             items.iter().map(|w| w.as_bytes().to_vec()).collect()
         };
         let (k, k2) = (self.key(), self.key());
-        // 1000.. are the set commands, added after the rest.
-        let mut args = match self.rng.below(1250) {
+        // 1000.. are the set and bit commands, added after the rest.
+        let mut args = match self.rng.below(1320) {
             0..=139 => {
                 let mut args = words(&["SET", &k]);
                 args.push(self.value());
@@ -1220,7 +1248,8 @@ impl Workload {
             850..=869 => words(&["SWAPDB", &self.db(), &self.db()]),
             870..=872 => words(&["FLUSHDB"]),
             873 => words(&["FLUSHALL"]),
-            1000.. => self.set_command(&k, &k2),
+            1000..=1249 => self.set_command(&k, &k2),
+            1250.. => self.bit_command(&k, &k2),
             _ => self.hash_command(&k),
         };
         args.shrink_to_fit();

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod args;
+pub mod bitmap;
 pub mod config;
 pub mod connection;
 pub mod digest;
@@ -199,6 +200,7 @@ impl Table {
             string::COMMANDS,
             hash::COMMANDS,
             set::COMMANDS,
+            bitmap::COMMANDS,
             keys::COMMANDS,
             durability::COMMANDS,
         ] {
