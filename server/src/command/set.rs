@@ -908,6 +908,72 @@ mod tests {
         assert!(compute(Algebra::Diff, &[Some(&a), Some(&a)], LIMITS).is_empty());
     }
 
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn model(set: &Set) -> BTreeSet<Vec<u8>> {
+        set.iter().map(|m| m.to_vec()).collect()
+    }
+
+    /// Up to four sets (some missing) over a small pool of integers and strings, built
+    /// under a small intset limit so every mix of encodings occurs.
+    fn some_sets() -> impl Strategy<Value = Vec<Option<Vec<String>>>> {
+        let member = prop_oneof![
+            (0i64..12).prop_map(|n| n.to_string()),
+            prop::sample::select(vec!["a", "b", "07"]).prop_map(String::from),
+        ];
+        let set = prop::option::weighted(0.85, prop::collection::vec(member, 0..10));
+        prop::collection::vec(set, 1..5)
+    }
+
+    proptest! {
+        /// SINTER, SUNION, SDIFF and SINTERCARD agree with BTreeSet's algebra, and an
+        /// all-integer result within the limit is an intset (ascending, as Redis's).
+        #[test]
+        fn algebra_matches_btreeset(lists in some_sets(), limit in 0usize..8) {
+            let limits = SetLimits { intset_entries: limit };
+            let built: Vec<Option<Set>> = lists
+                .iter()
+                .map(|list| list.as_ref().map(|members| {
+                    let mut set = Set::default();
+                    members.iter().for_each(|m| { set.insert(m.as_bytes(), limits); });
+                    set
+                }))
+                .collect();
+            let sets: Vec<Option<&Set>> = built.iter().map(Option::as_ref).collect();
+            let models: Vec<BTreeSet<Vec<u8>>> =
+                built.iter().map(|s| s.as_ref().map(model).unwrap_or_default()).collect();
+            let inter = match sets.iter().any(Option::is_none) {
+                true => BTreeSet::new(),
+                false => models[1..].iter().fold(models[0].clone(), |acc, m| &acc & m),
+            };
+            let union = models.iter().fold(BTreeSet::new(), |acc, m| &acc | m);
+            let diff = models[1..].iter().fold(models[0].clone(), |acc, m| &acc - m);
+            for (algebra, expected) in
+                [(Algebra::Inter, &inter), (Algebra::Union, &union), (Algebra::Diff, &diff)]
+            {
+                let result = compute(algebra, &sets, limits);
+                prop_assert_eq!(&model(&result), expected, "{:?}", algebra);
+                let all_ints = expected.iter().all(|m| {
+                    crate::shard::value::parse_i64_strict(m).is_some()
+                });
+                prop_assert_eq!(
+                    result.encoding() == "intset",
+                    all_ints && expected.len() <= limit,
+                    "{:?}", algebra
+                );
+            }
+            for limit in [0, 1, 3] {
+                let Outcome::Count(n) = finish_goal(Goal::Cardinality(limit), &sets, limits)
+                else {
+                    unreachable!()
+                };
+                let wanted = if limit == 0 { inter.len() } else { inter.len().min(limit) };
+                prop_assert_eq!(n, wanted);
+            }
+        }
+    }
+
     #[test]
     fn mixed_results_become_tables_and_count_with_a_limit() {
         let (a, b) = (set(&["1", "x", "y"]), set(&["1", "y", "z"]));
