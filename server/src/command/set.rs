@@ -161,7 +161,8 @@ fn spop(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
     if set.is_empty() {
         ctx.delete(key);
     }
-    if !popped.is_empty() {
+    // Without a log (durability none) the rewrite would be built for nothing.
+    if !popped.is_empty() && ctx.shard.journal.enabled() {
         let mut srem = Vec::with_capacity(popped.len() + 2);
         srem.extend([b"SREM".to_vec(), key.to_vec()]);
         srem.extend(popped);
