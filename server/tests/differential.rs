@@ -57,6 +57,8 @@ case_files!(
     server,
     hashes,
     lists,
+    sets,
+    bitmaps,
     wrongtype,
     transactions,
     scripting,

@@ -92,6 +92,7 @@ fn digest_workload(con: &mut Connection) {
     }
     let _: () = query(con, &["SELECT", "0"]);
     list_digest_workload(con);
+    set_digest_workload(con);
 }
 
 /// Lists: order matters to their digest; integers, empty and binary elements; a list of
@@ -115,6 +116,38 @@ fn list_digest_workload(con: &mut Connection) {
     for i in 0..2000 {
         let _: i64 = query(con, &["RPUSH", "list:big", &format!("element:{i}")]);
     }
+}
+
+/// Sets in both encodings: intsets of every width, tables of strings, of integers past
+/// set-max-intset-entries, and of integers mixed with strings that look like them.
+fn set_digest_workload(con: &mut Connection) {
+    for i in 0..30i64 {
+        let key = format!("set:{i}");
+        let members: Vec<String> = match i % 5 {
+            0 => (0..=i).map(|j| (j * 7 - 50).to_string()).collect(),
+            1 => vec![(i * 100_000).to_string(), (-i).to_string()],
+            2 => vec![i64::MIN.to_string(), i64::MAX.to_string(), i.to_string()],
+            3 => vec![format!("00{i}"), i.to_string(), String::new()],
+            _ => (0..i).map(|j| format!("m\r\n\0{j}")).collect(),
+        };
+        if members.is_empty() {
+            continue;
+        }
+        let args: Vec<&str> = ["SADD", key.as_str()]
+            .into_iter()
+            .chain(members.iter().map(String::as_str))
+            .collect();
+        let _: i64 = query(con, &args);
+        if i % 7 == 0 {
+            let _: i64 = query(con, &["EXPIRE", &key, "100000"]);
+        }
+    }
+    let big: Vec<String> = (0..600).map(|i| i.to_string()).collect();
+    let args: Vec<&str> = ["SADD", "set:big"]
+        .into_iter()
+        .chain(big.iter().map(String::as_str))
+        .collect();
+    let _: i64 = query(con, &args);
 }
 
 #[test]
@@ -158,6 +191,19 @@ fn digest_and_digest_value_match_redis_server() {
     let got: Vec<String> = query(&mut mine, &with_missing);
     assert_eq!(got, expected, "DEBUG DIGEST-VALUE");
     assert_eq!(got.last().unwrap(), &"0".repeat(40));
+    let sets = [
+        "DEBUG",
+        "DIGEST-VALUE",
+        "set:0",
+        "set:1",
+        "set:2",
+        "set:3",
+        "set:4",
+        "set:big",
+    ];
+    let expected: Vec<String> = query(&mut theirs, &sets);
+    let got: Vec<String> = query(&mut mine, &sets);
+    assert_eq!(got, expected, "DEBUG DIGEST-VALUE of sets");
 
     // Replies are status replies, as in Redis, and the key count is free.
     let mut raw = ours.raw();
@@ -902,6 +948,8 @@ const REPLAY_DBS: usize = 4;
 struct Workload {
     rng: Rng,
     keys: Vec<String>,
+    /// Keys mostly left to the set commands, so sets live long enough to be popped from.
+    set_keys: Vec<String>,
     /// A base for absolute expiry times: the workload's own clock, fixed at the start.
     now_ms: u64,
 }
@@ -911,9 +959,11 @@ impl Workload {
         let [core0, core1] = names_on_both_cores("r:", 12);
         let mut keys: Vec<String> = core0.into_iter().chain(core1).collect();
         keys.extend(["{t}a", "{t}b", "n:1", "n:2", "f:1"].map(String::from));
+        let [sets0, sets1] = names_on_both_cores("rs:", 4);
         Workload {
             rng: Rng::new(seed),
             keys,
+            set_keys: sets0.into_iter().chain(sets1).collect(),
             now_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
@@ -1000,6 +1050,96 @@ impl Workload {
         match self.rng.below(20) {
             0 => vec![b'F'; 65 + self.rng.below(20)],
             _ => format!("f{}", self.rng.below(8)).into_bytes(),
+        }
+    }
+
+    fn set_key(&mut self) -> String {
+        self.rng.pick(&self.set_keys).clone()
+    }
+
+    /// A set member: mostly small integers (intsets, of every width now and then),
+    /// sometimes strings and integer look-alikes, which make tables.
+    fn member(&mut self) -> Vec<u8> {
+        match self.rng.below(20) {
+            0 => b"s".to_vec(),
+            1 => format!("0{}", self.rng.below(10)).into_bytes(),
+            2 => (self.rng.below(10) as i64 * 1_000_000_007)
+                .to_string()
+                .into_bytes(),
+            3 => (-(self.rng.below(10) as i64) * 70_001)
+                .to_string()
+                .into_bytes(),
+            _ => self.rng.below(30).to_string().into_bytes(),
+        }
+    }
+
+    /// A write to a set, or one that combines sets on any cores. SPOP is random: it must
+    /// replay as what it removed.
+    fn set_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
+        let (k, k2) = match self.rng.chance(80) {
+            true => (self.set_key(), self.set_key()),
+            false => (k.to_string(), k2.to_string()),
+        };
+        let (k, k2) = (k.as_str(), k2.as_str());
+        let name = |name: &str| vec![name.as_bytes().to_vec(), k.as_bytes().to_vec()];
+        match self.rng.below(12) {
+            0..=3 => {
+                let mut args = name("SADD");
+                if self.rng.chance(3) {
+                    // Past set-max-intset-entries: a table of integers.
+                    args.extend((0..600).map(|i: u32| i.to_string().into_bytes()));
+                } else {
+                    args.extend((0..1 + self.rng.below(5)).map(|_| self.member()));
+                }
+                args
+            }
+            4..=5 => {
+                let members = (0..1 + self.rng.below(3)).map(|_| self.member());
+                [name("SREM"), members.collect()].concat()
+            }
+            // A read that draws random numbers: the primary's random source moves on and
+            // a replay's does not, so SPOP replays right only as what it removed.
+            6 if self.rng.chance(50) => [name("SRANDMEMBER"), vec![b"-3".to_vec()]].concat(),
+            6 => name("SPOP"),
+            7 => [
+                name("SPOP"),
+                vec![self.rng.below(5).to_string().into_bytes()],
+            ]
+            .concat(),
+            8 => [name("SMOVE"), vec![k2.as_bytes().to_vec(), self.member()]].concat(),
+            _ => {
+                let command = ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"][self.rng.below(3)];
+                let sources = [k2.to_string(), self.set_key(), self.key()];
+                [name(command), sources.map(String::into_bytes).to_vec()].concat()
+            }
+        }
+    }
+
+    /// A bit write: in place on one key (SETBIT, BITFIELD), or a BITOP over any cores.
+    fn bit_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
+        let words = |items: &[&str]| -> Vec<Vec<u8>> {
+            items.iter().map(|w| w.as_bytes().to_vec()).collect()
+        };
+        let offset = self.rng.below(200).to_string();
+        match self.rng.below(4) {
+            0 => words(&["SETBIT", k, &offset, &self.rng.below(2).to_string()]),
+            1 => {
+                let overflow = ["WRAP", "SAT", "FAIL"][self.rng.below(3)];
+                let by = (self.rng.below(200) as i64 - 100).to_string();
+                let set = self.rng.below(300).to_string();
+                words(&[
+                    "BITFIELD", k, "OVERFLOW", overflow, "INCRBY", "i5", &offset, &by, "SET", "u7",
+                    "#3", &set,
+                ])
+            }
+            _ => {
+                let op = ["AND", "OR", "XOR", "NOT"][self.rng.below(4)];
+                let dst = self.key();
+                match op {
+                    "NOT" => words(&["BITOP", op, &dst, k]),
+                    _ => words(&["BITOP", op, &dst, k, k2]),
+                }
+            }
         }
     }
 
@@ -1108,7 +1248,8 @@ impl Workload {
             items.iter().map(|w| w.as_bytes().to_vec()).collect()
         };
         let (k, k2) = (self.key(), self.key());
-        let mut args = match self.rng.below(1000) {
+        // 1000.. are the set and bit commands, added after the rest.
+        let mut args = match self.rng.below(1320) {
             0..=139 => {
                 let mut args = words(&["SET", &k]);
                 args.push(self.value());
@@ -1201,7 +1342,9 @@ impl Workload {
             870..=872 => words(&["FLUSHDB"]),
             873 => words(&["FLUSHALL"]),
             874..=936 => self.hash_command(&k),
-            _ => self.list_command(&k, &k2),
+            937..=999 => self.list_command(&k, &k2),
+            1000..=1249 => self.set_command(&k, &k2),
+            _ => self.bit_command(&k, &k2),
         };
         args.shrink_to_fit();
         args
@@ -1282,7 +1425,8 @@ fn dump(conn: &mut Conn) -> Dump {
 }
 
 /// A string as GET reads it; a hash as its sorted field/value pairs, each as
-/// `field=value;` (enough to show a difference, not a format to parse back).
+/// `field=value;` (enough to show a difference, not a format to parse back); a set as its
+/// sorted members, each as `member;`.
 fn dump_value(conn: &mut Conn, db: usize, key: &str) -> Vec<u8> {
     match conn.must(&["TYPE", key]).text().as_str() {
         "string" => match conn.must(&["GET", key]) {
@@ -1314,6 +1458,20 @@ fn dump_value(conn: &mut Conn, db: usize, key: &str) -> Vec<u8> {
                 .concat(),
             other => panic!("db {db} key {key:?}: LRANGE of a list replied {other:?}"),
         },
+        "set" => {
+            let Resp::Array(Some(items)) = conn.must(&["SMEMBERS", key]) else {
+                panic!("db {db} key {key:?}: SMEMBERS of a set replied no array");
+            };
+            let mut members: Vec<Vec<u8>> = items
+                .into_iter()
+                .map(|item| match item {
+                    Resp::Bulk(Some(m)) => [&m[..], b";"].concat(),
+                    other => panic!("db {db} key {key:?}: SMEMBERS member {other:?}"),
+                })
+                .collect();
+            members.sort();
+            members.concat()
+        }
         other => panic!("db {db} key {key:?} is listed by SCAN but its type is {other}"),
     }
 }

@@ -8,6 +8,7 @@ use crate::config::ConfigStore;
 use crate::server::CONFIG;
 use crate::shard::hash::HashLimits;
 use crate::shard::list::Fill;
+use crate::shard::set::SetLimits;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
@@ -86,6 +87,7 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
             let settings = with_store(|store| store.settings());
             core.shard.borrow_mut().hash_limits = Some(HashLimits::from_settings(&settings));
             core.shard.borrow_mut().list_fill = Some(Fill::from_settings(&settings));
+            core.shard.borrow_mut().set_limits = Some(SetLimits::from_settings(&settings));
             *core.settings.borrow_mut() = settings;
         })
         .await;

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod args;
+pub mod bitmap;
 pub mod blocking;
 pub mod config;
 pub mod connection;
@@ -29,6 +30,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod session;
+pub mod set;
 pub mod status;
 pub mod string;
 pub mod transaction;
@@ -204,6 +206,8 @@ impl Table {
             hash::COMMANDS,
             list::COMMANDS,
             blocking::COMMANDS,
+            set::COMMANDS,
+            bitmap::COMMANDS,
             keys::COMMANDS,
             transaction::COMMANDS,
             scripting::COMMANDS,

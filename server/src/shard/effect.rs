@@ -20,6 +20,9 @@
 //!              2 list:   count u32, count × (len u32, element), head to tail (the
 //!                        value's len is the whole block's; nodes as the replaying
 //!                        server's list-max-listpack-size makes them)
+//!              3 set:    count u32, count × (member len u32, member)
+//!                        (the value's len is the whole block's; integers as decimal text;
+//!                        rebuilt as an intset or table by the replaying server's limit)
 //! FLUSHDB 3 :=                                         (every core)
 //! SWAPDB  4 := other_db u8                             (every core)
 //! FUNCTIONS 5 := count u32, count × (len u32, code)    (every core; db unused)
@@ -35,6 +38,7 @@
 
 use super::hash::{Hash, HashLimits};
 use super::list::{End, Fill, List};
+use super::set::{Set, SetLimits};
 use super::value::Value;
 
 pub const CMD: u8 = 0;
@@ -48,6 +52,7 @@ pub const FUNCTIONS: u8 = 5;
 const TYPE_STRING: u8 = 0;
 const TYPE_HASH: u8 = 1;
 const TYPE_LIST: u8 = 2;
+const TYPE_SET: u8 = 3;
 
 /// Appends a CMD op.
 pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<Item = &'a [u8]>) {
@@ -93,6 +98,7 @@ pub fn put(out: &mut Vec<u8>, db: usize, key: &[u8], value: &Value, expire_at_ms
             out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         }
         Value::List(list) => put_list(out, list),
+        Value::Set(set) => put_set(out, set),
     }
 }
 
@@ -104,6 +110,19 @@ fn put_list(out: &mut Vec<u8>, list: &List) {
     out.extend_from_slice(&(list.len() as u32).to_le_bytes());
     for element in list.iter() {
         put_bytes(out, element);
+    }
+    let len = (out.len() - len_at - 4) as u32;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// A PUT's set block (after the type byte).
+fn put_set(out: &mut Vec<u8>, set: &Set) {
+    out.push(TYPE_SET);
+    let len_at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(set.len() as u32).to_le_bytes());
+    for member in set.iter() {
+        member.with_bytes(|bytes| put_bytes(out, bytes));
     }
     let len = (out.len() - len_at - 4) as u32;
     out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
@@ -237,6 +256,32 @@ fn decode_list(block: &[u8], at: usize) -> Result<List, Malformed> {
     Ok(list)
 }
 
+/// A PUT's set block: its members, in the encoding the configured limit chooses (built
+/// as Redis's set algebra builds a result: an intset until a member or the size says not).
+fn decode_set(block: &[u8], at: usize) -> Result<Set, Malformed> {
+    let mut members = Ops {
+        payload: block,
+        at: 0,
+    };
+    let malformed = |_| Malformed {
+        offset: at,
+        what: "malformed set",
+    };
+    let count = members.u32("set size").map_err(malformed)?;
+    let limits = SetLimits::configured(&crate::server::CONFIG);
+    let mut set = Set::default();
+    for _ in 0..count {
+        set.insert(members.bytes("set member").map_err(malformed)?, limits);
+    }
+    if members.at != block.len() || set.len() != count as usize {
+        return Err(Malformed {
+            offset: at,
+            what: "malformed set",
+        });
+    }
+    Ok(set)
+}
+
 /// Iterates the ops of one payload.
 pub struct Ops<'a> {
     payload: &'a [u8],
@@ -341,6 +386,7 @@ impl<'a> Ops<'a> {
                     TYPE_STRING => Value::Str(self.bytes("value")?.to_vec()),
                     TYPE_HASH => Value::Hash(decode_hash(self.bytes("value")?, at)?),
                     TYPE_LIST => Value::List(decode_list(self.bytes("value")?, at)?),
+                    TYPE_SET => Value::Set(decode_set(self.bytes("value")?, at)?),
                     _ => {
                         return Err(Malformed {
                             offset: at,
@@ -516,5 +562,52 @@ mod tests {
             .next()
             .unwrap()
             .is_err());
+    }
+
+    #[test]
+    fn sets_round_trip_in_either_encoding() {
+        let limits = SetLimits {
+            intset_entries: 512,
+        };
+        let mut ints = Set::default();
+        for member in ["3", "-70000", "9223372036854775807"] {
+            ints.insert(member.as_bytes(), limits);
+        }
+        let mut table = Set::for_first(b"x");
+        for member in [&b"x"[..], b"", b"12", b"007"] {
+            table.insert(member, limits);
+        }
+        let mut out = Vec::new();
+        put(&mut out, 1, b"ints", &Value::Set(ints.clone()), 7);
+        put(&mut out, 0, b"table", &Value::Set(table.clone()), 0);
+        let decoded: Vec<Op> = ops(&out).map(|op| op.unwrap()).collect();
+        let expected = [(1, &b"ints"[..], 7, ints), (0, b"table", 0, table)];
+        for (op, (db, key, expire_at_ms, set)) in decoded.into_iter().zip(expected) {
+            let encoding = set.encoding();
+            let Op::Put {
+                value: Value::Set(got),
+                ..
+            } = &op
+            else {
+                panic!("{op:?}")
+            };
+            assert_eq!(got.encoding(), encoding);
+            assert_eq!(
+                op,
+                Op::Put {
+                    db,
+                    key,
+                    expire_at_ms,
+                    value: Value::Set(set)
+                }
+            );
+        }
+        // A count that disagrees with the members is malformed, not a smaller set.
+        let mut bad = Vec::new();
+        put(&mut bad, 0, b"s", &Value::Set(Set::for_first(b"a")), 0);
+        // count u32, then the one member: len u32, "a".
+        let count_at = bad.len() - 9;
+        bad[count_at..count_at + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert!(ops(&bad).next().unwrap().is_err());
     }
 }

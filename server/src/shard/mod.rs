@@ -16,6 +16,7 @@ pub mod hash;
 pub mod journal;
 pub mod key;
 pub mod list;
+pub mod set;
 pub mod slot;
 pub mod value;
 pub mod watch;
@@ -65,6 +66,8 @@ pub struct Shard {
     pub list_fill: Option<list::Fill>,
     /// Clients blocked on this shard's keys (BLPOP and the like).
     pub blocked: blocking::Blocked,
+    /// The set encoding threshold, kept the same way as `hash_limits`.
+    pub set_limits: Option<set::SetLimits>,
 }
 
 impl Shard {
@@ -84,6 +87,7 @@ impl Shard {
             watches: watch::Watches::default(),
             list_fill: None,
             blocked: blocking::Blocked::default(),
+            set_limits: None,
         }
     }
 
@@ -176,7 +180,10 @@ impl Shard {
     /// A generator seeded from this shard's, for sampling a value that lives in the shard
     /// (the sampler cannot borrow the shard while the value is borrowed).
     pub fn fork_rng(&mut self) -> Rng {
-        Rng(self.random(usize::MAX) as u64 | 1)
+        // Mixed, not the next output as is: that would make each fork replay the shard's
+        // own sequence one step on, and successive forks each other's (random probing that
+        // then removes, SPOP, went quadratic).
+        Rng(splitmix64(self.random(usize::MAX) as u64) | 1)
     }
 
     /// Folds one active-expiry sample into the running estimates: Redis's avg_ttl (each
@@ -199,6 +206,14 @@ impl Shard {
             self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
         }
     }
+}
+
+/// SplitMix64's finaliser: a seed that shares no sequence with its source.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Xorshift64: the shard's random source (never zero).

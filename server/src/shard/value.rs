@@ -6,6 +6,7 @@
 use super::hash::Hash;
 use super::key::Key;
 use super::list::List;
+use super::set::Set;
 
 /// A stored value.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +14,7 @@ pub enum Value {
     Str(Vec<u8>),
     Hash(Hash),
     List(List),
+    Set(Set),
 }
 
 impl Value {
@@ -22,6 +24,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
@@ -35,6 +38,7 @@ impl Value {
             Value::Str(_) => "raw",
             Value::Hash(hash) => hash.encoding(),
             Value::List(list) => list.encoding(),
+            Value::Set(set) => set.encoding(),
         }
     }
 }
