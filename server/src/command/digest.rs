@@ -23,11 +23,10 @@
 //! (8-byte big-endian Unix ms) where Redis only marks that a TTL exists, so a restart that
 //! restores a different expiry shows up as a different digest.
 //!
-//! Strings and hashes exist today: a hash field gets an element digest `e = 0;
+//! Per type, Redis's recipe (`mix_value`): a hash field gets an element digest `e = 0;
 //! mix(e, field); mix(e, value)` folded in with `xor(v, e)` (so field order does not
-//! matter). When the data-type issue adds the others, each slots into `mix_value` with
-//! Redis's recipe: list elements `mix`ed in order; set members `xor`ed; zset members like
-//! hash fields with the score as fpconv_dtoa prints it.
+//! matter); list elements are `mix`ed in order; set members `xor`ed. Sorted sets, when
+//! they arrive, digest like hash fields with the score as fpconv_dtoa prints it.
 
 use super::session::Session;
 use super::string::by_core;
