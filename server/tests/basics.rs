@@ -186,3 +186,58 @@ fn the_io_uring_network_path_serves_pipelines_big_replies_and_kills() {
     assert!(quitter.is_closed());
     let _: String = redis::cmd("PING").query(&mut con).unwrap();
 }
+
+/// CLIENT PAUSE WRITE holds writes (and scripts) from every connection until it ends or
+/// CLIENT UNPAUSE, while reads go on; ALL holds reads too.
+#[test]
+fn client_pause_holds_writes_or_everything() {
+    use std::time::{Duration, Instant};
+    let server = Server::start();
+    let mut admin = server.client();
+    let mut other = server.client();
+    let timed = |con: &mut redis::Connection, cmd: &mut redis::Cmd| {
+        let started = Instant::now();
+        let _: redis::Value = cmd.query(con).unwrap();
+        started.elapsed()
+    };
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(400)
+        .arg("WRITE")
+        .query(&mut admin)
+        .unwrap();
+    assert!(timed(&mut other, redis::cmd("GET").arg("k")) < Duration::from_millis(200));
+    let write = timed(&mut other, redis::cmd("SET").arg("k").arg("v"));
+    assert!(
+        write >= Duration::from_millis(300),
+        "a write ran during the pause: {write:?}"
+    );
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(5000)
+        .arg("WRITE")
+        .query(&mut admin)
+        .unwrap();
+    let url = server.url();
+    let unpauser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut con).unwrap();
+    });
+    let write = timed(&mut other, redis::cmd("EVAL").arg("return 1").arg(0));
+    assert!(
+        write < Duration::from_millis(3000),
+        "UNPAUSE did not end the pause: {write:?}"
+    );
+    unpauser.join().unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(400)
+        .query(&mut admin)
+        .unwrap();
+    let read = timed(&mut other, redis::cmd("GET").arg("k"));
+    assert!(
+        read >= Duration::from_millis(300),
+        "a read ran during an ALL pause: {read:?}"
+    );
+}

@@ -205,6 +205,10 @@ const CLIENT_HELP: &[&str] = &[
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
@@ -296,9 +300,14 @@ fn client(s: &mut Session, argv: Argv) -> Done<'_> {
             b"list" => client_list(s, &argv).await?,
             b"kill" if argv.len() >= 3 => client_kill(s, &argv).await?,
             b"unblock" if argv.len() >= 3 => super::blocking::client_unblock(s, &argv).await?,
+            b"pause" if argv.len() == 3 || argv.len() == 4 => client_pause(s, &argv)?,
+            b"unpause" if argv.len() == 2 => {
+                crate::core::pause::unpause();
+                s.reply().ok();
+            }
             b"help" if argv.len() == 2 => reply_help(s, CLIENT_HELP),
             b"id" | b"getname" | b"setname" | b"setinfo" | b"reply" | b"info" | b"kill"
-            | b"unblock" | b"help" => return Err(arity_error()),
+            | b"unblock" | b"pause" | b"unpause" | b"help" => return Err(arity_error()),
             _ => return Err(unknown_subcommand("client", &argv[1])),
         }
         Ok(())
@@ -306,8 +315,28 @@ fn client(s: &mut Session, argv: Argv) -> Done<'_> {
     .boxed_local()
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL].
+fn client_pause(s: &mut Session, argv: &Argv) -> Result<(), Status> {
+    let timeout = parse_i64(&argv[2])
+        .map_err(|_| Status::err("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(Status::err("ERR timeout is negative"));
+    }
+    let all = match argv.get(3) {
+        None => true,
+        Some(mode) if is(mode, "all") => true,
+        Some(mode) if is(mode, "write") => false,
+        Some(_) => return Err(Status::err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    crate::core::pause::pause(timeout as u64, all);
+    s.reply().ok();
+    Ok(())
+}
+
 async fn client_list(s: &mut Session, argv: &Argv) -> Result<(), Status> {
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE normal / pubsub: whether to list pubsub clients (or only the others).
+    let mut kind_filter: Option<bool> = None;
     let mut i = 2;
     while i < argv.len() {
         if is(&argv[i], "type") && i + 1 < argv.len() {
@@ -324,8 +353,10 @@ async fn client_list(s: &mut Session, argv: &Argv) -> Result<(), Status> {
                     .into(),
                 ));
             }
-            // Every client is a normal client until replication and pub/sub land.
-            if kind != b"normal" {
+            // No replication yet: a client is a pubsub client while it is subscribed in
+            // RESP2 (as Redis's getClientType), a normal client otherwise.
+            kind_filter = Some(kind == b"pubsub");
+            if kind != b"normal" && kind != b"pubsub" {
                 ids = Some(Vec::new());
             }
             i += 2;
@@ -351,6 +382,7 @@ async fn client_list(s: &mut Session, argv: &Argv) -> Result<(), Status> {
                 .borrow()
                 .by_id
                 .values()
+                .filter(|c| kind_filter.is_none_or(|pubsub| c.is_pubsub() == pubsub))
                 .map(|c| (c.id, c.list_line(now)))
                 .collect::<Vec<_>>()
         })
@@ -535,6 +567,8 @@ pub static COMMANDS: &[Spec] = &[
             ("list", -2, ADMIN | LOADING | STALE),
             ("kill", -3, ADMIN | LOADING | STALE),
             ("unblock", -3, ADMIN | LOADING | STALE),
+            ("pause", -3, ADMIN | LOADING | STALE),
+            ("unpause", 2, ADMIN | LOADING | STALE),
             ("reply", 3, LOADING | STALE),
             ("help", 2, LOADING | STALE),
         ],

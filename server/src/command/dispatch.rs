@@ -68,6 +68,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         transaction::fail_queue(session);
         return;
     }
+    crate::core::pause::wait(spec.name, flags).await;
     if session.subs.active()
         && session.proto == crate::resp::Proto::Resp2
         && !super::pubsub::allowed_while_subscribed(spec.name)

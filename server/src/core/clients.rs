@@ -68,6 +68,11 @@ impl ClientInfo {
         unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
     }
 
+    /// A pubsub client in CLIENT LIST TYPE / CLIENT KILL TYPE terms: subscribed, in RESP2.
+    pub fn is_pubsub(&self) -> bool {
+        self.proto.get() == 2 && self.subscriptions.get().iter().any(|&n| n > 0)
+    }
+
     /// CLIENT LIST's flags: P subscribed, x in MULTI, N neither.
     fn flags(&self) -> String {
         let mut flags = String::new();

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod mesh;
 pub mod multi;
 pub mod outbox;
+pub mod pause;
 pub mod pubsub;
 pub mod signal;
 pub mod stats;
@@ -433,7 +434,11 @@ impl Core {
         // writes with it; the next cycle catches up. Nor while the log is replayed: the
         // deletes would be logged before LSNs are known (Redis does not expire while
         // loading either), and replay itself is exact without them.
-        if self.is_held() || !self.active_expire.get() || self.global.commit.is_loading() {
+        if self.is_held()
+            || !self.active_expire.get()
+            || self.global.commit.is_loading()
+            || pause::writes_paused()
+        {
             return;
         }
         let started = Instant::now();
