@@ -15,6 +15,8 @@
 //! - [`check`]: `holdfast-bench check`, a recorded history checked for linearizability
 //!   per key (the Porcupine search) and for lost writes, with the smallest failing
 //!   sub-history of each failing key.
+//! - [`proxy`]: the TCP fault proxy (delay, loss, drop, partition, cut, pause per
+//!   direction), driven by `chaos` or over its text control port (`holdfast-bench proxy`).
 //! - [`plot`]: latency spectra and throughput over time, several runs on one chart, as
 //!   SVG and PNG: `holdfast-bench plot` from the JSON of runs, and `compare`'s charts.
 //! - [`command_line`]: the commands the harness runs, printable exactly as run.
@@ -39,6 +41,7 @@ pub mod compare;
 pub mod log_bench;
 pub mod plot;
 pub mod procfs;
+pub mod proxy;
 pub mod resp;
 pub mod run;
 pub mod stats;

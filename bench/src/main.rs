@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use holdfast_bench::{chaos, check, compare, log_bench, plot, run};
+use holdfast_bench::{chaos, check, compare, log_bench, plot, proxy, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -39,6 +39,9 @@ enum Command {
     /// pausing it at seeded random times, then check the history; writes a report and
     /// exits non-zero when a check fails.
     Chaos(Box<chaos::ChaosArgs>),
+    /// Run a TCP fault proxy in front of a server: delay, loss, drop, partition, cut and
+    /// pause per direction, set over a text control port; serves until killed.
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Chaos(args) => chaos::run(&args, &invocation)
             .map_err(Into::into)
             .and_then(|passed| verdict(passed, "the chaos run failed its checks")),
+        Command::Proxy(args) => proxy::run(&args).context("running the proxy"),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
