@@ -25,16 +25,17 @@ pub struct ServerUnderTest {
 }
 
 impl ServerUnderTest {
-    /// The command for `bin` on `port` with its log in `data_dir`; `durability` is the
-    /// `--durability` mode, `threads` the core count.
+    /// The command for `bin` on `port` with its log in `data_dir` and its output in
+    /// `run_dir/server.log`; `durability` is the `--durability` mode, `threads` the core
+    /// count.
     pub fn new(
         bin: &Path,
         durability: &str,
         threads: usize,
         port: u16,
         run_dir: &Path,
+        data_dir: &Path,
     ) -> ServerUnderTest {
-        let data_dir = run_dir.join("data");
         let command = CommandLine::new(bin).args([
             "--durability".to_string(),
             durability.to_string(),

@@ -104,6 +104,37 @@ impl std::str::FromStr for Command {
     }
 }
 
+/// The command as its control-port line.
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dirs = |directions: &[Direction]| match directions {
+            [Direction::Up] => "up",
+            [Direction::Down] => "down",
+            _ => "both",
+        };
+        match self {
+            Command::Delay {
+                directions,
+                delay,
+                jitter,
+            } => write!(
+                f,
+                "delay {} {} {}",
+                dirs(directions),
+                delay.as_millis(),
+                jitter.as_millis()
+            ),
+            Command::Loss { directions, p } => write!(f, "loss {} {p}", dirs(directions)),
+            Command::Drop { directions, p } => write!(f, "drop {} {p}", dirs(directions)),
+            Command::Partition { directions } => write!(f, "partition {}", dirs(directions)),
+            Command::Cut => f.write_str("cut"),
+            Command::Pause => f.write_str("pause"),
+            Command::Heal => f.write_str("heal"),
+            Command::Status => f.write_str("status"),
+        }
+    }
+}
+
 /// The status line: each direction's faults, then the proxy's.
 pub fn status(up: &LinkFaults, down: &LinkFaults, cut: bool, paused: bool) -> String {
     let link = |faults: &LinkFaults| {
@@ -211,6 +242,15 @@ mod tests {
             })
         );
         assert_eq!(" heal ".parse(), Ok(Command::Heal));
+        for line in [
+            "delay up 20 5",
+            "loss both 0.25",
+            "drop down 1",
+            "partition both",
+            "cut",
+        ] {
+            assert_eq!(line.parse::<Command>().unwrap().to_string(), line);
+        }
         for bad in [
             "delay sideways 3",
             "loss up 1.5",
