@@ -70,6 +70,11 @@ pub struct ChaosArgs {
     /// The holdfast-server program. Default: the one beside holdfast-bench.
     #[arg(long, value_name = "PATH", default_value_os_t = default_holdfast_bin(), hide_default_value = true)]
     pub holdfast_bin: PathBuf,
+    /// Attack this redis-server instead of holdfast-server (AOF with appendfsync always,
+    /// or none with `--durability none`): checks the harness against a known server, and
+    /// runs workloads Holdfast cannot serve yet (list-append).
+    #[arg(long, value_name = "PATH")]
+    pub redis_bin: Option<PathBuf>,
     /// The server's --durability mode. `none` loses data on every kill: a run that
     /// shows the checks can fail.
     #[arg(long, default_value = "local")]
@@ -104,7 +109,7 @@ impl ChaosArgs {
         if self.workload.is_empty() || self.clients == 0 || self.rate == 0 || self.keys == 0 {
             return usage("--workload, --clients, --rate and --keys must not be empty or 0");
         }
-        if !self.holdfast_bin.is_file() {
+        if self.redis_bin.is_none() && !self.holdfast_bin.is_file() {
             return Err(Error::Usage(format!(
                 "holdfast-server not found at {}; build it with `cargo build -p \
                  holdfast-server` or pass --holdfast-bin PATH",
@@ -138,14 +143,20 @@ pub fn run(args: &ChaosArgs, invocation: &str) -> Result<bool, Error> {
         None => run_dir.join("data"),
     };
     let port = free_port()?;
-    let mut server = ServerUnderTest::new(
-        &args.holdfast_bin,
-        &args.durability,
-        args.threads,
-        port,
-        &run_dir,
-        &data_dir,
-    );
+    let command = match &args.redis_bin {
+        Some(redis) => ServerUnderTest::redis(redis, &args.durability, port, &data_dir),
+        None => ServerUnderTest::holdfast(
+            &args.holdfast_bin,
+            &args.durability,
+            args.threads,
+            port,
+            &data_dir,
+        ),
+    };
+    // redis-server wants its --dir to exist; holdfast-server makes it.
+    std::fs::create_dir_all(&data_dir)
+        .map_err(Error::io(format!("creating {}", data_dir.display())))?;
+    let mut server = ServerUnderTest::new(command, port, &run_dir);
     server.start()?;
     let proxy = if faults.iter().any(|f| f.is_network()) {
         let upstream = SocketAddr::from(([127, 0, 0, 1], port));
@@ -290,8 +301,8 @@ fn final_reads(
     let keys = args
         .workload
         .iter()
-        .flat_map(|w| (0..args.keys).map(|n| w.key(n)));
-    for key in keys {
+        .flat_map(|&w| (0..args.keys).map(move |n| (w, w.key(n))));
+    for (workload, key) in keys {
         loop {
             if Instant::now() > deadline {
                 return Err(server.failure(format!(
@@ -305,7 +316,7 @@ fn final_reads(
                     clock,
                     process,
                     key.clone(),
-                    history::Kind::Read,
+                    workload.read(),
                     None,
                 ),
                 Err(_) => {

@@ -20,10 +20,12 @@ pub struct Run<'a> {
     pub check: &'a Report,
 }
 
-const KINDS: [(Kind, &str); 3] = [
+const KINDS: [(Kind, &str); 5] = [
     (Kind::Write, "write (SET)"),
     (Kind::Read, "read (GET)"),
     (Kind::Incr, "incr (INCR)"),
+    (Kind::Append, "append (RPUSH)"),
+    (Kind::ReadList, "read-list (LRANGE)"),
 ];
 
 pub fn render(run: &Run) -> String {

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! - [`history`]: the format, one operation per line, with outcome ok | fail | unknown.
-//! - [`model`]: the register (SET/GET) and counter (INCR/GET) specifications.
+//! - [`model`]: the register (SET/GET), counter (INCR/GET) and list (RPUSH/LRANGE)
+//!   specifications.
 //! - [`search`]: linearizability of one key: Wing–Gong search with a hashed memo.
 //! - [`minimise`]: the shortest failing prefix of a failing key, without needless reads.
 //! - [`lost_writes`]: acknowledged writes missing from the final state; values read that
@@ -29,7 +30,7 @@ pub mod search;
 
 use history::{Op, Outcome};
 use lost_writes::LostWrites;
-use model::{Compiled, Counter, Model, Register, Timed};
+use model::{Compiled, Counter, List, Model, Register, Timed};
 use search::Verdict;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -160,6 +161,7 @@ fn check_key(history: &[Op], indices: &[usize], states_max: usize) -> KeyResult 
     match model::compile(history, indices) {
         Ok(Compiled::Register(ops)) => check_compiled(&Register, &ops, states_max),
         Ok(Compiled::Counter(ops)) => check_compiled(&Counter, &ops, states_max),
+        Ok(Compiled::List(ops)) => check_compiled(&List, &ops, states_max),
         Err(why) => KeyResult::Unchecked(why),
     }
 }
@@ -184,6 +186,13 @@ pub fn describe(op: &Op) -> String {
         history::Kind::Write => format!("write {}", value(&op.input)),
         history::Kind::Read => format!("read -> {}", value(&op.output)),
         history::Kind::Incr => format!("incr -> {}", value(&op.output)),
+        history::Kind::Append => {
+            format!("append {} -> {}", value(&op.input), value(&op.output))
+        }
+        history::Kind::ReadList => match &op.elements {
+            Some(elements) => format!("read-list -> {elements:?}"),
+            None => "read-list -> null".to_string(),
+        },
     };
     let ms = |ns: u64| ns as f64 / 1e6;
     let outcome = match op.outcome {
@@ -278,6 +287,7 @@ mod tests {
             kind,
             input,
             output,
+            elements: None,
             invoke_ns: from,
             complete_ns: to,
             outcome: Outcome::Ok,
