@@ -23,13 +23,13 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// What the search concluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Linearizable,
+    /// An order exists: a linearization (or, from [`super::sequential`], a total order
+    /// that keeps each session's order).
+    Consistent,
     /// No order of the operations is allowed by both real time and the model.
     Violation,
     /// The memo reached its bound before the search ended.
-    Undecided {
-        states: usize,
-    },
+    Undecided { states: usize },
 }
 
 /// The end of the event list.
@@ -115,7 +115,7 @@ impl Events {
 }
 
 /// A fixed pseudo-random 128-bit number per operation (splitmix64, twice).
-fn zobrist(op: usize) -> u128 {
+pub(super) fn zobrist(op: usize) -> u128 {
     let mix = |mut z: u64| {
         z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -126,7 +126,7 @@ fn zobrist(op: usize) -> u128 {
     (u128::from(mix(2 * op)) << 64) | u128::from(mix(2 * op + 1))
 }
 
-fn state_hash<S: Hash>(state: &S) -> u64 {
+pub(super) fn state_hash<S: Hash>(state: &S) -> u64 {
     let mut hasher = DefaultHasher::new();
     state.hash(&mut hasher);
     hasher.finish()
@@ -178,7 +178,7 @@ pub fn check<M: Model>(model: &M, ops: &[Timed<M::Op>], states_max: usize) -> Ve
         events.lift(entry);
         entry = events.first();
     }
-    Verdict::Linearizable
+    Verdict::Consistent
 }
 
 #[cfg(test)]
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn no_operations_are_linearizable() {
-        assert_eq!(register(&[]), Verdict::Linearizable);
+        assert_eq!(register(&[]), Verdict::Consistent);
     }
 
     #[test]
@@ -223,7 +223,7 @@ mod tests {
             write(2, 6, 7),
             read(Some(2), 8, 9),
         ];
-        assert_eq!(register(&ops), Verdict::Linearizable);
+        assert_eq!(register(&ops), Verdict::Consistent);
     }
 
     #[test]
@@ -255,10 +255,10 @@ mod tests {
     fn concurrent_operations_pass_when_one_order_explains_them() {
         // The write overlaps both reads: the first read is before it, the second after.
         let ops = [write(1, 0, 10), read(None, 1, 2), read(Some(1), 3, 4)];
-        assert_eq!(register(&ops), Verdict::Linearizable);
+        assert_eq!(register(&ops), Verdict::Consistent);
         // Two overlapping writes, then reads that only the order 2-then-1 explains.
         let ops = [write(1, 0, 10), write(2, 0, 10), read(Some(1), 11, 12)];
-        assert_eq!(register(&ops), Verdict::Linearizable);
+        assert_eq!(register(&ops), Verdict::Consistent);
     }
 
     #[test]
@@ -289,13 +289,13 @@ mod tests {
             read(None, 5, 6),
             read(Some(1), 100, 101),
         ];
-        assert_eq!(register(&ops), Verdict::Linearizable);
+        assert_eq!(register(&ops), Verdict::Consistent);
     }
 
     #[test]
     fn an_unknown_write_may_never_take_effect() {
         let ops = [write(1, 0, 1), write(2, 2, PENDING), read(Some(1), 10, 11)];
-        assert_eq!(register(&ops), Verdict::Linearizable);
+        assert_eq!(register(&ops), Verdict::Consistent);
     }
 
     #[test]
@@ -317,11 +317,11 @@ mod tests {
         let incr = |n, from, to| at(CounterOp::Incr(n), from, to);
         let get = |n, from, to| at(CounterOp::Read(Some(n)), from, to);
         let ops = [incr(Some(2), 0, 10), incr(Some(1), 1, 9), get(2, 11, 12)];
-        assert_eq!(check(&Counter, &ops, STATES), Verdict::Linearizable);
+        assert_eq!(check(&Counter, &ops, STATES), Verdict::Consistent);
         let lost = [incr(Some(1), 0, 1), incr(Some(2), 2, 3), get(1, 4, 5)];
         assert_eq!(check(&Counter, &lost, STATES), Verdict::Violation);
         let unknown = [incr(Some(1), 0, 1), incr(None, 2, PENDING), get(1, 4, 5)];
-        assert_eq!(check(&Counter, &unknown, STATES), Verdict::Linearizable);
+        assert_eq!(check(&Counter, &unknown, STATES), Verdict::Consistent);
         let seen = [incr(None, 0, PENDING), get(1, 4, 5), get(0, 6, 7)];
         assert_eq!(check(&Counter, &seen, STATES), Verdict::Violation);
     }
