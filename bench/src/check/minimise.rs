@@ -67,10 +67,7 @@ pub type Fails<'a, O> = dyn Fn(&[Timed<O>]) -> bool + 'a;
 
 /// Drops reads from `ops` (which fail by `fails`), latest first, keeping each drop that
 /// still fails.
-fn drop_reads<M: Model>(
-    mut ops: Vec<Timed<M::Op>>,
-    fails: &Fails<M::Op>,
-) -> Vec<Timed<M::Op>> {
+fn drop_reads<M: Model>(mut ops: Vec<Timed<M::Op>>, fails: &Fails<M::Op>) -> Vec<Timed<M::Op>> {
     let mut position = ops.len();
     let mut tries = 0;
     while position > 0 && tries < READ_DROPS_MAX {
