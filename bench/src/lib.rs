@@ -15,6 +15,9 @@
 //! - [`check`]: `holdfast-bench check`, a recorded history checked for linearizability
 //!   per key (the Porcupine search) and for lost writes, with the smallest failing
 //!   sub-history of each failing key.
+//! - [`lab`]: `holdfast-bench lab up|down`, a topology of real processes (today one
+//!   node, optionally behind the proxy and in its own network namespace) for hands-on
+//!   fault injection.
 //! - [`proxy`]: the TCP fault proxy (delay, loss, drop, partition, cut, pause per
 //!   direction), driven by `chaos` or over its text control port (`holdfast-bench proxy`).
 //! - [`plot`]: latency spectra and throughput over time, several runs on one chart, as
@@ -38,6 +41,7 @@ pub mod chaos;
 pub mod check;
 pub mod command_line;
 pub mod compare;
+pub mod lab;
 pub mod log_bench;
 pub mod plot;
 pub mod procfs;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use holdfast_bench::{chaos, check, compare, log_bench, plot, proxy, run};
+use holdfast_bench::{chaos, check, compare, lab, log_bench, plot, proxy, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -42,6 +42,10 @@ enum Command {
     /// Run a TCP fault proxy in front of a server: delay, loss, drop, partition, cut and
     /// pause per direction, set over a text control port; serves until killed.
     Proxy(proxy::ProxyArgs),
+    /// Start (`up`) or stop (`down`) a topology of real processes to attack by hand: one
+    /// holdfast-server today, optionally behind the fault proxy and in its own network
+    /// namespace; prints how to reach each piece.
+    Lab(lab::LabArgs),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
             .map_err(Into::into)
             .and_then(|passed| verdict(passed, "the chaos run failed its checks")),
         Command::Proxy(args) => proxy::run(&args).context("running the proxy"),
+        Command::Lab(args) => lab::run(&args).map_err(Into::into),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

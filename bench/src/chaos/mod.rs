@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use workload::{Client, Clock, Workload};
 
 /// holdfast-server beside this program: `cargo build` puts both in the same directory.
-fn default_holdfast_bin() -> PathBuf {
+pub fn default_holdfast_bin() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("holdfast-server")))
