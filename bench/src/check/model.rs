@@ -25,7 +25,7 @@ pub const PENDING: u64 = u64::MAX;
 
 /// A sequential object: where it starts and what each operation does to it.
 pub trait Model {
-    type Op: Clone + std::fmt::Debug;
+    type Op: Clone + PartialEq + std::fmt::Debug;
     type State: Clone + Hash + Eq;
     fn init(&self) -> Self::State;
     /// The state after `op`, or `None` when `op`'s recorded output is impossible from
