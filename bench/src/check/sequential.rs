@@ -112,27 +112,51 @@ pub fn check<M: Model>(
 
 /// The operations to try next, in the order to try them.
 ///
-/// A read that the state allows, and that is next in its session, is the only choice:
-/// any order that places it later can place it now instead (a read changes no state,
-/// and what follows it in its session follows it either way), so trying the others
-/// would only search the same orders again. Without such a read, the candidates are
-/// tried in order of invocation: the server's order is usually close to real time, so
-/// the first path mostly succeeds.
+/// - A read that the state allows, and that is next in its session, is the only choice:
+///   any order that places it later can place it now instead (a read changes no state,
+///   and what follows it in its session follows it either way), so trying the others
+///   would only search the same orders again.
+/// - Of identical operations of unknown outcome that could both come next (two lost
+///   INCRs), only one is tried: they constrain nothing after them, so either leaves the
+///   same choices.
+/// - The rest are tried in this order: those after which some session's next read is
+///   allowed (the write that read saw), then operations of known outcome before those
+///   of unknown outcome (which may never have happened), each earliest-invoked first,
+///   as the server's order is usually close to real time. Operations the model refuses
+///   now are left out.
 fn choices<M: Model>(
     model: &M,
     state: &M::State,
     ops: &[Timed<M::Op>],
     search: &Search,
 ) -> Vec<usize> {
-    let mut candidates = search.candidates();
-    let allowed_read = candidates
+    let candidates = search.candidates();
+    let allowed = |state: &M::State, c: usize| model.step(state, &ops[c].op).is_some();
+    let reads: Vec<usize> = candidates
         .iter()
-        .find(|&&c| M::is_read(&ops[c].op) && model.step(state, &ops[c].op).is_some());
-    if let Some(&read) = allowed_read {
+        .copied()
+        .filter(|&c| M::is_read(&ops[c].op))
+        .collect();
+    if let Some(&read) = reads.iter().find(|&&r| allowed(state, r)) {
         return vec![read];
     }
-    candidates.sort_by_key(|&c| (ops[c].invoke_ns, c));
-    candidates
+    let mut scored: Vec<(bool, bool, u64, usize)> = Vec::new();
+    for &c in &candidates {
+        let pending = ops[c].complete_ns == PENDING;
+        let twin = |&(_, _, _, other): &(bool, bool, u64, usize)| {
+            pending && ops[other].complete_ns == PENDING && ops[other].op == ops[c].op
+        };
+        if M::is_read(&ops[c].op) || scored.iter().any(twin) {
+            continue;
+        }
+        let Some(next) = model.step(state, &ops[c].op) else {
+            continue;
+        };
+        let enables_a_read = reads.iter().any(|&r| allowed(&next, r));
+        scored.push((!enables_a_read, pending, ops[c].invoke_ns, c));
+    }
+    scored.sort_unstable();
+    scored.into_iter().map(|(_, _, _, c)| c).collect()
 }
 
 /// The session index of each known-outcome operation (`usize::MAX` for pending ones).
