@@ -34,6 +34,18 @@ pub trait Model {
     /// Whether `op` only observes: removing it can only make a history easier to
     /// linearize, which is what lets the minimiser drop it.
     fn is_read(op: &Self::Op) -> bool;
+    /// Whether `read`, refused in `state`, is refused whatever follows, given
+    /// `unordered`, which says whether an operation is still to be ordered. Only the
+    /// sequential search asks: it has no real time to cut off an order that let a read's
+    /// value go by. Saying false is always safe.
+    fn never_allowed(
+        &self,
+        _state: &Self::State,
+        _read: &Self::Op,
+        _unordered: &dyn Fn(&Self::Op) -> bool,
+    ) -> bool {
+        false
+    }
 }
 
 /// One operation of a key in a model's form, with its interval and where it came from.
@@ -75,6 +87,21 @@ impl Model for Register {
     fn is_read(op: &RegisterOp) -> bool {
         matches!(op, RegisterOp::Read(_))
     }
+
+    /// No write makes a key missing again, and a value comes back only if a write of
+    /// it is still to come.
+    fn never_allowed(
+        &self,
+        _state: &Option<u32>,
+        read: &RegisterOp,
+        unordered: &dyn Fn(&RegisterOp) -> bool,
+    ) -> bool {
+        match read {
+            RegisterOp::Read(Some(value)) => !unordered(&RegisterOp::Write(*value)),
+            RegisterOp::Read(None) => true,
+            RegisterOp::Write(_) => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +133,11 @@ impl Model for Counter {
 
     fn is_read(op: &CounterOp) -> bool {
         matches!(op, CounterOp::Read(_))
+    }
+
+    /// A count only grows.
+    fn never_allowed(&self, count: &i64, read: &CounterOp, _: &dyn Fn(&CounterOp) -> bool) -> bool {
+        matches!(read, CounterOp::Read(Some(seen)) if seen < count)
     }
 }
 
@@ -143,6 +175,11 @@ impl Model for List {
 
     fn is_read(op: &ListOp) -> bool {
         matches!(op, ListOp::Read(_))
+    }
+
+    /// A list only grows at its end.
+    fn never_allowed(&self, list: &Vec<u32>, read: &ListOp, _: &dyn Fn(&ListOp) -> bool) -> bool {
+        matches!(read, ListOp::Read(seen) if !seen.starts_with(list))
     }
 }
 
@@ -356,6 +393,21 @@ mod tests {
         );
         assert_eq!(ops[1].complete_ns, PENDING);
         assert!(compile(&history, &[0, 3]).is_err(), "GET on a list key");
+    }
+
+    #[test]
+    fn reads_whose_state_went_by_are_never_allowed_again() {
+        let pending_write_of = |v| move |op: &RegisterOp| *op == RegisterOp::Write(v);
+        let read = |v| RegisterOp::Read(Some(v));
+        assert!(Register.never_allowed(&Some(1), &RegisterOp::Read(None), &|_| true));
+        assert!(Register.never_allowed(&Some(1), &read(2), &pending_write_of(3)));
+        assert!(!Register.never_allowed(&Some(1), &read(2), &pending_write_of(2)));
+        let get = |n| CounterOp::Read(Some(n));
+        assert!(Counter.never_allowed(&5, &get(3), &|_| true));
+        assert!(!Counter.never_allowed(&2, &get(3), &|_| false));
+        let list = |values: &[u32]| ListOp::Read(values.to_vec());
+        assert!(List.never_allowed(&vec![0, 2], &list(&[0, 1]), &|_| true));
+        assert!(!List.never_allowed(&vec![0], &list(&[0, 1]), &|_| false));
     }
 
     #[test]
