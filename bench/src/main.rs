@@ -31,13 +31,13 @@ enum Command {
     /// Benchmark the transaction log's group commit against a raw O_DIRECT write +
     /// fdatasync probe of the same disk: records/s, MB/s, time-to-durable percentiles.
     Log(log_bench::LogBenchArgs),
-    /// Check a recorded history (JSON lines) for linearizability per key and for lost
-    /// writes; prints the smallest failing sub-history of each failing key, and exits
-    /// non-zero when any check fails.
+    /// Check a recorded history (JSON lines) per key for linearizability (or sequential
+    /// consistency) and for lost writes; prints the smallest failing sub-history of each
+    /// failing key, and exits non-zero when any check fails.
     Check(check::CheckArgs),
-    /// Start a holdfast-server, run a recorded workload while killing, restarting and
-    /// pausing it at seeded random times, then check the history; writes a report and
-    /// exits non-zero when a check fails.
+    /// Start a holdfast-server, run a recorded workload while killing, pausing,
+    /// partitioning, delaying and power-cutting it at seeded random times, then check the
+    /// history; writes a report and exits non-zero when a check fails.
     Chaos(Box<chaos::ChaosArgs>),
     /// Run a TCP fault proxy in front of a server: delay, loss, drop, partition, cut and
     /// pause per direction, set over a text control port; serves until killed.
