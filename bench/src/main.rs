@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use holdfast_bench::{chaos, check, compare, log_bench, plot, run};
+use holdfast_bench::{chaos, check, compare, lab, log_bench, plot, proxy, run};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -31,14 +31,21 @@ enum Command {
     /// Benchmark the transaction log's group commit against a raw O_DIRECT write +
     /// fdatasync probe of the same disk: records/s, MB/s, time-to-durable percentiles.
     Log(log_bench::LogBenchArgs),
-    /// Check a recorded history (JSON lines) for linearizability per key and for lost
-    /// writes; prints the smallest failing sub-history of each failing key, and exits
-    /// non-zero when any check fails.
+    /// Check a recorded history (JSON lines) per key for linearizability (or sequential
+    /// consistency) and for lost writes; prints the smallest failing sub-history of each
+    /// failing key, and exits non-zero when any check fails.
     Check(check::CheckArgs),
-    /// Start a holdfast-server, run a recorded workload while killing, restarting and
-    /// pausing it at seeded random times, then check the history; writes a report and
-    /// exits non-zero when a check fails.
+    /// Start a holdfast-server, run a recorded workload while killing, pausing,
+    /// partitioning, delaying and power-cutting it at seeded random times, then check the
+    /// history; writes a report and exits non-zero when a check fails.
     Chaos(Box<chaos::ChaosArgs>),
+    /// Run a TCP fault proxy in front of a server: delay, loss, drop, partition, cut and
+    /// pause per direction, set over a text control port; serves until killed.
+    Proxy(proxy::ProxyArgs),
+    /// Start (`up`) or stop (`down`) a topology of real processes to attack by hand: one
+    /// holdfast-server today, optionally behind the fault proxy and in its own network
+    /// namespace; prints how to reach each piece.
+    Lab(lab::LabArgs),
 }
 
 /// Errors are printed as their chain of causes, one line each, never as a backtrace:
@@ -70,6 +77,8 @@ fn main() -> ExitCode {
         Command::Chaos(args) => chaos::run(&args, &invocation)
             .map_err(Into::into)
             .and_then(|passed| verdict(passed, "the chaos run failed its checks")),
+        Command::Proxy(args) => proxy::run(&args).context("running the proxy"),
+        Command::Lab(args) => lab::run(&args).map_err(Into::into),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@
 //! bulk loader writes its own pipelined stream with [`encode`]).
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// Bounds a single bulk string or array we accept, so a corrupt length cannot make
@@ -112,7 +112,12 @@ pub struct Connection {
 
 impl Connection {
     pub fn connect(port: u16, timeout: Duration) -> io::Result<Connection> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        Connection::connect_to(SocketAddr::from(([127, 0, 0, 1], port)), timeout)
+    }
+
+    /// Connects to `addr`, waiting at most `timeout` for the connection and each reply.
+    pub fn connect_to(addr: SocketAddr, timeout: Duration) -> io::Result<Connection> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_nodelay(true)?;
         Ok(Connection {

@@ -64,6 +64,46 @@ fn a_durable_server_passes_kills_and_pauses() {
 }
 
 #[test]
+fn a_durable_server_passes_partitions_delays_and_loss() {
+    let out = scratch("network");
+    let output = chaos(&out, &["--nemesis", "partition,delay,loss"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("clients connect through the fault proxy"),
+        "{report}"
+    );
+    // The first fault always fits in the run: a gap of at most 2.5 s, a hold of at most 3 s.
+    assert!(report.contains("| 1 | "), "at least one fault: {report}");
+    assert!(report.contains("then heal |"), "{report}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_durable_server_passes_power_loss_or_says_why_it_was_skipped() {
+    let out = scratch("power");
+    let output = chaos(&out, &["--nemesis", "power-loss"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(report.contains("| 1 | PowerLoss |"), "{report}");
+        assert!(report.contains("loop-device image"), "{report}");
+        assert!(
+            !out.join("disk.img").exists(),
+            "a passing run removes the image"
+        );
+    } else {
+        eprintln!("not root: power loss skipped, as the report says");
+        assert!(
+            report.contains("power-loss skipped: needs root"),
+            "{report}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
 fn a_server_that_loses_writes_on_a_kill_fails() {
     let out = scratch("none");
     let output = chaos(&out, &["--nemesis", "kill", "--durability", "none"]);

@@ -1,6 +1,7 @@
 //! The checker on generated histories: tens of thousands of operations over many keys
-//! from many concurrent clients, linearizable by construction, must pass within seconds;
-//! the same history with one read made stale must fail and name its key.
+//! (registers, counters and lists) from many concurrent clients, linearizable by
+//! construction, must pass within seconds; the same history with one read made stale
+//! must fail and name its key, and so must one with a list read missing an append.
 //!
 //! A history is made by giving each operation an interval on its client's timeline and
 //! a linearization point inside it, then applying the operations to per-key state in
@@ -16,6 +17,7 @@ const CLIENTS: u32 = 40;
 const OPS: usize = 40_000;
 const REGISTER_KEYS: usize = 150;
 const COUNTER_KEYS: usize = 50;
+const LIST_KEYS: usize = 50;
 
 /// One planned operation: client, key, kind, interval and linearization point.
 struct Planned {
@@ -32,21 +34,29 @@ fn plan(rng: &mut fastrand::Rng) -> Vec<Planned> {
             let invoke_ns = free_at[process as usize] + rng.u64(0..20_000);
             let complete_ns = invoke_ns + rng.u64(1_000..200_000);
             free_at[process as usize] = complete_ns;
-            let counter = rng.usize(0..REGISTER_KEYS + COUNTER_KEYS) >= REGISTER_KEYS;
-            let (key, kind) = match (counter, rng.bool()) {
-                (true, true) => (format!("ctr:{}", rng.usize(0..COUNTER_KEYS)), Kind::Incr),
-                (true, false) => (format!("ctr:{}", rng.usize(0..COUNTER_KEYS)), Kind::Read),
-                (false, true) => (format!("reg:{}", rng.usize(0..REGISTER_KEYS)), Kind::Write),
-                (false, false) => (format!("reg:{}", rng.usize(0..REGISTER_KEYS)), Kind::Read),
+            let family = rng.usize(0..REGISTER_KEYS + COUNTER_KEYS + LIST_KEYS);
+            let (key, kind) = match (family, rng.bool()) {
+                (f, true) if f < REGISTER_KEYS => (format!("reg:{f}"), Kind::Write),
+                (f, false) if f < REGISTER_KEYS => (format!("reg:{f}"), Kind::Read),
+                (f, update) if f < REGISTER_KEYS + COUNTER_KEYS => {
+                    let kind = if update { Kind::Incr } else { Kind::Read };
+                    (format!("ctr:{}", f - REGISTER_KEYS), kind)
+                }
+                (f, update) => {
+                    let kind = if update { Kind::Append } else { Kind::ReadList };
+                    (format!("list:{}", f - REGISTER_KEYS - COUNTER_KEYS), kind)
+                }
             };
-            let unknown = kind != Kind::Read && rng.u32(0..100) == 0;
+            let unknown = !matches!(kind, Kind::Read | Kind::ReadList) && rng.u32(0..100) == 0;
             Planned {
                 op: Op {
                     process,
                     key,
                     kind,
-                    input: (kind == Kind::Write).then(|| format!("{process}:{i}")),
+                    input: matches!(kind, Kind::Write | Kind::Append)
+                        .then(|| format!("{process}:{i}")),
                     output: None,
+                    elements: None,
                     invoke_ns,
                     complete_ns,
                     outcome: if unknown {
@@ -70,6 +80,7 @@ fn linearizable_history(seed: u64) -> Vec<Op> {
     order.sort_by_key(|&i| planned[i].at_ns);
     let mut values: HashMap<String, String> = HashMap::new();
     let mut counts: HashMap<String, i64> = HashMap::new();
+    let mut lists: HashMap<String, Vec<String>> = HashMap::new();
     for i in order {
         let Planned {
             op, takes_effect, ..
@@ -90,6 +101,14 @@ fn linearizable_history(seed: u64) -> Vec<Op> {
                 op.output = counts.get(&op.key).map(i64::to_string);
             }
             Kind::Read => op.output = values.get(&op.key).cloned(),
+            Kind::Append => {
+                let list = lists.entry(op.key.clone()).or_default();
+                list.push(op.input.clone().unwrap());
+                op.output = (op.outcome == Outcome::Ok).then(|| list.len().to_string());
+            }
+            Kind::ReadList => {
+                op.elements = Some(lists.get(&op.key).cloned().unwrap_or_default());
+            }
         }
     }
     planned.into_iter().map(|p| p.op).collect()
@@ -104,7 +123,7 @@ fn a_large_linearizable_history_passes_within_seconds() {
     let text = render(&report, &history, usize::MAX);
     assert!(report.passed(), "{text}");
     assert_eq!(report.ops, OPS);
-    assert_eq!(report.keys, REGISTER_KEYS + COUNTER_KEYS);
+    assert_eq!(report.keys, REGISTER_KEYS + COUNTER_KEYS + LIST_KEYS);
     assert!(
         report.outcomes[2] > 100,
         "the history has unknown operations"
@@ -157,4 +176,22 @@ fn stale_read(history: &[Op]) -> Option<(usize, String)> {
         let older = writes.iter().find(|w| w.complete_ns < newer.invoke_ns)?;
         Some((i, older.input.clone()?))
     })
+}
+
+#[test]
+fn the_same_history_with_an_append_missing_from_a_list_read_fails() {
+    let mut history = linearizable_history(7);
+    let (index, read) = history
+        .iter()
+        .enumerate()
+        .find(|(_, op)| op.kind == Kind::ReadList && op.elements.as_ref().unwrap().len() > 2)
+        .expect("the history reads a list of three");
+    let key = read.key.clone();
+    // The second element vanishes: the first and third were appended around it.
+    history[index].elements.as_mut().unwrap().remove(1);
+    let report = check_history(&history, STATES_MAX_DEFAULT);
+    let text = render(&report, &history, usize::MAX);
+    assert_eq!(report.violations.len(), 1, "{text}");
+    assert_eq!(report.violations[0].key, key);
+    assert!(report.violations[0].smallest.contains(&index), "{text}");
 }

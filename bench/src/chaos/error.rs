@@ -9,6 +9,9 @@ pub enum Error {
     Usage(String),
     /// The server did not start, restart or stay up; the text has its log's tail.
     Server(String),
+    /// A system tool the run needs (losetup, mount, mkfs.ext4) failed; the text has its
+    /// command and stderr.
+    Tool(String),
     Io {
         context: String,
         source: io::Error,
@@ -26,7 +29,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(message) | Error::Server(message) => f.write_str(message),
+            Error::Usage(message) | Error::Server(message) | Error::Tool(message) => {
+                f.write_str(message)
+            }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

@@ -1,17 +1,20 @@
 //! `holdfast-bench chaos`: a real holdfast-server under a recorded workload while a
-//! nemesis kills, restarts and pauses it; then the history is checked.
+//! nemesis kills, restarts and pauses it, partitions, delays and loses its traffic, and
+//! cuts its disk's power; then the history is checked.
 //!
 //! ```text
-//!            ┌──────────── workload clients (threads) ──► history (JSON lines)
-//! server ◄───┤                                                  │
-//! (own dir)  └──────────── nemesis: SIGKILL+restart, SIGSTOP/CONT│
-//!                                                               ▼
-//!            final read of every key ──────────────────────► check ──► report
+//!                 ┌── fault proxy ◄── workload clients (threads) ──► history (JSON lines)
+//! server ◄────────┤  (network faults)                                     │
+//! (--dir, on a    └── nemesis: SIGKILL+restart, SIGSTOP/CONT, power loss  │
+//!  loop image for                                                         ▼
+//!  power loss)        final read of every key ───────────────────► check ──► report
 //! ```
 //!
 //! - [`server`]: the holdfast-server process, started, killed, restarted and paused.
+//! - [`disk`]: the server's --dir on an ext4 loop-device image, for power loss (root).
 //! - [`workload`]: register and counter clients that record each operation.
-//! - [`nemesis`]: the seeded fault schedule.
+//! - [`nemesis`]: the seeded fault schedule: process, network (through
+//!   [`crate::proxy`]) and disk faults.
 //! - [`report`]: the Markdown report.
 //!
 //! Everything the run writes goes to one directory (`--out`, else a new one under the
@@ -19,6 +22,7 @@
 //! server's `data/`. The data directory is removed when the run passes and kept for a
 //! post-mortem when it fails.
 
+pub mod disk;
 pub mod error;
 pub mod nemesis;
 pub mod report;
@@ -26,16 +30,19 @@ pub mod server;
 pub mod workload;
 
 use crate::check::{self, history, STATES_MAX_DEFAULT};
+use crate::proxy::Proxy;
+use disk::LoopDisk;
 use error::Error;
 use nemesis::Fault;
 use server::ServerUnderTest;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use workload::{Client, Clock, Workload};
 
 /// holdfast-server beside this program: `cargo build` puts both in the same directory.
-fn default_holdfast_bin() -> PathBuf {
+pub fn default_holdfast_bin() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("holdfast-server")))
@@ -63,6 +70,11 @@ pub struct ChaosArgs {
     /// The holdfast-server program. Default: the one beside holdfast-bench.
     #[arg(long, value_name = "PATH", default_value_os_t = default_holdfast_bin(), hide_default_value = true)]
     pub holdfast_bin: PathBuf,
+    /// Attack this redis-server instead of holdfast-server (AOF with appendfsync always,
+    /// or none with `--durability none`): checks the harness against a known server, and
+    /// runs workloads Holdfast cannot serve yet (list-append).
+    #[arg(long, value_name = "PATH")]
+    pub redis_bin: Option<PathBuf>,
     /// The server's --durability mode. `none` loses data on every kill: a run that
     /// shows the checks can fail.
     #[arg(long, default_value = "local")]
@@ -97,7 +109,7 @@ impl ChaosArgs {
         if self.workload.is_empty() || self.clients == 0 || self.rate == 0 || self.keys == 0 {
             return usage("--workload, --clients, --rate and --keys must not be empty or 0");
         }
-        if !self.holdfast_bin.is_file() {
+        if self.redis_bin.is_none() && !self.holdfast_bin.is_file() {
             return Err(Error::Usage(format!(
                 "holdfast-server not found at {}; build it with `cargo build -p \
                  holdfast-server` or pass --holdfast-bin PATH",
@@ -120,16 +132,57 @@ pub fn run(args: &ChaosArgs, invocation: &str) -> Result<bool, Error> {
         std::env::temp_dir().join(format!("holdfast-chaos-{seed}-{}", std::process::id()))
     });
     server::create_dir(&run_dir)?;
+    let (faults, mut notes) = usable_faults(&args.nemesis);
+    let mut disk = if faults.contains(&Fault::PowerLoss) {
+        Some(LoopDisk::create(&run_dir)?)
+    } else {
+        None
+    };
+    let data_dir = match &disk {
+        Some(disk) => disk.mount_point().join("data"),
+        None => run_dir.join("data"),
+    };
     let port = free_port()?;
-    let mut server = ServerUnderTest::new(
-        &args.holdfast_bin,
-        &args.durability,
-        args.threads,
-        port,
-        &run_dir,
-    );
+    let command = match &args.redis_bin {
+        Some(redis) => ServerUnderTest::redis(redis, &args.durability, port, &data_dir),
+        None => ServerUnderTest::holdfast(
+            &args.holdfast_bin,
+            &args.durability,
+            args.threads,
+            port,
+            &data_dir,
+        ),
+    };
+    // redis-server wants its --dir to exist; holdfast-server makes it.
+    std::fs::create_dir_all(&data_dir)
+        .map_err(Error::io(format!("creating {}", data_dir.display())))?;
+    let mut server = ServerUnderTest::new(command, port, &run_dir);
     server.start()?;
-    let (history, faults) = attack(args, seed, &mut server)?;
+    let proxy = if faults.iter().any(|f| f.is_network()) {
+        let upstream = SocketAddr::from(([127, 0, 0, 1], port));
+        let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], 0)), upstream, seed)
+            .map_err(Error::io("starting the fault proxy"))?;
+        notes.push(format!(
+            "clients connect through the fault proxy at {} (server at {upstream})",
+            proxy.addr()
+        ));
+        Some(proxy)
+    } else {
+        None
+    };
+    if let Some(disk) = &disk {
+        notes.push(format!(
+            "the server's --dir is on an ext4 loop-device image mounted at {}",
+            disk.mount_point().display()
+        ));
+    }
+    let mut target = nemesis::Target {
+        server: &mut server,
+        proxy: proxy.as_ref(),
+        disk: disk.as_mut(),
+    };
+    let (history, injected) = attack(args, &faults, seed, &mut target)?;
+    drop(proxy);
     server.stop();
     let history_path = run_dir.join("history.jsonl");
     write_history(&history_path, &history)?;
@@ -139,8 +192,9 @@ pub fn run(args: &ChaosArgs, invocation: &str) -> Result<bool, Error> {
         seed,
         server_command: server.command.to_string(),
         duration_s: args.duration,
+        notes: &notes,
         history: &history,
-        faults: &faults,
+        faults: &injected,
         check: &verdicts,
     });
     let report_path = run_dir.join("report.md");
@@ -152,45 +206,66 @@ pub fn run(args: &ChaosArgs, invocation: &str) -> Result<bool, Error> {
     );
     eprintln!(
         "chaos: seed {seed}, {} faults; history {}, report {}, server log {}",
-        faults.len(),
+        injected.len(),
         history_path.display(),
         report_path.display(),
         server.log_path().display()
     );
     if verdicts.passed() {
         let _ = std::fs::remove_dir_all(run_dir.join("data"));
+        if let Some(disk) = disk.take() {
+            disk.remove()?;
+        }
     }
     Ok(verdicts.passed())
+}
+
+/// The faults that can run here, and a note for each skipped one (also printed): power
+/// loss needs root and losetup, and is the only fault ever skipped.
+fn usable_faults(requested: &[Fault]) -> (Vec<Fault>, Vec<String>) {
+    let mut faults = requested.to_vec();
+    let mut notes = Vec::new();
+    if faults.contains(&Fault::PowerLoss) {
+        if let Some(why) = disk::unavailable() {
+            let note = format!("power-loss skipped: {why}");
+            eprintln!("chaos: {note}");
+            notes.push(note);
+            faults.retain(|&f| f != Fault::PowerLoss);
+        }
+    }
+    (faults, notes)
 }
 
 /// The workload under the nemesis, then a final read of every key.
 fn attack(
     args: &ChaosArgs,
+    faults: &[Fault],
     seed: u64,
-    server: &mut ServerUnderTest,
+    target: &mut nemesis::Target,
 ) -> Result<(Vec<history::Op>, Vec<nemesis::Injected>), Error> {
-    let clients = clients(args, seed, server.port);
+    let client_port = target.proxy.map_or(target.server.port, |p| p.addr().port());
+    let clients = clients(args, seed, client_port);
     let clock = Clock(Instant::now());
     let deadline = clock.0 + Duration::from_secs(args.duration);
     let stop = AtomicBool::new(false);
-    let (mut history, faults) = std::thread::scope(|scope| {
+    let (mut history, injected) = std::thread::scope(|scope| {
         let running: Vec<_> = clients
             .iter()
             .map(|client| scope.spawn(|| client.run(clock, deadline, &stop)))
             .collect();
-        let faults = nemesis::run(server, &args.nemesis, seed, clock, deadline);
+        let injected = nemesis::run(target, faults, seed, clock, deadline);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let history: Vec<history::Op> = running
             .into_iter()
             .flat_map(|client| client.join().expect("a workload client panicked"))
             .collect();
-        (history, faults)
+        (history, injected)
     });
-    let faults = faults?;
-    server.check_alive()?;
-    history.extend(final_reads(args, server, clock)?);
+    let injected = injected?;
+    target.server.check_alive()?;
+    history.extend(final_reads(args, target.server, clock)?);
     history.sort_by_key(|op| (op.invoke_ns, op.process));
-    Ok((history, faults))
+    Ok((history, injected))
 }
 
 /// The clients, shared out among the workloads, each with its own seed and share of
@@ -226,8 +301,8 @@ fn final_reads(
     let keys = args
         .workload
         .iter()
-        .flat_map(|w| (0..args.keys).map(|n| w.key(n)));
-    for key in keys {
+        .flat_map(|&w| (0..args.keys).map(move |n| (w, w.key(n))));
+    for (workload, key) in keys {
         loop {
             if Instant::now() > deadline {
                 return Err(server.failure(format!(
@@ -241,7 +316,7 @@ fn final_reads(
                     clock,
                     process,
                     key.clone(),
-                    history::Kind::Read,
+                    workload.read(),
                     None,
                 ),
                 Err(_) => {

@@ -13,15 +13,19 @@ pub struct Run<'a> {
     pub seed: u64,
     pub server_command: String,
     pub duration_s: u64,
+    /// How the topology was set up, and faults skipped and why.
+    pub notes: &'a [String],
     pub history: &'a [Op],
     pub faults: &'a [Injected],
     pub check: &'a Report,
 }
 
-const KINDS: [(Kind, &str); 3] = [
+const KINDS: [(Kind, &str); 5] = [
     (Kind::Write, "write (SET)"),
     (Kind::Read, "read (GET)"),
     (Kind::Incr, "incr (INCR)"),
+    (Kind::Append, "append (RPUSH)"),
+    (Kind::ReadList, "read-list (LRANGE)"),
 ];
 
 pub fn render(run: &Run) -> String {
@@ -31,7 +35,11 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(out, "- seed: {}", run.seed);
     let _ = writeln!(out, "- command: `{}`", run.invocation);
     let _ = writeln!(out, "- server: `{}`", run.server_command);
-    let _ = writeln!(out, "- duration: {} s\n", run.duration_s);
+    let _ = writeln!(out, "- duration: {} s", run.duration_s);
+    for note in run.notes {
+        let _ = writeln!(out, "- {note}");
+    }
+    let _ = writeln!(out);
     history_summary(&mut out, run.history);
     faults(&mut out, run.faults);
     let _ = writeln!(out, "## Verdicts\n\n```text");

@@ -1,4 +1,5 @@
-//! The server under attack: one `holdfast-server` on a fixed port and data directory,
+//! The server under attack: one `holdfast-server` (or `redis-server`, to check the harness
+//! itself and workloads Holdfast cannot run yet) on a fixed port and data directory,
 //! which the nemesis kills and restarts (same --dir, so the restart replays the log),
 //! and pauses and resumes.
 
@@ -25,17 +26,27 @@ pub struct ServerUnderTest {
 }
 
 impl ServerUnderTest {
-    /// The command for `bin` on `port` with its log in `data_dir`; `durability` is the
+    /// The server `command` listening on `port`, its output in `run_dir/server.log`.
+    pub fn new(command: CommandLine, port: u16, run_dir: &Path) -> ServerUnderTest {
+        ServerUnderTest {
+            command,
+            port,
+            log_path: run_dir.join("server.log"),
+            child: None,
+            paused: false,
+        }
+    }
+
+    /// holdfast-server `bin` with its log in `data_dir`; `durability` is the
     /// `--durability` mode, `threads` the core count.
-    pub fn new(
+    pub fn holdfast(
         bin: &Path,
         durability: &str,
         threads: usize,
         port: u16,
-        run_dir: &Path,
-    ) -> ServerUnderTest {
-        let data_dir = run_dir.join("data");
-        let command = CommandLine::new(bin).args([
+        data_dir: &Path,
+    ) -> CommandLine {
+        CommandLine::new(bin).args([
             "--durability".to_string(),
             durability.to_string(),
             "--dir".to_string(),
@@ -44,14 +55,27 @@ impl ServerUnderTest {
             port.to_string(),
             "--threads".to_string(),
             threads.to_string(),
-        ]);
-        ServerUnderTest {
-            command,
-            port,
-            log_path: run_dir.join("server.log"),
-            child: None,
-            paused: false,
-        }
+        ])
+    }
+
+    /// redis-server `bin` with its AOF in `data_dir`: `local` durability is
+    /// `appendfsync always` (a write is fsynced before its reply), `none` no AOF at all.
+    pub fn redis(bin: &Path, durability: &str, port: u16, data_dir: &Path) -> CommandLine {
+        let aof = if durability == "none" { "no" } else { "yes" };
+        CommandLine::new(bin).args([
+            "--port".to_string(),
+            port.to_string(),
+            "--bind".to_string(),
+            "127.0.0.1".to_string(),
+            "--dir".to_string(),
+            data_dir.display().to_string(),
+            "--save".to_string(),
+            String::new(),
+            "--appendonly".to_string(),
+            aof.to_string(),
+            "--appendfsync".to_string(),
+            "always".to_string(),
+        ])
     }
 
     /// Starts the server (again) and returns once it answers PING with PONG, that is,
@@ -170,7 +194,7 @@ impl ServerUnderTest {
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         Error::Server(format!(
-            "holdfast-server {detail}\n  command: {}\n  log tail:\n    {}",
+            "the server {detail}\n  command: {}\n  log tail:\n    {}",
             self.command,
             tail.join("\n    ")
         ))

@@ -5,6 +5,16 @@
 //! - `register`: SET of a value unique to the run (`process:sequence`) or GET, half and
 //!   half, on keys `chaos:reg:N`.
 //! - `counter`: INCR or GET, half and half, on keys `chaos:ctr:N`.
+//! - `list-append`: RPUSH of a value unique to the run or LRANGE 0 -1, half and half, on
+//!   keys `chaos:list:N` (checked with the list model: every read is the appended
+//!   order's prefix as it stood). Holdfast has no lists yet: a server that answers
+//!   "unknown command" records every operation as failed, so run it against
+//!   redis-server (`--redis-bin`) until it does. Each RPUSH and LRANGE is one command;
+//!   MULTI around them waits for transactions.
+//!
+//! Not yet: compare-and-set on the register. It needs a Lua script (EVAL) or
+//! WATCH/MULTI/EXEC, which Holdfast does not have; the register model's state already is
+//! the value, so a `cas` kind is a model step and a command away once they exist.
 //!
 //! Each client is a thread with one blocking connection at a time and a read timeout. An
 //! operation whose connection breaks or times out is recorded as unknown and the
@@ -23,6 +33,8 @@ pub enum Workload {
     Register,
     /// INCR and GET on many keys: the counter model.
     Counter,
+    /// RPUSH (unique values) and LRANGE 0 -1 on many keys: the list model.
+    ListAppend,
 }
 
 impl Workload {
@@ -31,6 +43,24 @@ impl Workload {
         match self {
             Workload::Register => format!("chaos:reg:{n}"),
             Workload::Counter => format!("chaos:ctr:{n}"),
+            Workload::ListAppend => format!("chaos:list:{n}"),
+        }
+    }
+
+    /// The operation that changes a key of this workload.
+    fn update(self) -> Kind {
+        match self {
+            Workload::Register => Kind::Write,
+            Workload::Counter => Kind::Incr,
+            Workload::ListAppend => Kind::Append,
+        }
+    }
+
+    /// The operation that reads a key of this workload.
+    pub fn read(self) -> Kind {
+        match self {
+            Workload::ListAppend => Kind::ReadList,
+            Workload::Register | Workload::Counter => Kind::Read,
         }
     }
 }
@@ -78,12 +108,12 @@ impl Client {
                 continue;
             };
             let key = self.workload.key(rng.usize(0..self.keys));
-            let kind = match (self.workload, rng.bool()) {
-                (_, false) => Kind::Read,
-                (Workload::Register, true) => Kind::Write,
-                (Workload::Counter, true) => Kind::Incr,
+            let kind = match rng.bool() {
+                true => self.workload.update(),
+                false => self.workload.read(),
             };
-            let input = (kind == Kind::Write).then(|| format!("{}:{}", self.process, ops.len()));
+            let input = matches!(kind, Kind::Write | Kind::Append)
+                .then(|| format!("{}:{}", self.process, ops.len()));
             let op = perform(conn, clock, self.process, key, kind, input);
             if op.outcome == Outcome::Unknown {
                 connection = None;
@@ -115,46 +145,93 @@ pub fn perform(
     kind: Kind,
     input: Option<String>,
 ) -> Op {
-    let command: &[u8] = match kind {
-        Kind::Write => b"SET",
-        Kind::Read => b"GET",
-        Kind::Incr => b"INCR",
+    let mut args: Vec<&[u8]> = match kind {
+        Kind::Write => vec![b"SET", key.as_bytes()],
+        Kind::Read => vec![b"GET", key.as_bytes()],
+        Kind::Incr => vec![b"INCR", key.as_bytes()],
+        Kind::Append => vec![b"RPUSH", key.as_bytes()],
+        Kind::ReadList => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
     };
-    let mut args: Vec<&[u8]> = vec![command, key.as_bytes()];
     args.extend(input.as_deref().map(str::as_bytes));
     let invoke_ns = clock.now_ns();
     let reply = conn.call(&args);
     let complete_ns = clock.now_ns();
-    let (outcome, output) = match reply {
+    let observed = match reply {
         Ok(reply) => classify(kind, reply),
-        Err(_) => (Outcome::Unknown, None),
+        Err(_) => Observed::unknown(),
     };
     Op {
         process,
         key,
         kind,
         input,
-        output,
+        output: observed.output,
+        elements: observed.elements,
         invoke_ns,
         complete_ns,
-        outcome,
+        outcome: observed.outcome,
+    }
+}
+
+/// What a reply says about an operation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub outcome: Outcome,
+    pub output: Option<String>,
+    pub elements: Option<Vec<String>>,
+}
+
+impl Observed {
+    fn unknown() -> Observed {
+        Observed::of(Outcome::Unknown, None)
+    }
+
+    fn of(outcome: Outcome, output: Option<String>) -> Observed {
+        Observed {
+            outcome,
+            output,
+            elements: None,
+        }
     }
 }
 
 /// The outcome and output a reply means for an operation of `kind`.
 ///
-/// `-LOADING` is the one error that certainly means "not executed" (the server refuses
-/// everything while it replays its log). Any other error, or a reply of the wrong type,
-/// does not rule out that the write took effect (an `-IOERR` after a failed log write,
-/// say), so it is unknown.
-pub fn classify(kind: Kind, reply: Reply) -> (Outcome, Option<String>) {
+/// `-LOADING` (the server refuses everything while it replays its log) and "unknown
+/// command" (a server without lists) are the errors that certainly mean "not
+/// executed". Any other error, or a reply of the wrong type, does not rule out that the
+/// write took effect (an `-IOERR` after a failed log write, say), so it is unknown.
+pub fn classify(kind: Kind, reply: Reply) -> Observed {
     let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
     match (kind, reply) {
-        (Kind::Write, Reply::Simple(ok)) if ok == "OK" => (Outcome::Ok, None),
-        (Kind::Read, Reply::Bulk(value)) => (Outcome::Ok, value.map(text)),
-        (Kind::Incr, Reply::Integer(n)) => (Outcome::Ok, Some(n.to_string())),
-        (_, Reply::Error(e)) if e.starts_with("LOADING") => (Outcome::Fail, None),
-        _ => (Outcome::Unknown, None),
+        (Kind::Write, Reply::Simple(ok)) if ok == "OK" => Observed::of(Outcome::Ok, None),
+        (Kind::Read, Reply::Bulk(value)) => Observed::of(Outcome::Ok, value.map(text)),
+        (Kind::Incr | Kind::Append, Reply::Integer(n)) => {
+            Observed::of(Outcome::Ok, Some(n.to_string()))
+        }
+        (Kind::ReadList, Reply::Array(Some(items))) => {
+            let elements: Option<Vec<String>> = items
+                .into_iter()
+                .map(|item| match item {
+                    Reply::Bulk(Some(value)) => Some(text(value)),
+                    _ => None,
+                })
+                .collect();
+            match elements {
+                Some(elements) => Observed {
+                    outcome: Outcome::Ok,
+                    output: None,
+                    elements: Some(elements),
+                },
+                None => Observed::unknown(),
+            }
+        }
+        (_, Reply::Error(e))
+            if e.starts_with("LOADING") || e.starts_with("ERR unknown command") =>
+        {
+            Observed::of(Outcome::Fail, None)
+        }
+        _ => Observed::unknown(),
     }
 }
 
@@ -164,26 +241,52 @@ mod tests {
 
     #[test]
     fn replies_map_to_outcomes() {
+        let of = |outcome, output: Option<&str>| Observed::of(outcome, output.map(String::from));
         assert_eq!(
             classify(Kind::Write, Reply::Simple("OK".into())),
-            (Outcome::Ok, None)
+            of(Outcome::Ok, None)
         );
         assert_eq!(
             classify(Kind::Read, Reply::Bulk(Some(b"v".to_vec()))),
-            (Outcome::Ok, Some("v".into()))
+            of(Outcome::Ok, Some("v"))
         );
-        assert_eq!(classify(Kind::Read, Reply::Bulk(None)), (Outcome::Ok, None));
+        assert_eq!(
+            classify(Kind::Read, Reply::Bulk(None)),
+            of(Outcome::Ok, None)
+        );
         assert_eq!(
             classify(Kind::Incr, Reply::Integer(7)),
-            (Outcome::Ok, Some("7".into()))
+            of(Outcome::Ok, Some("7"))
         );
+        assert_eq!(
+            classify(Kind::Append, Reply::Integer(3)),
+            of(Outcome::Ok, Some("3"))
+        );
+        let list = Reply::Array(Some(vec![
+            Reply::Bulk(Some(b"a".to_vec())),
+            Reply::Bulk(Some(b"b".to_vec())),
+        ]));
+        assert_eq!(
+            classify(Kind::ReadList, list).elements,
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        let empty = classify(Kind::ReadList, Reply::Array(Some(vec![])));
+        assert_eq!((empty.outcome, empty.elements), (Outcome::Ok, Some(vec![])));
+        let odd = Reply::Array(Some(vec![Reply::Integer(1)]));
+        assert_eq!(classify(Kind::ReadList, odd), Observed::unknown());
         let loading = Reply::Error("LOADING Holdfast is loading the dataset in memory".into());
-        assert_eq!(classify(Kind::Write, loading), (Outcome::Fail, None));
+        assert_eq!(classify(Kind::Write, loading), of(Outcome::Fail, None));
+        let unknown_command =
+            Reply::Error("ERR unknown command 'RPUSH', with args beginning with: 'k' 'v' ".into());
+        assert_eq!(
+            classify(Kind::Append, unknown_command),
+            of(Outcome::Fail, None)
+        );
         let ioerr = Reply::Error("IOERR the log failed".into());
-        assert_eq!(classify(Kind::Incr, ioerr), (Outcome::Unknown, None));
+        assert_eq!(classify(Kind::Incr, ioerr), Observed::unknown());
         assert_eq!(
             classify(Kind::Incr, Reply::Simple("OK".into())),
-            (Outcome::Unknown, None)
+            Observed::unknown()
         );
     }
 

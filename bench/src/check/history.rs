@@ -9,8 +9,12 @@
 //! - `process`: the client that issued the operation. A client issues one operation at a
 //!   time, but after an operation of unknown outcome it goes on with a new connection,
 //!   so the checker never assumes a process's operations are ordered.
-//! - `kind`: `write` (SET key input), `read` (GET key; output is the value or null) or
-//!   `incr` (INCR key; output is the new value, in decimal).
+//! - `kind`: `write` (SET key input), `read` (GET key; output is the value or null),
+//!   `incr` (INCR key; output is the new value, in decimal), `append` (RPUSH key input;
+//!   output is the list's new length, in decimal) or `read-list` (LRANGE key 0 -1;
+//!   `elements` is the list, `[]` for a missing key).
+//! - `elements`: only on `read-list`, and left out of every other line, so histories of
+//!   the other kinds read as they always did.
 //! - `invoke_ns`, `complete_ns`: a monotonic clock, nanoseconds since the run started;
 //!   invoke is read just before the request is sent, complete just after the reply is
 //!   read (or, for an unknown outcome, when the client gave up).
@@ -32,6 +36,9 @@ pub enum Kind {
     Write,
     Read,
     Incr,
+    Append,
+    #[serde(rename = "read-list")]
+    ReadList,
 }
 
 /// Whether an operation took effect.
@@ -51,8 +58,12 @@ pub struct Op {
     pub kind: Kind,
     /// The value written (`write`); null for `read` and `incr`.
     pub input: Option<String>,
-    /// The value read or the counter's new value; null when missing or unknown.
+    /// The value read, the counter's new value or the list's new length; null when
+    /// missing or unknown.
     pub output: Option<String>,
+    /// The list a `read-list` returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elements: Option<Vec<String>>,
     pub invoke_ns: u64,
     pub complete_ns: u64,
     pub outcome: Outcome,
@@ -84,11 +95,18 @@ impl Op {
             return Err("complete_ns is before invoke_ns".to_string());
         }
         match (self.kind, self.outcome) {
-            (Kind::Write, _) if self.input.is_none() => Err("a write needs an input".into()),
-            (Kind::Incr, Outcome::Ok) => match self.output.as_deref().map(str::parse::<i64>) {
-                Some(Ok(_)) => Ok(()),
-                _ => Err("an ok incr needs an integer output".into()),
-            },
+            (Kind::Write | Kind::Append, _) if self.input.is_none() => {
+                Err(format!("{:?} needs an input", self.kind))
+            }
+            (Kind::Incr | Kind::Append, Outcome::Ok) => {
+                match self.output.as_deref().map(str::parse::<i64>) {
+                    Some(Ok(_)) => Ok(()),
+                    _ => Err(format!("an ok {:?} needs an integer output", self.kind)),
+                }
+            }
+            (Kind::ReadList, Outcome::Ok) if self.elements.is_none() => {
+                Err("an ok read-list needs its elements".into())
+            }
             _ => Ok(()),
         }
     }
@@ -133,6 +151,7 @@ mod tests {
             kind,
             input: (kind == Kind::Write).then(|| "v".to_string()),
             output: (kind == Kind::Incr).then(|| "1".to_string()),
+            elements: None,
             invoke_ns: 10,
             complete_ns: 20,
             outcome,
@@ -141,15 +160,21 @@ mod tests {
 
     #[test]
     fn round_trips_through_json_lines() {
+        let mut list_read = op(Kind::ReadList, Outcome::Ok);
+        list_read.elements = Some(vec!["a".into(), "b".into()]);
         let ops = vec![
             op(Kind::Write, Outcome::Ok),
             op(Kind::Read, Outcome::Unknown),
             op(Kind::Incr, Outcome::Fail),
+            list_read,
         ];
         let mut bytes = Vec::new();
         write(&mut bytes, &ops).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert_eq!(text.lines().count(), 3);
+        assert_eq!(text.lines().count(), 4);
+        assert!(!text.lines().next().unwrap().contains("elements"));
+        assert!(text.contains(r#""kind":"read-list","#));
+        assert!(text.contains(r#""elements":["a","b"]"#));
         assert!(text.starts_with(r#"{"process":1,"key":"k","kind":"write","input":"v","#));
         assert!(text.contains(r#""outcome":"unknown""#));
         assert_eq!(read(&bytes[..]).unwrap(), ops);
@@ -164,7 +189,8 @@ mod tests {
         no_value.input = None;
         let mut not_a_number = op(Kind::Incr, Outcome::Ok);
         not_a_number.output = Some("x".into());
-        for bad in [backwards, no_value, not_a_number] {
+        let no_list = op(Kind::ReadList, Outcome::Ok);
+        for bad in [backwards, no_value, not_a_number, no_list] {
             let text = format!("\n{}\n", line_of(&bad));
             match read(text.as_bytes()) {
                 Err(Error::Line { line: 2, .. }) => {}

@@ -9,6 +9,8 @@
 //! - Every value read was written by someone: a register's value by a write invoked
 //!   before the read completed; a counter's count by that many INCRs invoked before it.
 //!   A final count above acknowledged plus unknown INCRs is flagged too.
+//! - Lists: every acknowledged RPUSH is in the final list; every element read was pushed
+//!   by an RPUSH invoked before the read completed, and appears once.
 //!
 //! A key's final read is a read invoked after every other operation on the key had
 //! completed (the workloads make one per key once the faults are healed); a key without
@@ -33,19 +35,25 @@ pub struct Finding {
 }
 
 /// Checks each key (`by_key` maps a key to the indices of its operations, in history
-/// order).
-pub fn check(history: &[Op], by_key: &[(String, Vec<usize>)]) -> LostWrites {
+/// order). Without `final_reads` no read is taken as a key's final state: reads from a
+/// replica may lag behind any write, so only the second check applies to them.
+pub fn check(history: &[Op], by_key: &[(String, Vec<usize>)], final_reads: bool) -> LostWrites {
     let mut result = LostWrites::default();
     for (key, indices) in by_key {
         let ops: Vec<(usize, &Op)> = indices.iter().map(|&i| (i, &history[i])).collect();
         let is_counter = ops.iter().any(|(_, op)| op.kind == Kind::Incr);
-        let final_read = final_read(&ops);
+        let is_list = ops
+            .iter()
+            .any(|(_, op)| matches!(op.kind, Kind::Append | Kind::ReadList));
+        let final_read = final_reads.then(|| final_read(&ops)).flatten();
         match final_read {
             Some(_) => result.keys_with_final_read += 1,
             None => result.keys_without_final_read += 1,
         }
         let found = if is_counter {
             check_counter(&ops, final_read)
+        } else if is_list {
+            check_list(&ops, final_read)
         } else {
             check_register(&ops, final_read)
         };
@@ -66,7 +74,8 @@ type Found = Vec<(String, Vec<usize>)>;
 fn final_read<'a>(ops: &[(usize, &'a Op)]) -> Option<(usize, &'a Op)> {
     let (index, read) = ops
         .iter()
-        .filter(|(_, op)| op.kind == Kind::Read && op.outcome == Outcome::Ok)
+        .filter(|(_, op)| matches!(op.kind, Kind::Read | Kind::ReadList))
+        .filter(|(_, op)| op.outcome == Outcome::Ok)
         .max_by_key(|(i, op)| (op.invoke_ns, *i))?;
     let quiet = ops
         .iter()
@@ -198,13 +207,62 @@ fn check_counter(ops: &[(usize, &Op)], final_read: Option<(usize, &Op)>) -> Foun
     found
 }
 
+fn check_list(ops: &[(usize, &Op)], final_read: Option<(usize, &Op)>) -> Found {
+    let appends: Vec<(usize, &Op)> = ops
+        .iter()
+        .copied()
+        .filter(|(_, op)| op.kind == Kind::Append && op.outcome != Outcome::Fail)
+        .collect();
+    let mut found = Found::new();
+    let reads = ops
+        .iter()
+        .filter(|(_, op)| op.kind == Kind::ReadList && op.outcome == Outcome::Ok);
+    for &(index, read) in reads {
+        let elements = read.elements.as_deref().unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        for value in elements {
+            if !seen.insert(value) {
+                found.push((format!("read {value:?} twice in one list"), vec![index]));
+            }
+            let pushed = appends.iter().any(|(_, a)| {
+                a.input.as_deref() == Some(value.as_str()) && a.invoke_ns < read.complete_ns
+            });
+            if !pushed {
+                found.push((
+                    format!("read {value:?}, which no RPUSH had pushed"),
+                    vec![index],
+                ));
+            }
+        }
+    }
+    let Some((final_index, final_op)) = final_read else {
+        return found;
+    };
+    let present: std::collections::HashSet<&str> = final_op
+        .elements
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    for &(i, append) in appends.iter().filter(|(_, a)| a.outcome == Outcome::Ok) {
+        let value = append.input.as_deref().unwrap_or_default();
+        if !present.contains(value) {
+            found.push((
+                format!("acknowledged RPUSH of {value:?} lost: not in the final list"),
+                vec![i, final_index],
+            ));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn op(kind: Kind, value: Option<&str>, from: u64, to: u64, outcome: Outcome) -> Op {
         let (input, output) = match kind {
-            Kind::Write => (value, None),
+            Kind::Write | Kind::Append => (value, None),
             _ => (None, value),
         };
         Op {
@@ -213,6 +271,7 @@ mod tests {
             kind,
             input: input.map(str::to_string),
             output: output.map(str::to_string),
+            elements: None,
             invoke_ns: from,
             complete_ns: to,
             outcome,
@@ -221,10 +280,43 @@ mod tests {
 
     fn run(history: &[Op]) -> LostWrites {
         let indices = (0..history.len()).collect();
-        check(history, &[("k".to_string(), indices)])
+        check(history, &[("k".to_string(), indices)], true)
     }
 
-    use Kind::{Incr, Read, Write};
+    use Kind::{Append, Incr, Read, ReadList, Write};
+
+    fn list_read(elements: &[&str], from: u64, to: u64) -> Op {
+        let mut read = op(ReadList, None, from, to, Acked);
+        read.elements = Some(elements.iter().map(|e| e.to_string()).collect());
+        read
+    }
+
+    #[test]
+    fn list_appends_must_survive_and_reads_must_hold_only_pushed_values() {
+        let fine = [
+            op(Append, Some("a"), 0, 1, Acked),
+            op(Append, Some("b"), 2, 3, Unknown),
+            list_read(&["a"], 4, 5),
+            list_read(&["a"], 10, 11),
+        ];
+        let result = run(&fine);
+        assert_eq!(result.findings, []);
+        assert_eq!(result.keys_with_final_read, 1);
+        let lost = [
+            op(Append, Some("a"), 0, 1, Acked),
+            op(Append, Some("b"), 2, 3, Acked),
+            list_read(&["a", "a", "ghost"], 10, 11),
+        ];
+        let details: Vec<String> = run(&lost).findings.into_iter().map(|f| f.detail).collect();
+        assert_eq!(
+            details,
+            [
+                "read \"a\" twice in one list",
+                "read \"ghost\", which no RPUSH had pushed",
+                "acknowledged RPUSH of \"b\" lost: not in the final list",
+            ]
+        );
+    }
     use Outcome::{Ok as Acked, Unknown};
 
     #[test]

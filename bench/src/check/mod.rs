@@ -11,8 +11,11 @@
 //! ```
 //!
 //! - [`history`]: the format, one operation per line, with outcome ok | fail | unknown.
-//! - [`model`]: the register (SET/GET) and counter (INCR/GET) specifications.
+//! - [`model`]: the register (SET/GET), counter (INCR/GET) and list (RPUSH/LRANGE)
+//!   specifications.
 //! - [`search`]: linearizability of one key: Wing–Gong search with a hashed memo.
+//! - [`sequential`]: sequential consistency of one key (session order, no real time),
+//!   for replica reads: the same search over a different choice of next operation.
 //! - [`minimise`]: the shortest failing prefix of a failing key, without needless reads.
 //! - [`lost_writes`]: acknowledged writes missing from the final state; values read that
 //!   nobody wrote.
@@ -26,10 +29,11 @@ pub mod lost_writes;
 pub mod minimise;
 pub mod model;
 pub mod search;
+pub mod sequential;
 
 use history::{Op, Outcome};
 use lost_writes::LostWrites;
-use model::{Compiled, Counter, Model, Register, Timed};
+use model::{Compiled, Counter, List, Model, Register, Timed};
 use search::Verdict;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -51,6 +55,36 @@ pub struct CheckArgs {
     /// Memo entries one key's search may use before the key is reported undecided.
     #[arg(long, default_value_t = STATES_MAX_DEFAULT)]
     pub states_max: usize,
+    /// The consistency model: `linearizable` (reads from the primary) or `sequential`
+    /// (reads from replicas: each client session in order, no real time across them).
+    #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
+    pub consistency: Consistency,
+}
+
+/// What each key's history is checked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Consistency {
+    /// One order consistent with real time (Wing–Gong / Porcupine).
+    #[default]
+    Linearizable,
+    /// One order consistent with each session's order (per key).
+    Sequential,
+}
+
+impl Consistency {
+    fn name(self) -> &'static str {
+        match self {
+            Consistency::Linearizable => "linearizability",
+            Consistency::Sequential => "sequential consistency",
+        }
+    }
+
+    fn violation(self) -> &'static str {
+        match self {
+            Consistency::Linearizable => "NOT LINEARIZABLE",
+            Consistency::Sequential => "NOT SEQUENTIALLY CONSISTENT",
+        }
+    }
 }
 
 /// A key that failed, with the smallest failing sub-history found (history indices).
@@ -63,10 +97,11 @@ pub struct Violation {
 /// Everything the checkers found in one history.
 #[derive(Debug, Default)]
 pub struct Report {
+    pub consistency: Consistency,
     pub ops: usize,
     pub keys: usize,
     pub outcomes: [usize; 3],
-    pub linearizable_keys: usize,
+    pub consistent_keys: usize,
     pub violations: Vec<Violation>,
     /// Keys whose search reached the memo bound, with the entries it used.
     pub undecided: Vec<(String, usize)>,
@@ -90,7 +125,7 @@ impl Report {
 pub fn run(args: &CheckArgs) -> Result<bool, history::Error> {
     let file = std::fs::File::open(&args.history).map_err(history::Error::Io)?;
     let history = history::read(std::io::BufReader::new(file))?;
-    let report = check_history(&history, args.states_max);
+    let report = check_history_as(&history, args.states_max, args.consistency);
     print!("{}", render(&report, &history, usize::MAX));
     Ok(report.passed())
 }
@@ -109,14 +144,21 @@ pub fn split_by_key(history: &[Op]) -> Vec<(String, Vec<usize>)> {
     keys
 }
 
-/// Runs both checkers over `history`, the keys spread over the machine's cores.
+/// Checks `history` for linearizability and lost writes.
 pub fn check_history(history: &[Op], states_max: usize) -> Report {
+    check_history_as(history, states_max, Consistency::Linearizable)
+}
+
+/// Runs both checkers over `history`, the keys spread over the machine's cores.
+pub fn check_history_as(history: &[Op], states_max: usize, consistency: Consistency) -> Report {
     let started = Instant::now();
     let by_key = split_by_key(history);
     let mut report = Report {
+        consistency,
         ops: history.len(),
         keys: by_key.len(),
-        lost: lost_writes::check(history, &by_key),
+        // A replica's last read may lag: under sequential consistency none is final.
+        lost: lost_writes::check(history, &by_key, consistency == Consistency::Linearizable),
         ..Report::default()
     };
     for op in history {
@@ -129,7 +171,7 @@ pub fn check_history(history: &[Op], states_max: usize) -> Report {
         for _ in 0..threads.min(by_key.len()) {
             scope.spawn(|| {
                 while let Some((key, indices)) = by_key.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let result = check_key(history, indices, states_max);
+                    let result = check_key(history, indices, states_max, consistency);
                     results.lock().unwrap().push((key.clone(), result));
                 }
             });
@@ -139,7 +181,7 @@ pub fn check_history(history: &[Op], states_max: usize) -> Report {
     results.sort_by(|a, b| a.0.cmp(&b.0));
     for (key, result) in results {
         match result {
-            KeyResult::Linearizable => report.linearizable_keys += 1,
+            KeyResult::Consistent => report.consistent_keys += 1,
             KeyResult::Violation(smallest) => report.violations.push(Violation { key, smallest }),
             KeyResult::Undecided(states) => report.undecided.push((key, states)),
             KeyResult::Unchecked(why) => report.unchecked.push((key, why)),
@@ -150,27 +192,62 @@ pub fn check_history(history: &[Op], states_max: usize) -> Report {
 }
 
 enum KeyResult {
-    Linearizable,
+    Consistent,
     Violation(Vec<usize>),
     Undecided(usize),
     Unchecked(String),
 }
 
-fn check_key(history: &[Op], indices: &[usize], states_max: usize) -> KeyResult {
+fn check_key(
+    history: &[Op],
+    indices: &[usize],
+    states_max: usize,
+    consistency: Consistency,
+) -> KeyResult {
+    let checker = Checker {
+        history,
+        states_max,
+        consistency,
+    };
     match model::compile(history, indices) {
-        Ok(Compiled::Register(ops)) => check_compiled(&Register, &ops, states_max),
-        Ok(Compiled::Counter(ops)) => check_compiled(&Counter, &ops, states_max),
+        Ok(Compiled::Register(ops)) => checker.check(&Register, &ops),
+        Ok(Compiled::Counter(ops)) => checker.check(&Counter, &ops),
+        Ok(Compiled::List(ops)) => checker.check(&List, &ops),
         Err(why) => KeyResult::Unchecked(why),
     }
 }
 
-fn check_compiled<M: Model>(model: &M, ops: &[Timed<M::Op>], states_max: usize) -> KeyResult {
-    match search::check(model, ops, states_max) {
-        Verdict::Linearizable => KeyResult::Linearizable,
-        Verdict::Violation => {
-            KeyResult::Violation(minimise::smallest_failing(model, ops, states_max))
+/// One key's check under the chosen consistency model.
+struct Checker<'a> {
+    history: &'a [Op],
+    states_max: usize,
+    consistency: Consistency,
+}
+
+impl Checker<'_> {
+    fn check<M: Model>(&self, model: &M, ops: &[Timed<M::Op>]) -> KeyResult {
+        let verdict = |ops: &[Timed<M::Op>]| match self.consistency {
+            Consistency::Linearizable => search::check(model, ops, self.states_max),
+            Consistency::Sequential => {
+                let sessions: Vec<u32> =
+                    ops.iter().map(|t| self.history[t.source].process).collect();
+                sequential::check(model, ops, &sessions, self.states_max)
+            }
+        };
+        match verdict(ops) {
+            Verdict::Consistent => KeyResult::Consistent,
+            Verdict::Violation => KeyResult::Violation(match self.consistency {
+                Consistency::Linearizable => {
+                    minimise::smallest_failing(model, ops, self.states_max)
+                }
+                Consistency::Sequential => {
+                    minimise::smallest_failing_reads_only::<M>(ops, &|ops| {
+                        verdict(ops) == Verdict::Violation
+                    })
+                }
+            }),
+            Verdict::Undecided { states } => KeyResult::Undecided(states),
         }
-        Verdict::Undecided { states } => KeyResult::Undecided(states),
     }
 }
 
@@ -184,6 +261,13 @@ pub fn describe(op: &Op) -> String {
         history::Kind::Write => format!("write {}", value(&op.input)),
         history::Kind::Read => format!("read -> {}", value(&op.output)),
         history::Kind::Incr => format!("incr -> {}", value(&op.output)),
+        history::Kind::Append => {
+            format!("append {} -> {}", value(&op.input), value(&op.output))
+        }
+        history::Kind::ReadList => match &op.elements {
+            Some(elements) => format!("read-list -> {elements:?}"),
+            None => "read-list -> null".to_string(),
+        },
     };
     let ms = |ns: u64| ns as f64 / 1e6;
     let outcome = match op.outcome {
@@ -211,8 +295,9 @@ pub fn render(report: &Report, history: &[Op], failures_max: usize) -> String {
     );
     let _ = writeln!(
         out,
-        "linearizability: {} keys linearizable, {} not, {} undecided, {} unchecked ({:.2} s)",
-        report.linearizable_keys,
+        "{}: {} keys pass, {} do not, {} undecided, {} unchecked ({:.2} s)",
+        report.consistency.name(),
+        report.consistent_keys,
         report.violations.len(),
         report.undecided.len(),
         report.unchecked.len(),
@@ -228,7 +313,8 @@ pub fn render(report: &Report, history: &[Op], failures_max: usize) -> String {
     for violation in report.violations.iter().take(failures_max) {
         let _ = writeln!(
             out,
-            "NOT LINEARIZABLE: key {}; smallest failing sub-history ({} operations):",
+            "{}: key {}; smallest failing sub-history ({} operations):",
+            report.consistency.violation(),
             violation.key,
             violation.smallest.len()
         );
@@ -278,6 +364,7 @@ mod tests {
             kind,
             input,
             output,
+            elements: None,
             invoke_ns: from,
             complete_ns: to,
             outcome: Outcome::Ok,
@@ -299,7 +386,7 @@ mod tests {
         ];
         let report = check_history(&history, 1000);
         assert_eq!(report.keys, 2);
-        assert_eq!(report.linearizable_keys, 1);
+        assert_eq!(report.consistent_keys, 1);
         assert_eq!(report.violations.len(), 1);
         assert_eq!(report.violations[0].key, "b");
         assert_eq!(report.violations[0].smallest, [1, 3, 5]);
@@ -311,6 +398,37 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("verdict: FAIL\n"));
+    }
+
+    #[test]
+    fn a_stale_read_passes_sequential_consistency_and_a_session_going_back_does_not() {
+        // p1 writes 1 then 2; p2 later reads 1 (a lagging replica), then 2.
+        let mut history = vec![
+            op(1, "k", Kind::Write, "1", 0, 1),
+            op(1, "k", Kind::Write, "2", 2, 3),
+            op(2, "k", Kind::Read, "1", 4, 5),
+            op(2, "k", Kind::Read, "2", 6, 7),
+        ];
+        let linearizable = check_history(&history, 1000);
+        assert_eq!(linearizable.violations.len(), 1);
+        let sequential = check_history_as(&history, 1000, Consistency::Sequential);
+        assert_eq!(sequential.consistent_keys, 1);
+        assert!(sequential.passed());
+        // p2 now reads 2, then 1: its view went back in time.
+        history[2].output = Some("2".into());
+        history[3].output = Some("1".into());
+        let sequential = check_history_as(&history, 1000, Consistency::Sequential);
+        assert_eq!(sequential.violations.len(), 1);
+        assert_eq!(sequential.violations[0].smallest, [0, 1, 2, 3]);
+        let text = render(&sequential, &history, usize::MAX);
+        assert!(
+            text.contains("NOT SEQUENTIALLY CONSISTENT: key k; smallest failing sub-history (4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sequential consistency: 0 keys pass, 1 do not"),
+            "{text}"
+        );
     }
 
     #[test]

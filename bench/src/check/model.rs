@@ -6,6 +6,10 @@
 //!   write has, so no state ever explains it.
 //! - [`Counter`]: INCR (answering the new value) and GET. The state is the count; GET of
 //!   a count of zero answers null, as GET of a missing key does.
+//! - [`List`]: RPUSH of unique values (answering the new length) and LRANGE 0 -1. The
+//!   state is the list of value numbers; a read must return exactly the list as it
+//!   stands, so every read is a prefix of the one order all appends took, and the order
+//!   must agree with real time like every other linearizable operation.
 //!
 //! Compiling drops what carries no information: failed operations (they did not take
 //! effect) and reads of unknown outcome (they returned nothing). An unknown write or
@@ -21,7 +25,7 @@ pub const PENDING: u64 = u64::MAX;
 
 /// A sequential object: where it starts and what each operation does to it.
 pub trait Model {
-    type Op: Clone + std::fmt::Debug;
+    type Op: Clone + PartialEq + std::fmt::Debug;
     type State: Clone + Hash + Eq;
     fn init(&self) -> Self::State;
     /// The state after `op`, or `None` when `op`'s recorded output is impossible from
@@ -30,6 +34,18 @@ pub trait Model {
     /// Whether `op` only observes: removing it can only make a history easier to
     /// linearize, which is what lets the minimiser drop it.
     fn is_read(op: &Self::Op) -> bool;
+    /// Whether `read`, refused in `state`, is refused whatever follows, given
+    /// `unordered`, which says whether an operation is still to be ordered. Only the
+    /// sequential search asks: it has no real time to cut off an order that let a read's
+    /// value go by. Saying false is always safe.
+    fn never_allowed(
+        &self,
+        _state: &Self::State,
+        _read: &Self::Op,
+        _unordered: &dyn Fn(&Self::Op) -> bool,
+    ) -> bool {
+        false
+    }
 }
 
 /// One operation of a key in a model's form, with its interval and where it came from.
@@ -71,6 +87,21 @@ impl Model for Register {
     fn is_read(op: &RegisterOp) -> bool {
         matches!(op, RegisterOp::Read(_))
     }
+
+    /// No write makes a key missing again, and a value comes back only if a write of
+    /// it is still to come.
+    fn never_allowed(
+        &self,
+        _state: &Option<u32>,
+        read: &RegisterOp,
+        unordered: &dyn Fn(&RegisterOp) -> bool,
+    ) -> bool {
+        match read {
+            RegisterOp::Read(Some(value)) => !unordered(&RegisterOp::Write(*value)),
+            RegisterOp::Read(None) => true,
+            RegisterOp::Write(_) => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +134,53 @@ impl Model for Counter {
     fn is_read(op: &CounterOp) -> bool {
         matches!(op, CounterOp::Read(_))
     }
+
+    /// A count only grows.
+    fn never_allowed(&self, count: &i64, read: &CounterOp, _: &dyn Fn(&CounterOp) -> bool) -> bool {
+        matches!(read, CounterOp::Read(Some(seen)) if seen < count)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListOp {
+    /// RPUSH of the value numbered so, answering this new length (`None`: unknown).
+    Append { value: u32, length: Option<usize> },
+    /// LRANGE 0 -1 that answered these values.
+    Read(Vec<u32>),
+}
+
+pub struct List;
+
+impl Model for List {
+    type Op = ListOp;
+    type State = Vec<u32>;
+
+    fn init(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    fn step(&self, list: &Vec<u32>, op: &ListOp) -> Option<Vec<u32>> {
+        match op {
+            ListOp::Append { value, length } => {
+                if length.is_some_and(|length| length != list.len() + 1) {
+                    return None;
+                }
+                let mut next = list.clone();
+                next.push(*value);
+                Some(next)
+            }
+            ListOp::Read(seen) => (seen == list).then(|| list.clone()),
+        }
+    }
+
+    fn is_read(op: &ListOp) -> bool {
+        matches!(op, ListOp::Read(_))
+    }
+
+    /// A list only grows at its end.
+    fn never_allowed(&self, list: &Vec<u32>, read: &ListOp, _: &dyn Fn(&ListOp) -> bool) -> bool {
+        matches!(read, ListOp::Read(seen) if !seen.starts_with(list))
+    }
 }
 
 /// A key's operations in the form of the model they are checked against.
@@ -110,33 +188,77 @@ impl Model for Counter {
 pub enum Compiled {
     Register(Vec<Timed<RegisterOp>>),
     Counter(Vec<Timed<CounterOp>>),
+    List(Vec<Timed<ListOp>>),
+}
+
+/// Values numbered in order of first appearance; a value nobody wrote still gets a
+/// number, one no write has.
+#[derive(Default)]
+struct Numbers(HashMap<String, u32>);
+
+impl Numbers {
+    fn of(&mut self, value: &str) -> u32 {
+        let next = self.0.len() as u32;
+        *self.0.entry(value.to_string()).or_insert(next)
+    }
 }
 
 /// Compiles the operations `indices` of `history` (all on one key): a key with any
-/// `incr` is a counter, else a register; a key with both writes and incrs is refused.
+/// `incr` is a counter, one with any `append` or `read-list` a list, else a register; a
+/// key with operations of two of those is refused.
 pub fn compile(history: &[Op], indices: &[usize]) -> Result<Compiled, String> {
-    let has = |kind| indices.iter().any(|&i| history[i].kind == kind);
-    match (has(Kind::Write), has(Kind::Incr)) {
-        (true, true) => Err("the key has both writes and incrs: no model covers that".into()),
-        (_, true) => Ok(Compiled::Counter(compile_with(
+    let has = |kinds: &[Kind]| indices.iter().any(|&i| kinds.contains(&history[i].kind));
+    let (register, counter) = (has(&[Kind::Write]), has(&[Kind::Incr]));
+    let list = has(&[Kind::Append, Kind::ReadList]);
+    if usize::from(register) + usize::from(counter) + usize::from(list) > 1
+        || (list && has(&[Kind::Read]))
+    {
+        return Err(
+            "the key mixes register, counter and list operations: no model \
+                    covers that"
+                .into(),
+        );
+    }
+    let mut numbers = Numbers::default();
+    if counter {
+        Ok(Compiled::Counter(compile_with(
             history, indices, counter_op,
-        ))),
-        _ => {
-            let mut numbers = HashMap::new();
-            let mut number = |value: &str| {
-                let next = numbers.len() as u32;
-                *numbers.entry(value.to_string()).or_insert(next)
-            };
-            let register_op = |op: &Op| match op.kind {
-                Kind::Write => RegisterOp::Write(number(op.input.as_deref().unwrap_or(""))),
-                _ => RegisterOp::Read(op.output.as_deref().map(&mut number)),
-            };
-            Ok(Compiled::Register(compile_with(
-                history,
-                indices,
-                register_op,
-            )))
-        }
+        )))
+    } else if list {
+        let list_op = |op: &Op| list_op(&mut numbers, op);
+        Ok(Compiled::List(compile_with(history, indices, list_op)))
+    } else {
+        let register_op = |op: &Op| match op.kind {
+            Kind::Write => RegisterOp::Write(numbers.of(op.input.as_deref().unwrap_or(""))),
+            _ => RegisterOp::Read(op.output.as_deref().map(|v| numbers.of(v))),
+        };
+        Ok(Compiled::Register(compile_with(
+            history,
+            indices,
+            register_op,
+        )))
+    }
+}
+
+fn list_op(numbers: &mut Numbers, op: &Op) -> ListOp {
+    match op.kind {
+        Kind::Append => ListOp::Append {
+            value: numbers.of(op.input.as_deref().unwrap_or("")),
+            // A length that is no number is impossible: no list is usize::MAX long.
+            length: (op.outcome == Outcome::Ok).then(|| {
+                op.output
+                    .as_deref()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(usize::MAX)
+            }),
+        },
+        _ => ListOp::Read(
+            op.elements
+                .iter()
+                .flatten()
+                .map(|value| numbers.of(value))
+                .collect(),
+        ),
     }
 }
 
@@ -158,7 +280,7 @@ fn compile_with<O>(
     let informative = |op: &Op| match op.outcome {
         Outcome::Ok => true,
         Outcome::Fail => false,
-        Outcome::Unknown => op.kind != Kind::Read,
+        Outcome::Unknown => !matches!(op.kind, Kind::Read | Kind::ReadList),
     };
     indices
         .iter()
@@ -184,7 +306,7 @@ mod tests {
 
     fn op(kind: Kind, value: Option<&str>, outcome: Outcome) -> Op {
         let (input, output) = match kind {
-            Kind::Write => (value, None),
+            Kind::Write | Kind::Append => (value, None),
             _ => (None, value),
         };
         Op {
@@ -193,6 +315,7 @@ mod tests {
             kind,
             input: input.map(str::to_string),
             output: output.map(str::to_string),
+            elements: None,
             invoke_ns: 1,
             complete_ns: 2,
             outcome,
@@ -216,6 +339,75 @@ mod tests {
         assert_eq!(Counter.step(&4, &CounterOp::Incr(None)), Some(5));
         assert_eq!(Counter.step(&0, &CounterOp::Read(Some(0))), Some(0));
         assert_eq!(Counter.step(&2, &CounterOp::Read(Some(1))), None);
+    }
+
+    #[test]
+    fn list_reads_only_the_appended_order_and_appends_answer_the_next_length() {
+        let append = |value, length| ListOp::Append { value, length };
+        let s = List.init();
+        assert_eq!(List.step(&s, &ListOp::Read(vec![])), Some(vec![]));
+        let s = List.step(&s, &append(4, Some(1))).unwrap();
+        assert_eq!(
+            List.step(&s, &append(5, Some(1))),
+            None,
+            "length 2 expected"
+        );
+        let s = List.step(&s, &append(5, None)).unwrap();
+        assert_eq!(s, [4, 5]);
+        assert_eq!(List.step(&s, &ListOp::Read(vec![4, 5])), Some(vec![4, 5]));
+        assert_eq!(
+            List.step(&s, &ListOp::Read(vec![5, 4])),
+            None,
+            "wrong order"
+        );
+        assert_eq!(List.step(&s, &ListOp::Read(vec![4])), None, "a lost append");
+        assert!(List::is_read(&ListOp::Read(vec![])));
+        assert!(!List::is_read(&append(1, None)));
+    }
+
+    #[test]
+    fn compiling_a_list_key_numbers_values_and_keeps_lengths() {
+        let mut append = op(Kind::Append, Some("x"), Outcome::Ok);
+        append.output = Some("1".into());
+        let unknown = op(Kind::Append, Some("y"), Outcome::Unknown);
+        let mut read = op(Kind::ReadList, None, Outcome::Ok);
+        read.elements = Some(vec!["x".into(), "ghost".into()]);
+        let history = vec![append, unknown, read, op(Kind::Read, None, Outcome::Ok)];
+        let Compiled::List(ops) = compile(&history, &[0, 1, 2]).unwrap() else {
+            panic!("appends make a list");
+        };
+        let kinds: Vec<ListOp> = ops.iter().map(|t| t.op.clone()).collect();
+        assert_eq!(
+            kinds,
+            [
+                ListOp::Append {
+                    value: 0,
+                    length: Some(1)
+                },
+                ListOp::Append {
+                    value: 1,
+                    length: None
+                },
+                ListOp::Read(vec![0, 2]),
+            ]
+        );
+        assert_eq!(ops[1].complete_ns, PENDING);
+        assert!(compile(&history, &[0, 3]).is_err(), "GET on a list key");
+    }
+
+    #[test]
+    fn reads_whose_state_went_by_are_never_allowed_again() {
+        let pending_write_of = |v| move |op: &RegisterOp| *op == RegisterOp::Write(v);
+        let read = |v| RegisterOp::Read(Some(v));
+        assert!(Register.never_allowed(&Some(1), &RegisterOp::Read(None), &|_| true));
+        assert!(Register.never_allowed(&Some(1), &read(2), &pending_write_of(3)));
+        assert!(!Register.never_allowed(&Some(1), &read(2), &pending_write_of(2)));
+        let get = |n| CounterOp::Read(Some(n));
+        assert!(Counter.never_allowed(&5, &get(3), &|_| true));
+        assert!(!Counter.never_allowed(&2, &get(3), &|_| false));
+        let list = |values: &[u32]| ListOp::Read(values.to_vec());
+        assert!(List.never_allowed(&vec![0, 2], &list(&[0, 1]), &|_| true));
+        assert!(!List.never_allowed(&vec![0], &list(&[0, 1]), &|_| false));
     }
 
     #[test]
