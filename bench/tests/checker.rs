@@ -57,6 +57,7 @@ fn plan(rng: &mut fastrand::Rng) -> Vec<Planned> {
                         .then(|| format!("{process}:{i}")),
                     output: None,
                     elements: None,
+                    expected: None,
                     invoke_ns,
                     complete_ns,
                     outcome: if unknown {
@@ -109,6 +110,8 @@ fn linearizable_history(seed: u64) -> Vec<Op> {
             Kind::ReadList => {
                 op.elements = Some(lists.get(&op.key).cloned().unwrap_or_default());
             }
+            // This generator plans no compare-and-set (the unit tests in check/ do).
+            Kind::Cas => unreachable!("no compare-and-set is planned"),
         }
     }
     planned.into_iter().map(|p| p.op).collect()

@@ -12,7 +12,8 @@
 //!
 //! - [`server`]: the holdfast-server process, started, killed, restarted and paused.
 //! - [`disk`]: the server's --dir on an ext4 loop-device image, for power loss (root).
-//! - [`workload`]: register and counter clients that record each operation.
+//! - [`workload`]: register, counter, list-append and compare-and-set clients that
+//!   record each operation.
 //! - [`nemesis`]: the seeded fault schedule: process, network (through
 //!   [`crate::proxy`]) and disk faults.
 //! - [`report`]: the Markdown report.
@@ -65,14 +66,17 @@ pub struct ChaosArgs {
     #[arg(long, value_delimiter = ',', default_value = "kill,pause")]
     pub nemesis: Vec<Fault>,
     /// Workloads to run, comma-separated; clients are shared out among them.
-    #[arg(long, value_delimiter = ',', default_value = "register,counter")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "register,counter,list-append,cas"
+    )]
     pub workload: Vec<Workload>,
     /// The holdfast-server program. Default: the one beside holdfast-bench.
     #[arg(long, value_name = "PATH", default_value_os_t = default_holdfast_bin(), hide_default_value = true)]
     pub holdfast_bin: PathBuf,
     /// Attack this redis-server instead of holdfast-server (AOF with appendfsync always,
-    /// or none with `--durability none`): checks the harness against a known server, and
-    /// runs workloads Holdfast cannot serve yet (list-append).
+    /// or none with `--durability none`): checks the harness against a known server.
     #[arg(long, value_name = "PATH")]
     pub redis_bin: Option<PathBuf>,
     /// The server's --durability mode. `none` loses data on every kill: a run that

@@ -7,14 +7,13 @@
 //! - `counter`: INCR or GET, half and half, on keys `chaos:ctr:N`.
 //! - `list-append`: RPUSH of a value unique to the run or LRANGE 0 -1, half and half, on
 //!   keys `chaos:list:N` (checked with the list model: every read is the appended
-//!   order's prefix as it stood). Holdfast has no lists yet: a server that answers
-//!   "unknown command" records every operation as failed, so run it against
-//!   redis-server (`--redis-bin`) until it does. Each RPUSH and LRANGE is one command;
-//!   MULTI around them waits for transactions.
+//!   order's prefix as it stood). Each RPUSH and LRANGE is one command.
 //!
-//! Not yet: compare-and-set on the register. It needs a Lua script (EVAL) or
-//! WATCH/MULTI/EXEC, which Holdfast does not have; the register model's state already is
-//! the value, so a `cas` kind is a model step and a command away once they exist.
+//! - `cas`: compare-and-set or GET, half and half, on keys `chaos:cas:N`. The
+//!   compare-and-set is a Lua script (EVAL: GET, compare, SET, one atomic step) that
+//!   expects the value this client last saw on the key and sets a value unique to the
+//!   run; it answers 1 when it set, 0 when the value was another. Checked with the
+//!   register model's compare-and-set step.
 //!
 //! Each client is a thread with one blocking connection at a time and a read timeout. An
 //! operation whose connection breaks or times out is recorded as unknown and the
@@ -35,6 +34,8 @@ pub enum Workload {
     Counter,
     /// RPUSH (unique values) and LRANGE 0 -1 on many keys: the list model.
     ListAppend,
+    /// Compare-and-set (EVAL) and GET on many keys: the register model with CAS.
+    Cas,
 }
 
 impl Workload {
@@ -44,6 +45,7 @@ impl Workload {
             Workload::Register => format!("chaos:reg:{n}"),
             Workload::Counter => format!("chaos:ctr:{n}"),
             Workload::ListAppend => format!("chaos:list:{n}"),
+            Workload::Cas => format!("chaos:cas:{n}"),
         }
     }
 
@@ -53,6 +55,7 @@ impl Workload {
             Workload::Register => Kind::Write,
             Workload::Counter => Kind::Incr,
             Workload::ListAppend => Kind::Append,
+            Workload::Cas => Kind::Cas,
         }
     }
 
@@ -60,7 +63,7 @@ impl Workload {
     pub fn read(self) -> Kind {
         match self {
             Workload::ListAppend => Kind::ReadList,
-            Workload::Register | Workload::Counter => Kind::Read,
+            Workload::Register | Workload::Counter | Workload::Cas => Kind::Read,
         }
     }
 }
@@ -98,6 +101,8 @@ impl Client {
         let mut ops = Vec::new();
         let mut connection: Option<Connection> = None;
         let mut next_start = Instant::now();
+        // The value this client last saw on each key: what its compare-and-set expects.
+        let mut last_seen: std::collections::HashMap<String, Option<String>> = Default::default();
         while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
             pace(&mut next_start, self.interval);
             let Some(conn) = connection.as_mut() else {
@@ -112,9 +117,24 @@ impl Client {
                 true => self.workload.update(),
                 false => self.workload.read(),
             };
-            let input = matches!(kind, Kind::Write | Kind::Append)
+            let input = matches!(kind, Kind::Write | Kind::Append | Kind::Cas)
                 .then(|| format!("{}:{}", self.process, ops.len()));
-            let op = perform(conn, clock, self.process, key, kind, input);
+            let op = match kind {
+                Kind::Cas => {
+                    let expected = last_seen.get(&key).cloned().flatten();
+                    perform_cas(conn, clock, self.process, key, expected, input)
+                }
+                _ => perform(conn, clock, self.process, key, kind, input),
+            };
+            match (op.kind, op.outcome, op.output.as_deref()) {
+                (Kind::Read, Outcome::Ok, _) => {
+                    last_seen.insert(op.key.clone(), op.output.clone());
+                }
+                (Kind::Cas, Outcome::Ok, Some("1")) => {
+                    last_seen.insert(op.key.clone(), op.input.clone());
+                }
+                _ => {}
+            }
             if op.outcome == Outcome::Unknown {
                 connection = None;
             }
@@ -136,6 +156,38 @@ fn pace(next_start: &mut Instant, interval: Duration) {
     }
 }
 
+/// The compare-and-set script: ARGV[1] is "1" when a value is expected (ARGV[2]), "0"
+/// when the key is expected to be absent; ARGV[3] is the value to set.
+const CAS_SCRIPT: &str = "local cur = redis.call('get', KEYS[1]) \
+if (ARGV[1] == '0' and not cur) or (ARGV[1] == '1' and cur == ARGV[2]) then \
+redis.call('set', KEYS[1], ARGV[3]) return 1 end return 0";
+
+/// Sends one compare-and-set and records it.
+pub fn perform_cas(
+    conn: &mut Connection,
+    clock: Clock,
+    process: u32,
+    key: String,
+    expected: Option<String>,
+    input: Option<String>,
+) -> Op {
+    let flag: &[u8] = if expected.is_some() { b"1" } else { b"0" };
+    let args: Vec<&[u8]> = vec![
+        b"EVAL",
+        CAS_SCRIPT.as_bytes(),
+        b"1",
+        key.as_bytes(),
+        flag,
+        expected.as_deref().unwrap_or("").as_bytes(),
+        input.as_deref().unwrap_or("").as_bytes(),
+    ];
+    let mut op = record(conn, clock, process, &args, Kind::Cas);
+    op.key = key;
+    op.input = input;
+    op.expected = expected;
+    op
+}
+
 /// Sends one operation on `conn` and records it.
 pub fn perform(
     conn: &mut Connection,
@@ -151,10 +203,20 @@ pub fn perform(
         Kind::Incr => vec![b"INCR", key.as_bytes()],
         Kind::Append => vec![b"RPUSH", key.as_bytes()],
         Kind::ReadList => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
+        Kind::Cas => unreachable!("a compare-and-set goes through perform_cas"),
     };
     args.extend(input.as_deref().map(str::as_bytes));
+    let mut op = record(conn, clock, process, &args, kind);
+    op.key = key;
+    op.input = input;
+    op
+}
+
+/// Sends `args` and records the operation's times and outcome (key and input are the
+/// caller's to fill in).
+fn record(conn: &mut Connection, clock: Clock, process: u32, args: &[&[u8]], kind: Kind) -> Op {
     let invoke_ns = clock.now_ns();
-    let reply = conn.call(&args);
+    let reply = conn.call(args);
     let complete_ns = clock.now_ns();
     let observed = match reply {
         Ok(reply) => classify(kind, reply),
@@ -162,11 +224,12 @@ pub fn perform(
     };
     Op {
         process,
-        key,
+        key: String::new(),
         kind,
-        input,
+        input: None,
         output: observed.output,
         elements: observed.elements,
+        expected: None,
         invoke_ns,
         complete_ns,
         outcome: observed.outcome,
@@ -206,7 +269,7 @@ pub fn classify(kind: Kind, reply: Reply) -> Observed {
     match (kind, reply) {
         (Kind::Write, Reply::Simple(ok)) if ok == "OK" => Observed::of(Outcome::Ok, None),
         (Kind::Read, Reply::Bulk(value)) => Observed::of(Outcome::Ok, value.map(text)),
-        (Kind::Incr | Kind::Append, Reply::Integer(n)) => {
+        (Kind::Incr | Kind::Append | Kind::Cas, Reply::Integer(n)) => {
             Observed::of(Outcome::Ok, Some(n.to_string()))
         }
         (Kind::ReadList, Reply::Array(Some(items))) => {

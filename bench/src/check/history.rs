@@ -39,6 +39,9 @@ pub enum Kind {
     Append,
     #[serde(rename = "read-list")]
     ReadList,
+    /// Compare-and-set: set `input` if the value is `expected` (absent when null);
+    /// output "1" when it set, "0" when it did not.
+    Cas,
 }
 
 /// Whether an operation took effect.
@@ -64,6 +67,9 @@ pub struct Op {
     /// The list a `read-list` returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elements: Option<Vec<String>>,
+    /// The value a `cas` expected (null: the key absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
     pub invoke_ns: u64,
     pub complete_ns: u64,
     pub outcome: Outcome,
@@ -152,6 +158,7 @@ mod tests {
             input: (kind == Kind::Write).then(|| "v".to_string()),
             output: (kind == Kind::Incr).then(|| "1".to_string()),
             elements: None,
+            expected: None,
             invoke_ns: 10,
             complete_ns: 20,
             outcome,

@@ -84,11 +84,23 @@ fn final_read<'a>(ops: &[(usize, &'a Op)]) -> Option<(usize, &'a Op)> {
     quiet.then_some((*index, *read))
 }
 
+/// A register operation that wrote its input or may have: a SET not known to have
+/// failed, a compare-and-set that answered it set, or whose answer is unknown.
+fn writes_value(op: &Op) -> bool {
+    match (op.kind, op.outcome) {
+        (_, Outcome::Fail) => false,
+        (Kind::Write, _) => true,
+        (Kind::Cas, Outcome::Unknown) => true,
+        (Kind::Cas, Outcome::Ok) => op.output.as_deref() == Some("1"),
+        _ => false,
+    }
+}
+
 fn check_register(ops: &[(usize, &Op)], final_read: Option<(usize, &Op)>) -> Found {
     let writes: Vec<(usize, &Op)> = ops
         .iter()
         .copied()
-        .filter(|(_, op)| op.kind == Kind::Write && op.outcome != Outcome::Fail)
+        .filter(|(_, op)| writes_value(op))
         .collect();
     let writers_of = |value: &str, read: &Op| -> Vec<(usize, &Op)> {
         writes
@@ -272,6 +284,7 @@ mod tests {
             input: input.map(str::to_string),
             output: output.map(str::to_string),
             elements: None,
+            expected: None,
             invoke_ns: from,
             complete_ns: to,
             outcome,

@@ -33,7 +33,7 @@ pub mod sequential;
 
 use history::{Op, Outcome};
 use lost_writes::LostWrites;
-use model::{Compiled, Counter, List, Model, Register, Timed};
+use model::{CasRegister, Compiled, Counter, List, Model, Register, Timed};
 use search::Verdict;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -211,6 +211,7 @@ fn check_key(
     };
     match model::compile(history, indices) {
         Ok(Compiled::Register(ops)) => checker.check(&Register, &ops),
+        Ok(Compiled::CasRegister(ops)) => checker.check(&CasRegister, &ops),
         Ok(Compiled::Counter(ops)) => checker.check(&Counter, &ops),
         Ok(Compiled::List(ops)) => checker.check(&List, &ops),
         Err(why) => KeyResult::Unchecked(why),
@@ -268,6 +269,12 @@ pub fn describe(op: &Op) -> String {
             Some(elements) => format!("read-list -> {elements:?}"),
             None => "read-list -> null".to_string(),
         },
+        history::Kind::Cas => format!(
+            "cas {} -> {} -> {}",
+            value(&op.expected),
+            value(&op.input),
+            value(&op.output)
+        ),
     };
     let ms = |ns: u64| ns as f64 / 1e6;
     let outcome = match op.outcome {
@@ -365,10 +372,49 @@ mod tests {
             input,
             output,
             elements: None,
+            expected: None,
             invoke_ns: from,
             complete_ns: to,
             outcome: Outcome::Ok,
         }
+    }
+
+    fn cas(
+        process: u32,
+        expected: Option<&str>,
+        new: &str,
+        swapped: &str,
+        from: u64,
+        to: u64,
+    ) -> Op {
+        Op {
+            input: Some(new.to_string()),
+            output: Some(swapped.to_string()),
+            expected: expected.map(str::to_string),
+            ..op(process, "c", Kind::Cas, "", from, to)
+        }
+    }
+
+    #[test]
+    fn compare_and_set_is_checked_and_a_lost_update_is_caught() {
+        // Two clients swap in turn, each expecting what the other set: fine.
+        let good = vec![
+            cas(1, None, "a", "1", 0, 1),
+            op(2, "c", Kind::Read, "a", 2, 3),
+            cas(2, Some("a"), "b", "1", 4, 5),
+            cas(1, Some("a"), "c", "0", 6, 7),
+            op(1, "c", Kind::Read, "b", 8, 9),
+        ];
+        let report = check_history(&good, 1000);
+        assert!(report.passed(), "{}", render(&report, &good, usize::MAX));
+        // Both swaps from "a" answered 1: one of them overwrote the other unseen.
+        let lost_update = vec![
+            cas(1, None, "a", "1", 0, 1),
+            cas(1, Some("a"), "b", "1", 2, 5),
+            cas(2, Some("a"), "c", "1", 3, 6),
+        ];
+        let report = check_history(&lost_update, 1000);
+        assert!(!report.passed(), "a lost update passed the check");
     }
 
     #[test]

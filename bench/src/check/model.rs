@@ -1,7 +1,9 @@
 //! The sequential specifications a key's operations are checked against, and compiling
 //! a key's recorded operations into a model's compact form.
 //!
-//! - [`Register`]: SET and GET. The state is the value (interned to a number per key, so
+//! - [`Register`]: SET and GET; [`CasRegister`] adds compare-and-set (set the new value
+//!   if the current one is the expected one, answering whether it did).
+//!   The state is the value (interned to a number per key, so
 //!   states hash and compare cheaply); a read of a value nobody wrote gets a number no
 //!   write has, so no state ever explains it.
 //! - [`Counter`]: INCR (answering the new value) and GET. The state is the count; GET of
@@ -65,6 +67,34 @@ pub enum RegisterOp {
     Write(u32),
     /// GET that answered the value numbered so, or null.
     Read(Option<u32>),
+    /// Compare-and-set of `new` over `expected` (None: the key absent); `swapped` is what
+    /// it answered, None when its outcome is unknown (it then either did or did not run).
+    Cas {
+        expected: Option<u32>,
+        new: u32,
+        swapped: Option<bool>,
+    },
+}
+
+/// The register's step, shared by both register models.
+fn register_step(state: &Option<u32>, op: &RegisterOp) -> Option<Option<u32>> {
+    match *op {
+        RegisterOp::Write(value) => Some(Some(value)),
+        RegisterOp::Read(seen) => (seen == *state).then_some(*state),
+        RegisterOp::Cas {
+            expected,
+            new,
+            swapped,
+        } => {
+            let matches = expected == *state;
+            match swapped {
+                Some(true) => matches.then_some(Some(new)),
+                Some(false) => (!matches).then_some(*state),
+                None if matches => Some(Some(new)),
+                None => Some(*state),
+            }
+        }
+    }
 }
 
 pub struct Register;
@@ -78,10 +108,7 @@ impl Model for Register {
     }
 
     fn step(&self, state: &Option<u32>, op: &RegisterOp) -> Option<Option<u32>> {
-        match op {
-            RegisterOp::Write(value) => Some(Some(*value)),
-            RegisterOp::Read(seen) => (seen == state).then_some(*state),
-        }
+        register_step(state, op)
     }
 
     fn is_read(op: &RegisterOp) -> bool {
@@ -99,8 +126,30 @@ impl Model for Register {
         match read {
             RegisterOp::Read(Some(value)) => !unordered(&RegisterOp::Write(*value)),
             RegisterOp::Read(None) => true,
-            RegisterOp::Write(_) => false,
+            RegisterOp::Write(_) | RegisterOp::Cas { .. } => false,
         }
+    }
+}
+
+/// A register with compare-and-set. Its reads get no early refusal (`never_allowed`): a
+/// value may come back through a compare-and-set, which the plain register's rule does
+/// not know.
+pub struct CasRegister;
+
+impl Model for CasRegister {
+    type Op = RegisterOp;
+    type State = Option<u32>;
+
+    fn init(&self) -> Option<u32> {
+        None
+    }
+
+    fn step(&self, state: &Option<u32>, op: &RegisterOp) -> Option<Option<u32>> {
+        register_step(state, op)
+    }
+
+    fn is_read(op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Read(_))
     }
 }
 
@@ -187,6 +236,7 @@ impl Model for List {
 #[derive(Debug)]
 pub enum Compiled {
     Register(Vec<Timed<RegisterOp>>),
+    CasRegister(Vec<Timed<RegisterOp>>),
     Counter(Vec<Timed<CounterOp>>),
     List(Vec<Timed<ListOp>>),
 }
@@ -208,7 +258,8 @@ impl Numbers {
 /// key with operations of two of those is refused.
 pub fn compile(history: &[Op], indices: &[usize]) -> Result<Compiled, String> {
     let has = |kinds: &[Kind]| indices.iter().any(|&i| kinds.contains(&history[i].kind));
-    let (register, counter) = (has(&[Kind::Write]), has(&[Kind::Incr]));
+    let register = has(&[Kind::Write, Kind::Cas]);
+    let counter = has(&[Kind::Incr]);
     let list = has(&[Kind::Append, Kind::ReadList]);
     if usize::from(register) + usize::from(counter) + usize::from(list) > 1
         || (list && has(&[Kind::Read]))
@@ -230,13 +281,21 @@ pub fn compile(history: &[Op], indices: &[usize]) -> Result<Compiled, String> {
     } else {
         let register_op = |op: &Op| match op.kind {
             Kind::Write => RegisterOp::Write(numbers.of(op.input.as_deref().unwrap_or(""))),
+            Kind::Cas => RegisterOp::Cas {
+                expected: op.expected.as_deref().map(|v| numbers.of(v)),
+                new: numbers.of(op.input.as_deref().unwrap_or("")),
+                swapped: match op.outcome {
+                    Outcome::Unknown => None,
+                    _ => Some(op.output.as_deref() == Some("1")),
+                },
+            },
             _ => RegisterOp::Read(op.output.as_deref().map(|v| numbers.of(v))),
         };
-        Ok(Compiled::Register(compile_with(
-            history,
-            indices,
-            register_op,
-        )))
+        let compiled = compile_with(history, indices, register_op);
+        Ok(match has(&[Kind::Cas]) {
+            true => Compiled::CasRegister(compiled),
+            false => Compiled::Register(compiled),
+        })
     }
 }
 
@@ -316,6 +375,7 @@ mod tests {
             input: input.map(str::to_string),
             output: output.map(str::to_string),
             elements: None,
+            expected: None,
             invoke_ns: 1,
             complete_ns: 2,
             outcome,
