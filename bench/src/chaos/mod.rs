@@ -66,11 +66,10 @@ pub struct ChaosArgs {
     #[arg(long, value_delimiter = ',', default_value = "kill,pause")]
     pub nemesis: Vec<Fault>,
     /// Workloads to run, comma-separated; clients are shared out among them.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "register,counter,list-append,cas"
-    )]
+    /// `list-append` is not in the default: over a long run with kills, its keys gather
+    /// so many appends of unknown outcome that the search stops undecided (see
+    /// bench/RESULTS.md); runs of a minute or less check in well under a second.
+    #[arg(long, value_delimiter = ',', default_value = "register,counter,cas")]
     pub workload: Vec<Workload>,
     /// The holdfast-server program. Default: the one beside holdfast-bench.
     #[arg(long, value_name = "PATH", default_value_os_t = default_holdfast_bin(), hide_default_value = true)]
