@@ -84,6 +84,8 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
         .call_all(|core| {
             let settings = with_store(|store| store.settings());
             core.shard.borrow_mut().hash_limits = Some(HashLimits::from_settings(&settings));
+            core.shard.borrow_mut().zset_limits =
+                Some(crate::shard::zset::ZsetLimits::from_settings(&settings));
             *core.settings.borrow_mut() = settings;
         })
         .await;

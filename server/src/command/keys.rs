@@ -542,6 +542,7 @@ fn object_info(entry: &Entry, clock_s: u32) -> ObjectInfo {
     let shared = match &entry.value {
         Value::Str(s) => parse_i64_strict(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)),
         Value::Hash(_) => false,
+        Value::Zset(_) => false,
     };
     ObjectInfo {
         encoding: entry.encoding(),

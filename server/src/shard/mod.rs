@@ -16,6 +16,7 @@ pub mod journal;
 pub mod key;
 pub mod slot;
 pub mod value;
+pub mod zset;
 
 use crate::limits::DATABASES;
 use db::Db;
@@ -56,6 +57,8 @@ pub struct Shard {
     /// The hash encoding thresholds, read from the configuration at first use and replaced
     /// by CONFIG SET (command/config.rs), so HSET never takes the configuration lock.
     pub hash_limits: Option<hash::HashLimits>,
+    /// The sorted set encoding thresholds, cached the same way.
+    pub zset_limits: Option<zset::ZsetLimits>,
 }
 
 impl Shard {
@@ -72,6 +75,7 @@ impl Shard {
             last_now_ms: 0,
             records_keyless: true,
             hash_limits: None,
+            zset_limits: None,
         }
     }
 

@@ -5,12 +5,14 @@
 
 use super::hash::Hash;
 use super::key::Key;
+use super::zset::Zset;
 
 /// A stored value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Vec<u8>),
     Hash(Hash),
+    Zset(Zset),
 }
 
 impl Value {
@@ -19,6 +21,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -31,6 +34,7 @@ impl Value {
             Value::Str(s) if s.len() <= 44 => "embstr",
             Value::Str(_) => "raw",
             Value::Hash(hash) => hash.encoding(),
+            Value::Zset(zset) => zset.encoding(),
         }
     }
 }
