@@ -50,7 +50,7 @@ macro_rules! case_files {
     };
 }
 
-case_files!(connection, strings, keys, server, hashes, wrongtype);
+case_files!(connection, strings, keys, server, hashes, wrongtype, zsets);
 
 /// Case files that wait for a feature, each with its own ignored test.
 const WAITING_CASE_FILES: &[&str] = &[];

@@ -27,6 +27,8 @@ pub mod server;
 pub mod session;
 pub mod status;
 pub mod string;
+pub mod zset;
+pub mod zset_multi;
 
 pub use args::Args;
 pub use status::Status;
@@ -199,6 +201,7 @@ impl Table {
             hash::COMMANDS,
             keys::COMMANDS,
             durability::COMMANDS,
+            zset::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

@@ -102,7 +102,7 @@ impl Zset {
         if fits {
             let mut pack = Pack::default();
             for (member, score) in sorted {
-                encode_entry(&mut pack.bytes, member, score);
+                encode_entry(&mut pack.bytes, member, pack_score(score));
                 pack.len += 1;
             }
             return Zset::Pack(pack);
@@ -264,6 +264,12 @@ impl Zset {
         }
     }
 
+    /// Whether the set is in its compact encoding (Redis answers some reads from the
+    /// listpack's text, e.g. ZSCAN's scores).
+    pub fn is_packed(&self) -> bool {
+        matches!(self, Zset::Pack(_))
+    }
+
     /// One element chosen at random.
     pub fn random(&self, rng: &mut Rng) -> Option<(&[u8], f64)> {
         match self.len() {
@@ -369,6 +375,16 @@ fn encode_entry(out: &mut Vec<u8>, member: &[u8], score: f64) {
     out.extend_from_slice(&score.to_le_bytes());
 }
 
+/// Redis's listpack stores an integral score as an integer, so -0 comes back as 0 (a
+/// skiplist keeps the double as it is, sign and all).
+fn pack_score(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
 pub struct PackIter<'z> {
     bytes: &'z [u8],
     at: usize,
@@ -422,6 +438,7 @@ impl Pack {
 
     /// Inserts a member known to be absent at its place in the order.
     fn insert_new(&mut self, member: &[u8], score: f64) {
+        let score = pack_score(score);
         let mut at = 0;
         while at < self.bytes.len() {
             let (m, s, next) = decode_entry(&self.bytes, at);

@@ -1,0 +1,1188 @@
+//! Sorted set commands with one key, with Redis 7.0's replies and error texts; they run
+//! as `Handler::Shard` on the core owning the key. The commands naming several keys
+//! (ZUNION/ZINTER/ZDIFF and their STORE forms, ZINTERCARD, ZRANGESTORE, ZMPOP) are in
+//! zset_multi.rs; this file ends with the table rows of the whole family.
+//!
+//! ```text
+//! write  ZADD ZINCRBY ZREM ZPOPMIN ZPOPMAX ZREMRANGEBYRANK/SCORE/LEX
+//!        (an emptied set is deleted)
+//! read   ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT ZRANDMEMBER ZSCAN
+//!        ZRANGE ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX
+//! ```
+//!
+//! Every range is answered by rank (see shard/zset.rs): a rank, score or lex range with
+//! its direction and LIMIT becomes one range of ranks, walked forwards or backwards.
+//!
+//! Writes are functions of the keyspace and their arguments (ZADD INCR stores the sum it
+//! computed, pops take the lowest or highest elements), so the CMD effect logged for them
+//! replays to the same set. ZRANDMEMBER is a read; it draws from the shard's random
+//! source.
+
+use super::args::{is, parse_i64, Args};
+use super::glob::glob_match;
+use super::keys::parse_scan_cursor;
+use super::{flags::*, zset_multi, Handler, KeySpec, Spec, Status, ONE_KEY};
+use crate::limits::SCAN_COUNT_DEFAULT;
+use crate::resp::{Proto, Reply};
+use crate::shard::value::Value;
+use crate::shard::zset::{Zset, ZsetLimits};
+use crate::shard::{Ctx, Rng};
+use std::ops::Range;
+
+/// The sorted set stored in `value`, or WRONGTYPE.
+pub(super) fn zset_of(value: &Value) -> Result<&Zset, Status> {
+    match value {
+        Value::Zset(zset) => Ok(zset),
+        _ => Err(Status::WrongType),
+    }
+}
+
+pub(super) fn zset_mut(value: &mut Value) -> Result<&mut Zset, Status> {
+    match value {
+        Value::Zset(zset) => Ok(zset),
+        _ => Err(Status::WrongType),
+    }
+}
+
+/// When a set stops being packed: the shard's copy of the configuration, read once and
+/// then kept current by CONFIG SET, so a write takes no lock.
+pub(super) fn limits(ctx: &mut Ctx) -> ZsetLimits {
+    *ctx.shard
+        .zset_limits
+        .get_or_insert_with(|| ZsetLimits::configured(&crate::server::CONFIG))
+}
+
+/// The set at `key` for a read (counts a hit or miss); None when the key is missing.
+fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c Zset>, Status> {
+    ctx.lookup_read(key)
+        .map(|entry| zset_of(&entry.value))
+        .transpose()
+}
+
+/// The set at `key` for a change; None when the key is missing.
+fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Zset>, Status> {
+    ctx.lookup_write(key)
+        .map(|entry| zset_mut(&mut entry.value))
+        .transpose()
+}
+
+// ---------------------------------------------------------------------------------------
+// Numbers as Redis reads them
+
+/// C's strtod as glibc reads a number from the start of `text`: the value, how many
+/// bytes it used (0 when there is no number, as strtod leaves `endptr` at the start) and
+/// whether it overflowed to infinity or underflowed to zero (ERANGE). Accepts leading
+/// spaces, a sign, decimal and hexadecimal forms, `inf`, `infinity` and `nan`.
+fn strtod(text: &[u8]) -> (f64, usize, bool) {
+    let mut at = text
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .count();
+    let start = at;
+    let negative = text.get(at) == Some(&b'-');
+    if matches!(text.get(at), Some(b'+' | b'-')) {
+        at += 1;
+    }
+    let sign = if negative { -1.0 } else { 1.0 };
+    let rest = &text[at..];
+    let starts = |word: &str| {
+        rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word.as_bytes())
+    };
+    if starts("infinity") {
+        return (sign * f64::INFINITY, at + 8, false);
+    }
+    if starts("inf") {
+        return (sign * f64::INFINITY, at + 3, false);
+    }
+    if starts("nan") {
+        return (f64::NAN, at + 3 + nan_payload(&rest[3..]), false);
+    }
+    let hex = (starts("0x")).then(|| strtod_hex(&rest[2..])).flatten();
+    if let Some((value, used)) = hex {
+        return (sign * value, at + 2 + used, value.is_infinite());
+    }
+    let (used, nonzero) = decimal_extent(rest);
+    if used == 0 {
+        return (0.0, 0, false);
+    }
+    let number = std::str::from_utf8(&text[start..at + used]).expect("ASCII digits");
+    let value: f64 = number.parse().expect("a decimal number");
+    let out_of_range = value.is_infinite() || (value == 0.0 && nonzero);
+    (value, at + used, out_of_range)
+}
+
+/// strtod's `nan(chars)`: the parenthesised part it also consumes, if well formed.
+fn nan_payload(rest: &[u8]) -> usize {
+    if rest.first() != Some(&b'(') {
+        return 0;
+    }
+    let inner = rest[1..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    if rest.get(1 + inner) == Some(&b')') {
+        inner + 2
+    } else {
+        0
+    }
+}
+
+/// The length of a decimal number (digits, point, digits, exponent) at the start of
+/// `text`, and whether its mantissa has a non-zero digit.
+fn decimal_extent(text: &[u8]) -> (usize, bool) {
+    let digits = |from: usize| {
+        text[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut at = digits(0);
+    let mut mantissa_digits = at;
+    if text.get(at) == Some(&b'.') {
+        let fraction = digits(at + 1);
+        mantissa_digits += fraction;
+        at += 1 + fraction;
+    }
+    if mantissa_digits == 0 {
+        return (0, false);
+    }
+    let nonzero = text[..at].iter().any(|b| (b'1'..=b'9').contains(b));
+    if matches!(text.get(at), Some(b'e' | b'E')) {
+        let mut exp = at + 1;
+        if matches!(text.get(exp), Some(b'+' | b'-')) {
+            exp += 1;
+        }
+        let exp_digits = digits(exp);
+        if exp_digits > 0 {
+            at = exp + exp_digits;
+        }
+    }
+    (at, nonzero)
+}
+
+/// A hexadecimal float after its `0x`: value and bytes used, or None when no hex digit
+/// follows (strtod then reads just the `0`).
+fn strtod_hex(text: &[u8]) -> Option<(f64, usize)> {
+    let (mut value, mut scale, mut at, mut any) = (0f64, 0i32, 0, false);
+    let mut fraction = false;
+    while let Some(&b) = text.get(at) {
+        if b == b'.' && !fraction {
+            fraction = true;
+        } else if let Some(digit) = (b as char).to_digit(16) {
+            value = value * 16.0 + digit as f64;
+            scale -= if fraction { 4 } else { 0 };
+            any = true;
+        } else {
+            break;
+        }
+        at += 1;
+    }
+    if !any {
+        return None;
+    }
+    if matches!(text.get(at), Some(b'p' | b'P')) {
+        let negative = text.get(at + 1) == Some(&b'-');
+        let sign_len = matches!(text.get(at + 1), Some(b'+' | b'-')) as usize;
+        let digits: Vec<u8> = text[at + 1 + sign_len..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .copied()
+            .collect();
+        if !digits.is_empty() {
+            let exp: i32 = std::str::from_utf8(&digits)
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(i32::MAX / 2);
+            scale = scale.saturating_add(if negative { -exp } else { exp });
+            at += 1 + sign_len + digits.len();
+        }
+    }
+    Some((value * 2f64.powi(scale), at))
+}
+
+/// A score, increment or weight as Redis's getDoubleFromObject reads it: the whole
+/// argument, no leading space, no overflow, not NaN.
+pub(super) fn parse_score(arg: &[u8]) -> Option<f64> {
+    let leading_space = arg
+        .first()
+        .is_some_and(|b| b.is_ascii_whitespace() || *b == 0x0b);
+    let (value, used, out_of_range) = strtod(arg);
+    let whole = !arg.is_empty() && used == arg.len();
+    (whole && !leading_space && !out_of_range && !value.is_nan()).then_some(value)
+}
+
+fn score_arg(arg: &[u8]) -> Result<f64, Status> {
+    parse_score(arg).ok_or(Status::NotFloat)
+}
+
+/// One end of a score range: `(` makes it exclusive.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ScoreBound {
+    value: f64,
+    exclusive: bool,
+}
+
+/// Redis's zslParseRange for one end: strtod must use the rest of the argument (an empty
+/// one reads as 0, as in Redis), and NaN is refused.
+fn score_bound(arg: &[u8]) -> Option<ScoreBound> {
+    let (exclusive, text) = match arg.first() {
+        Some(b'(') => (true, &arg[1..]),
+        _ => (false, arg),
+    };
+    let (value, used, _) = strtod(text);
+    (used == text.len() && !value.is_nan()).then_some(ScoreBound { value, exclusive })
+}
+
+/// One end of a lex range: `-` and `+` are the ends of the set, `[` inclusive, `(`
+/// exclusive.
+#[derive(Clone, Debug)]
+pub(super) enum LexBound {
+    Least,
+    Greatest,
+    Inclusive(Vec<u8>),
+    Exclusive(Vec<u8>),
+}
+
+fn lex_bound(arg: &[u8]) -> Option<LexBound> {
+    match arg {
+        b"-" => Some(LexBound::Least),
+        b"+" => Some(LexBound::Greatest),
+        [b'[', rest @ ..] => Some(LexBound::Inclusive(rest.to_vec())),
+        [b'(', rest @ ..] => Some(LexBound::Exclusive(rest.to_vec())),
+        _ => None,
+    }
+}
+
+fn score_range(min: &[u8], max: &[u8]) -> Result<(ScoreBound, ScoreBound), Status> {
+    match (score_bound(min), score_bound(max)) {
+        (Some(min), Some(max)) => Ok((min, max)),
+        _ => Err(Status::err("ERR min or max is not a float")),
+    }
+}
+
+fn lex_range(min: &[u8], max: &[u8]) -> Result<(LexBound, LexBound), Status> {
+    match (lex_bound(min), lex_bound(max)) {
+        (Some(min), Some(max)) => Ok((min, max)),
+        _ => Err(Status::err("ERR min or max not valid string range item")),
+    }
+}
+
+/// The ranks of the elements within [min, max] by score.
+fn score_ranks(zset: &Zset, min: ScoreBound, max: ScoreBound) -> Range<usize> {
+    let start = zset.count_while(|_, s| s < min.value || (min.exclusive && s == min.value));
+    let end = zset.count_while(|_, s| s < max.value || (!max.exclusive && s == max.value));
+    start..end.max(start)
+}
+
+/// The ranks of the elements within [min, max] by member (meaningful when every score
+/// is equal, as in Redis).
+fn lex_ranks(zset: &Zset, min: &LexBound, max: &LexBound) -> Range<usize> {
+    let start = zset.count_while(|m, _| match min {
+        LexBound::Least => false,
+        LexBound::Greatest => true,
+        LexBound::Inclusive(v) => m < &v[..],
+        LexBound::Exclusive(v) => m <= &v[..],
+    });
+    let end = zset.count_while(|m, _| match max {
+        LexBound::Least => false,
+        LexBound::Greatest => true,
+        LexBound::Inclusive(v) => m <= &v[..],
+        LexBound::Exclusive(v) => m < &v[..],
+    });
+    start..end.max(start)
+}
+
+/// Redis's start/end normalisation for rank ranges (negative counts from the end, then
+/// clamped); None when the range is empty.
+fn rank_range(len: usize, start: i64, end: i64) -> Option<Range<usize>> {
+    let len = len as i64;
+    let start = if start < 0 { start + len } else { start }.max(0);
+    let end = if end < 0 { end + len } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some(start as usize..end.min(len - 1) as usize + 1)
+}
+
+// ---------------------------------------------------------------------------------------
+// Ranges: ZRANGE and its older forms
+
+#[derive(Clone, Debug)]
+pub(super) enum Kind {
+    Rank(i64, i64),
+    Score(ScoreBound, ScoreBound),
+    Lex(LexBound, LexBound),
+}
+
+/// A parsed ZRANGE-style request: what to select, in which direction, which part of it.
+#[derive(Clone, Debug)]
+pub(super) struct RangeQuery {
+    kind: Kind,
+    rev: bool,
+    offset: i64,
+    /// Negative: no limit (Redis's -1 default; any negative count means all).
+    limit: i64,
+    pub withscores: bool,
+}
+
+/// What the command name fixes before the options are read (Redis's rangetype and
+/// direction arguments to zrangeGenericCommand; None is "AUTO", settable by options).
+#[derive(Clone, Copy)]
+pub(super) enum By {
+    Rank,
+    Score,
+    Lex,
+}
+
+impl RangeQuery {
+    /// Parses `min max [options]` as zrangeGenericCommand does: options first, then the
+    /// conflicts, then the two ends (swapped for a reverse score or lex range, which is
+    /// given as max, min). `store`: ZRANGESTORE, where WITHSCORES is not an option.
+    pub(super) fn parse(
+        words: &[&[u8]],
+        mut by: Option<By>,
+        mut rev: Option<bool>,
+        store: bool,
+    ) -> Result<RangeQuery, Status> {
+        let (mut withscores, mut offset, mut limit) = (false, 0, -1);
+        let mut at = 2;
+        while at < words.len() {
+            let word = words[at];
+            let left = words.len() - at - 1;
+            if !store && is(word, "WITHSCORES") {
+                withscores = true;
+            } else if is(word, "LIMIT") && left >= 2 {
+                offset = parse_i64(words[at + 1])?;
+                limit = parse_i64(words[at + 2])?;
+                at += 2;
+            } else if rev.is_none() && is(word, "REV") {
+                rev = Some(true);
+            } else if by.is_none() && is(word, "BYLEX") {
+                by = Some(By::Lex);
+            } else if by.is_none() && is(word, "BYSCORE") {
+                by = Some(By::Score);
+            } else {
+                return Err(Status::Syntax);
+            }
+            at += 1;
+        }
+        let (by, rev) = (by.unwrap_or(By::Rank), rev.unwrap_or(false));
+        if limit != -1 && matches!(by, By::Rank) {
+            return Err(Status::err(
+                "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            ));
+        }
+        if withscores && matches!(by, By::Lex) {
+            return Err(Status::err(
+                "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+            ));
+        }
+        let (min, max) = match (by, rev) {
+            (By::Rank, _) | (_, false) => (words[0], words[1]),
+            _ => (words[1], words[0]),
+        };
+        let kind = match by {
+            By::Rank => Kind::Rank(parse_i64(min)?, parse_i64(max)?),
+            By::Score => {
+                let (min, max) = score_range(min, max)?;
+                Kind::Score(min, max)
+            }
+            By::Lex => {
+                let (min, max) = lex_range(min, max)?;
+                Kind::Lex(min, max)
+            }
+        };
+        Ok(RangeQuery {
+            kind,
+            rev,
+            offset,
+            limit,
+            withscores,
+        })
+    }
+
+    /// The ascending ranks selected (walked from the top when `rev`).
+    pub(super) fn ranks(&self, zset: &Zset) -> Range<usize> {
+        let len = zset.len();
+        match &self.kind {
+            Kind::Rank(start, end) => match rank_range(len, *start, *end) {
+                Some(r) if self.rev => len - r.end..len - r.start,
+                Some(r) => r,
+                None => 0..0,
+            },
+            Kind::Score(min, max) => self.limited(score_ranks(zset, *min, *max)),
+            Kind::Lex(min, max) => self.limited(lex_ranks(zset, min, max)),
+        }
+    }
+
+    /// LIMIT offset count within a score or lex range: a negative offset selects
+    /// nothing, a negative count everything after the offset (as Redis's loops do).
+    fn limited(&self, range: Range<usize>) -> Range<usize> {
+        let available = range.len() as u64;
+        if self.offset < 0 || self.offset as u64 >= available {
+            return 0..0;
+        }
+        let offset = self.offset as usize;
+        let left = range.len() - offset;
+        let take = match usize::try_from(self.limit) {
+            Ok(limit) => limit.min(left),
+            Err(_) => left,
+        };
+        if self.rev {
+            range.end - offset - take..range.end - offset
+        } else {
+            range.start + offset..range.start + offset + take
+        }
+    }
+
+    pub(super) fn rev(&self) -> bool {
+        self.rev
+    }
+}
+
+/// The array header for `n` elements: RESP2 flattens member/score pairs into one array,
+/// RESP3 nests each pair.
+pub(super) fn reply_elements_header(reply: &mut Reply, n: usize, withscores: bool) {
+    let flat = withscores && reply.proto == Proto::Resp2;
+    reply.array(if flat { n * 2 } else { n });
+}
+
+pub(super) fn reply_element(reply: &mut Reply, member: &[u8], score: f64, withscores: bool) {
+    if withscores && reply.proto == Proto::Resp3 {
+        reply.array(2);
+    }
+    reply.bulk(member);
+    if withscores {
+        reply.double(score);
+    }
+}
+
+/// Replies with the elements of `ranks`, in the query's direction.
+fn reply_ranks(reply: &mut Reply, zset: &Zset, ranks: Range<usize>, rev: bool, withscores: bool) {
+    reply_elements_header(reply, ranks.len(), withscores);
+    zset.for_range(ranks, rev, |m, s| reply_element(reply, m, s, withscores));
+}
+
+/// The shared body of every ZRANGE form: parse, then read the key.
+fn range_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    reply: &mut Reply,
+    by: Option<By>,
+    rev: Option<bool>,
+) -> Result<(), Status> {
+    let key = args.required()?;
+    let words: Vec<&[u8]> = args.rest().collect();
+    let query = RangeQuery::parse(&words, by, rev, false)?;
+    let Some(zset) = read(ctx, key)? else {
+        reply.array(0);
+        return Ok(());
+    };
+    let ranks = query.ranks(zset);
+    reply_ranks(reply, zset, ranks, query.rev, query.withscores);
+    Ok(())
+}
+
+fn zrange(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    range_generic(ctx, args, reply, None, None)
+}
+
+fn zrevrange(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    range_generic(ctx, args, reply, Some(By::Rank), Some(true))
+}
+
+fn zrangebyscore(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    range_generic(ctx, args, reply, Some(By::Score), Some(false))
+}
+
+fn zrevrangebyscore(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    range_generic(ctx, args, reply, Some(By::Score), Some(true))
+}
+
+fn zrangebylex(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    range_generic(ctx, args, reply, Some(By::Lex), Some(false))
+}
+
+fn zrevrangebylex(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    range_generic(ctx, args, reply, Some(By::Lex), Some(true))
+}
+
+// ---------------------------------------------------------------------------------------
+// ZADD ZINCRBY
+
+#[derive(Clone, Copy, Default)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// What adding one element did (Redis's ZADD_OUT_* flags).
+enum Added {
+    New(f64),
+    Updated(f64),
+    Same(f64),
+    Nothing,
+}
+
+fn nan_score() -> Status {
+    Status::err("ERR resulting score is not a number (NaN)")
+}
+
+/// Redis's zsetAdd: NX, XX, GT, LT and INCR applied to one element.
+fn add_one(
+    zset: &mut Zset,
+    member: &[u8],
+    score: f64,
+    flags: AddFlags,
+    limits: ZsetLimits,
+) -> Result<Added, Status> {
+    let Some(current) = zset.score(member) else {
+        if flags.xx {
+            return Ok(Added::Nothing);
+        }
+        zset.insert(member, score, limits);
+        return Ok(Added::New(score));
+    };
+    if flags.nx {
+        return Ok(Added::Nothing);
+    }
+    let score = if flags.incr { score + current } else { score };
+    if score.is_nan() {
+        return Err(nan_score());
+    }
+    if (flags.lt && score >= current) || (flags.gt && score <= current) {
+        return Ok(Added::Nothing);
+    }
+    if score == current {
+        return Ok(Added::Same(score));
+    }
+    zset.insert(member, score, limits);
+    Ok(Added::Updated(score))
+}
+
+/// ZADD's options, in any order before the first score.
+fn add_flags(args: &mut Args) -> AddFlags {
+    let mut flags = AddFlags::default();
+    while let Some(word) = args.peek() {
+        let flag = match word.to_ascii_uppercase().as_slice() {
+            b"NX" => &mut flags.nx,
+            b"XX" => &mut flags.xx,
+            b"GT" => &mut flags.gt,
+            b"LT" => &mut flags.lt,
+            b"CH" => &mut flags.ch,
+            b"INCR" => &mut flags.incr,
+            _ => break,
+        };
+        *flag = true;
+        args.next();
+    }
+    flags
+}
+
+fn check_add_flags(flags: AddFlags, pairs: usize) -> Result<(), Status> {
+    if flags.nx && flags.xx {
+        return Err(Status::err(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+        return Err(Status::err(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if flags.incr && pairs > 1 {
+        return Err(Status::err(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    Ok(())
+}
+
+fn zadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let flags = add_flags(args);
+    let words: Vec<&[u8]> = args.rest().collect();
+    if words.is_empty() || words.len() % 2 != 0 {
+        return Err(Status::Syntax);
+    }
+    check_add_flags(flags, words.len() / 2)?;
+    // Every score is checked before anything changes: the command applies fully or not.
+    let scores = words
+        .iter()
+        .step_by(2)
+        .map(|w| score_arg(w))
+        .collect::<Result<Vec<f64>, Status>>()?;
+    let members = words.iter().skip(1).step_by(2);
+    add_generic(
+        ctx,
+        key,
+        scores.into_iter().zip(members.copied()),
+        flags,
+        reply,
+    )
+}
+
+/// ZINCRBY key increment member: ZADD INCR with one pair.
+fn zincrby(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let by = score_arg(args.required()?)?;
+    let member = args.required()?;
+    let flags = AddFlags {
+        incr: true,
+        ..AddFlags::default()
+    };
+    add_generic(ctx, key, [(by, member)].into_iter(), flags, reply)
+}
+
+fn add_generic<'a>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    elements: impl Iterator<Item = (f64, &'a [u8])>,
+    flags: AddFlags,
+    reply: &mut Reply,
+) -> Result<(), Status> {
+    let limits = limits(ctx);
+    if write(ctx, key)?.is_none() {
+        if flags.xx {
+            return reply_added(reply, flags, 0, 0, None);
+        }
+        ctx.set(key, Value::Zset(Zset::default()), 0);
+    }
+    let zset = write(ctx, key)?.expect("present or just created");
+    let (mut added, mut updated, mut last) = (0, 0, None);
+    for (score, member) in elements {
+        match add_one(zset, member, score, flags, limits)? {
+            Added::New(score) => (added, last) = (added + 1, Some(score)),
+            Added::Updated(score) => (updated, last) = (updated + 1, Some(score)),
+            Added::Same(score) => last = Some(score),
+            Added::Nothing => {}
+        }
+    }
+    reply_added(reply, flags, added, updated, last)
+}
+
+/// ZADD's reply: the new score (or null) with INCR, else how many were added (and, with
+/// CH, changed).
+fn reply_added(
+    reply: &mut Reply,
+    flags: AddFlags,
+    added: i64,
+    updated: i64,
+    last: Option<f64>,
+) -> Result<(), Status> {
+    match (flags.incr, last) {
+        (true, Some(score)) => reply.double(score),
+        (true, None) => reply.null(),
+        (false, _) if flags.ch => reply.int(added + updated),
+        (false, _) => reply.int(added),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// ZREM ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT
+
+fn zrem(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let Some(zset) = write(ctx, key)? else {
+        reply.int(0);
+        return Ok(());
+    };
+    let removed = args.rest().filter(|m| zset.remove(m).is_some()).count();
+    if zset.is_empty() {
+        ctx.delete(key);
+    }
+    reply.int(removed as i64);
+    Ok(())
+}
+
+fn zcard(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    reply.int(read(ctx, key)?.map_or(0, Zset::len) as i64);
+    Ok(())
+}
+
+fn zscore(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let member = args.required()?;
+    match read(ctx, key)?.and_then(|z| z.score(member)) {
+        Some(score) => reply.double(score),
+        None => reply.null(),
+    }
+    Ok(())
+}
+
+fn zmscore(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let zset = read(ctx, key)?;
+    reply.array(args.remaining());
+    for member in args.rest() {
+        match zset.and_then(|z| z.score(member)) {
+            Some(score) => reply.double(score),
+            None => reply.null(),
+        }
+    }
+    Ok(())
+}
+
+fn rank_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    reply: &mut Reply,
+    rev: bool,
+) -> Result<(), Status> {
+    let key = args.required()?;
+    let member = args.required()?;
+    let Some(zset) = read(ctx, key)? else {
+        reply.null();
+        return Ok(());
+    };
+    match zset.rank(member) {
+        Some((rank, _)) if rev => reply.int((zset.len() - 1 - rank) as i64),
+        Some((rank, _)) => reply.int(rank as i64),
+        None => reply.null(),
+    }
+    Ok(())
+}
+
+fn zrank(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    rank_generic(ctx, args, reply, false)
+}
+
+fn zrevrank(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    rank_generic(ctx, args, reply, true)
+}
+
+fn zcount(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let (min, max) = score_range(args.required()?, args.required()?)?;
+    let count = read(ctx, key)?.map_or(0, |z| score_ranks(z, min, max).len());
+    reply.int(count as i64);
+    Ok(())
+}
+
+fn zlexcount(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let (min, max) = lex_range(args.required()?, args.required()?)?;
+    let count = read(ctx, key)?.map_or(0, |z| lex_ranks(z, &min, &max).len());
+    reply.int(count as i64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX
+
+/// Removes the ranks `select` picks (the range is parsed before the key is read, as in
+/// Redis), deleting an emptied set.
+fn remove_ranks(
+    ctx: &mut Ctx,
+    key: &[u8],
+    reply: &mut Reply,
+    select: impl FnOnce(&Zset) -> Range<usize>,
+) -> Result<(), Status> {
+    let Some(zset) = write(ctx, key)? else {
+        reply.int(0);
+        return Ok(());
+    };
+    let ranks = select(zset);
+    let removed = zset.remove_range(ranks);
+    if zset.is_empty() {
+        ctx.delete(key);
+    }
+    reply.int(removed as i64);
+    Ok(())
+}
+
+fn zremrangebyrank(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let (start, end) = (args.i64()?, args.i64()?);
+    remove_ranks(ctx, key, reply, |z| {
+        rank_range(z.len(), start, end).unwrap_or(0..0)
+    })
+}
+
+fn zremrangebyscore(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let (min, max) = score_range(args.required()?, args.required()?)?;
+    remove_ranks(ctx, key, reply, |z| score_ranks(z, min, max))
+}
+
+fn zremrangebylex(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let (min, max) = lex_range(args.required()?, args.required()?)?;
+    remove_ranks(ctx, key, reply, |z| lex_ranks(z, &min, &max))
+}
+
+// ---------------------------------------------------------------------------------------
+// ZPOPMIN ZPOPMAX
+
+/// Which end a pop takes from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum End {
+    Min,
+    Max,
+}
+
+/// Removes up to `count` elements from `end`, returning them in pop order (lowest first
+/// for Min, highest first for Max).
+pub(super) fn pop(zset: &mut Zset, end: End, count: usize) -> Vec<(Vec<u8>, f64)> {
+    let len = zset.len();
+    let ranks = match end {
+        End::Min => 0..count.min(len),
+        End::Max => len - count.min(len)..len,
+    };
+    let mut popped = Vec::with_capacity(ranks.len());
+    zset.for_range(ranks.clone(), matches!(end, End::Max), |m, s| {
+        popped.push((m.to_vec(), s))
+    });
+    zset.remove_range(ranks);
+    popped
+}
+
+/// ZPOPMIN/ZPOPMAX key [count]: without a count one element as a flat pair; with one, in
+/// RESP3, an array of pairs.
+fn pop_generic(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply, end: End) -> Result<(), Status> {
+    let key = args.required()?;
+    if args.remaining() > 1 {
+        return Err(Status::Syntax);
+    }
+    let count = match args.next() {
+        None => None,
+        Some(arg) => match parse_i64(arg) {
+            Ok(n) if n >= 0 => Some(n as usize),
+            _ => return Err(Status::err("ERR value is out of range, must be positive")),
+        },
+    };
+    let Some(zset) = write(ctx, key)? else {
+        reply.array(0);
+        return Ok(());
+    };
+    if count == Some(0) {
+        reply.array(0);
+        return Ok(());
+    }
+    let popped = pop(zset, end, count.unwrap_or(1));
+    if zset.is_empty() {
+        ctx.delete(key);
+    }
+    let nested = count.is_some() && reply.proto == Proto::Resp3;
+    reply.array(if nested {
+        popped.len()
+    } else {
+        popped.len() * 2
+    });
+    for (member, score) in &popped {
+        if nested {
+            reply.array(2);
+        }
+        reply.bulk(member);
+        reply.double(*score);
+    }
+    Ok(())
+}
+
+fn zpopmin(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    pop_generic(ctx, args, reply, End::Min)
+}
+
+fn zpopmax(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    pop_generic(ctx, args, reply, End::Max)
+}
+
+// ---------------------------------------------------------------------------------------
+// ZRANDMEMBER
+
+/// ZRANDMEMBER key [count [WITHSCORES]]: Redis's cases, as HRANDFIELD's: a negative
+/// count may repeat members; a count at least the size returns the whole set in order;
+/// otherwise distinct members in random order.
+fn zrandmember(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let Some(count) = args.next() else {
+        if read(ctx, key)?.is_none() {
+            reply.null();
+            return Ok(());
+        }
+        let mut rng = ctx.shard.fork_rng();
+        let (member, _) = read_again(ctx, key).random(&mut rng).expect("never empty");
+        reply.bulk(member);
+        return Ok(());
+    };
+    let count = match parse_i64(count)? {
+        i64::MIN => return Err(Status::err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        )),
+        n => n,
+    };
+    let withscores = match args.next() {
+        None => false,
+        Some(word) if is(word, "WITHSCORES") && args.remaining() == 0 => true,
+        Some(_) => return Err(Status::Syntax),
+    };
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(Status::err("ERR value is out of range"));
+    }
+    if read(ctx, key)?.is_none() || count == 0 {
+        reply.array(0);
+        return Ok(());
+    }
+    let mut rng = ctx.shard.fork_rng();
+    let zset = read_again(ctx, key);
+    let wanted = count.unsigned_abs() as usize;
+    if count < 0 {
+        reply_elements_header(reply, wanted, withscores);
+        for _ in 0..wanted {
+            let (m, s) = zset.random(&mut rng).expect("never empty");
+            reply_element(reply, m, s, withscores);
+        }
+    } else if wanted >= zset.len() {
+        // Redis 7.0 answers the whole set from the highest score down.
+        reply_ranks(reply, zset, 0..zset.len(), true, withscores);
+    } else {
+        reply_distinct(reply, zset, wanted, &mut rng, withscores);
+    }
+    Ok(())
+}
+
+/// `n` distinct members (fewer than the set has) in random order: a partial
+/// Fisher-Yates shuffle of the ranks.
+fn reply_distinct(reply: &mut Reply, zset: &Zset, n: usize, rng: &mut Rng, withscores: bool) {
+    let mut ranks: Vec<usize> = (0..zset.len()).collect();
+    for i in 0..n {
+        let j = i + rng.below(ranks.len() - i);
+        ranks.swap(i, j);
+    }
+    reply_elements_header(reply, n, withscores);
+    for &rank in &ranks[..n] {
+        let (m, s) = zset.nth(rank).expect("rank within the set");
+        reply_element(reply, m, s, withscores);
+    }
+}
+
+/// The set just read (the type was checked), without counting a second hit.
+fn read_again<'c>(ctx: &'c mut Ctx, key: &[u8]) -> &'c Zset {
+    let entry = ctx.db().raw_get(key).expect("read just now");
+    zset_of(&entry.value).expect("type checked just now")
+}
+
+// ---------------------------------------------------------------------------------------
+// ZSCAN
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]: as HSCAN (cursor checked first, a
+/// missing key answers an empty scan before the options are read). Scores are sent as
+/// text: a listpack's as Redis stores them there, a skiplist's with `%.17g`.
+fn zscan(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
+    let key = args.required()?;
+    let cursor = parse_scan_cursor(args.required()?)?;
+    let Some(zset) = read(ctx, key)? else {
+        reply_scan(reply, 0, &[], true);
+        return Ok(());
+    };
+    let (pattern, count) = scan_options(args)?;
+    let mut found = Vec::new();
+    let next = zset.scan(cursor, count, |member, score| {
+        if pattern.is_none_or(|p| glob_match(p, member, false)) {
+            found.push((member, score));
+        }
+    });
+    reply_scan(reply, next, &found, zset.is_packed());
+    Ok(())
+}
+
+/// A score as Redis's listpack holds it (d2string): an integral value within
+/// ±LLONG_MAX/2 as an integer, anything else with `%.17g`.
+fn listpack_score_text(score: f64) -> String {
+    const SAFE: f64 = (i64::MAX / 2) as f64;
+    if score.fract() == 0.0 && (-SAFE..=SAFE).contains(&score) {
+        (score as i64).to_string()
+    } else {
+        crate::resp::reply::format_double(score)
+    }
+}
+
+fn scan_options<'a>(args: &mut Args<'a>) -> Result<(Option<&'a [u8]>, usize), Status> {
+    let mut pattern = None;
+    let mut count = SCAN_COUNT_DEFAULT;
+    while let Some(option) = args.next() {
+        let value = args.required()?;
+        if is(option, "COUNT") {
+            let n = parse_i64(value)?;
+            if n < 1 {
+                return Err(Status::Syntax);
+            }
+            count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if is(option, "MATCH") {
+            pattern = (value != b"*").then_some(value);
+        } else {
+            return Err(Status::Syntax);
+        }
+    }
+    Ok((pattern, count))
+}
+
+fn reply_scan(reply: &mut Reply, next: u64, elements: &[(&[u8], f64)], packed: bool) {
+    reply.array(2);
+    reply.bulk(next.to_string().as_bytes());
+    reply.array(elements.len() * 2);
+    for (member, score) in elements {
+        reply.bulk(member);
+        let text = match packed {
+            true => listpack_score_text(*score),
+            false => crate::resp::reply::format_double(*score),
+        };
+        reply.bulk(text.as_bytes());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Table rows
+
+const fn shard(
+    name: &'static str,
+    arity: i16,
+    flags: u32,
+    handler: super::ShardFn,
+    summary: &'static str,
+    since: &'static str,
+) -> Spec {
+    Spec::row(
+        name,
+        arity,
+        flags,
+        ONE_KEY,
+        Handler::Shard(handler),
+        "sorted_set",
+        summary,
+        since,
+    )
+}
+
+const fn multi(
+    name: &'static str,
+    arity: i16,
+    flags: u32,
+    keys: KeySpec,
+    handler: super::AsyncFn,
+    summary: &'static str,
+    since: &'static str,
+) -> Spec {
+    Spec::row(
+        name,
+        arity,
+        flags,
+        keys,
+        Handler::Multi(handler),
+        "sorted_set",
+        summary,
+        since,
+    )
+}
+
+/// Keys found through numkeys (Redis reports no fixed positions: movablekeys).
+const NUMKEYS: KeySpec = KeySpec {
+    first: 0,
+    last: 0,
+    step: 0,
+};
+/// The destination of a STORE form; the sources follow numkeys.
+const DESTINATION: KeySpec = ONE_KEY;
+const DST_SRC: KeySpec = KeySpec {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+
+// Arity, flags and key positions as Redis 7.0.15's COMMAND INFO; summary and version as
+// its COMMAND DOCS.
+#[rustfmt::skip]
+pub static COMMANDS: &[Spec] = &[
+    shard("zadd", -4, WRITE | DENYOOM | FAST, zadd, "Add one or more members to a sorted set, or update its score if it already exists", "1.2.0"),
+    shard("zincrby", 4, WRITE | DENYOOM | FAST, zincrby, "Increment the score of a member in a sorted set", "1.2.0"),
+    shard("zrem", -3, WRITE | FAST, zrem, "Remove one or more members from a sorted set", "1.2.0"),
+    shard("zcard", 2, READONLY | FAST, zcard, "Get the number of members in a sorted set", "1.2.0"),
+    shard("zscore", 3, READONLY | FAST, zscore, "Get the score associated with the given member in a sorted set", "1.2.0"),
+    shard("zmscore", -3, READONLY | FAST, zmscore, "Get the score associated with the given members in a sorted set", "6.2.0"),
+    shard("zrank", 3, READONLY | FAST, zrank, "Determine the index of a member in a sorted set", "2.0.0"),
+    shard("zrevrank", 3, READONLY | FAST, zrevrank, "Determine the index of a member in a sorted set, with scores ordered from high to low", "2.0.0"),
+    shard("zcount", 4, READONLY | FAST, zcount, "Count the members in a sorted set with scores within the given values", "2.0.0"),
+    shard("zlexcount", 4, READONLY | FAST, zlexcount, "Count the number of members in a sorted set between a given lexicographical range", "2.8.9"),
+    shard("zrange", -4, READONLY, zrange, "Return a range of members in a sorted set", "1.2.0"),
+    shard("zrevrange", -4, READONLY, zrevrange, "Return a range of members in a sorted set, by index, with scores ordered from high to low", "1.2.0"),
+    shard("zrangebyscore", -4, READONLY, zrangebyscore, "Return a range of members in a sorted set, by score", "1.0.5"),
+    shard("zrevrangebyscore", -4, READONLY, zrevrangebyscore, "Return a range of members in a sorted set, by score, with scores ordered from high to low", "2.2.0"),
+    shard("zrangebylex", -4, READONLY, zrangebylex, "Return a range of members in a sorted set, by lexicographical range", "2.8.9"),
+    shard("zrevrangebylex", -4, READONLY, zrevrangebylex, "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.", "2.8.9"),
+    shard("zremrangebyrank", 4, WRITE, zremrangebyrank, "Remove all members in a sorted set within the given indexes", "2.0.0"),
+    shard("zremrangebyscore", 4, WRITE, zremrangebyscore, "Remove all members in a sorted set within the given scores", "1.2.0"),
+    shard("zremrangebylex", 4, WRITE, zremrangebylex, "Remove all members in a sorted set between the given lexicographical range", "2.8.9"),
+    shard("zpopmin", -2, WRITE | FAST, zpopmin, "Remove and return members with the lowest scores in a sorted set", "5.0.0"),
+    shard("zpopmax", -2, WRITE | FAST, zpopmax, "Remove and return members with the highest scores in a sorted set", "5.0.0"),
+    shard("zrandmember", -2, READONLY, zrandmember, "Get one or multiple random elements from a sorted set", "6.2.0"),
+    shard("zscan", -3, READONLY, zscan, "Incrementally iterate sorted sets elements and associated scores", "2.8.0"),
+    multi("zrangestore", -5, WRITE | DENYOOM, DST_SRC, zset_multi::zrangestore, "Store a range of members from sorted set into another key", "6.2.0"),
+    multi("zunion", -3, READONLY, NUMKEYS, zset_multi::zunion, "Add multiple sorted sets", "6.2.0"),
+    multi("zinter", -3, READONLY, NUMKEYS, zset_multi::zinter, "Intersect multiple sorted sets", "6.2.0"),
+    multi("zdiff", -3, READONLY, NUMKEYS, zset_multi::zdiff, "Subtract multiple sorted sets", "6.2.0"),
+    multi("zunionstore", -4, WRITE | DENYOOM, DESTINATION, zset_multi::zunionstore, "Add multiple sorted sets and store the resulting sorted set in a new key", "2.0.0"),
+    multi("zinterstore", -4, WRITE | DENYOOM, DESTINATION, zset_multi::zinterstore, "Intersect multiple sorted sets and store the resulting sorted set in a new key", "2.0.0"),
+    multi("zdiffstore", -4, WRITE | DENYOOM, DESTINATION, zset_multi::zdiffstore, "Subtract multiple sorted sets and store the resulting sorted set in a new key", "6.2.0"),
+    multi("zintercard", -3, READONLY, NUMKEYS, zset_multi::zintercard, "Intersect multiple sorted sets and return the cardinality of the result", "7.0.0"),
+    multi("zmpop", -4, WRITE, NUMKEYS, zset_multi::zmpop, "Remove and return members with scores in a sorted set", "7.0.0"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_parse_as_redis_reads_them() {
+        assert_eq!(parse_score(b"1.5"), Some(1.5));
+        assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b"+Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_score(b"0x10"), Some(16.0));
+        assert_eq!(parse_score(b"0x1.8p1"), Some(3.0));
+        assert_eq!(parse_score(b"1e3"), Some(1000.0));
+        assert_eq!(parse_score(b".5"), Some(0.5));
+        assert_eq!(parse_score(b"5."), Some(5.0));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"abc",
+            b"1e400",
+            b"1e-400",
+            b"1e",
+            b".",
+        ] {
+            assert_eq!(parse_score(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn range_ends_accept_what_strtod_accepts() {
+        let bound = |arg: &[u8]| score_bound(arg).map(|b| (b.value, b.exclusive));
+        assert_eq!(bound(b"(1"), Some((1.0, true)));
+        assert_eq!(bound(b""), Some((0.0, false)));
+        assert_eq!(bound(b"("), Some((0.0, true)));
+        assert_eq!(bound(b" 2"), Some((2.0, false)));
+        assert_eq!(bound(b"1e400"), Some((f64::INFINITY, false)));
+        assert_eq!(bound(b"nan"), None);
+        assert_eq!(bound(b"x"), None);
+        assert_eq!(bound(b"1x"), None);
+    }
+
+    #[test]
+    fn rank_ranges_normalise_like_redis() {
+        assert_eq!(rank_range(5, 0, -1), Some(0..5));
+        assert_eq!(rank_range(5, -2, -1), Some(3..5));
+        assert_eq!(rank_range(5, -100, 1), Some(0..2));
+        assert_eq!(rank_range(5, 3, 100), Some(3..5));
+        assert_eq!(rank_range(5, 5, 10), None);
+        assert_eq!(rank_range(5, 2, 1), None);
+        assert_eq!(rank_range(0, 0, -1), None);
+    }
+}
