@@ -360,7 +360,7 @@ fn a_large_set_answers_like_a_sorted_model() {
             &mut con,
             &["ZRANGE", &key, &rank.to_string(), &rank.to_string()],
         );
-        assert_eq!(at, [member.clone()]);
+        assert_eq!(at, std::slice::from_ref(member));
         let count: usize = query(&mut con, &["ZCOUNT", &key, "-inf", &format!("({score}")]);
         assert_eq!(count, order.iter().filter(|(s, _)| s < score).count());
     }

@@ -568,14 +568,20 @@ fn add_one(
 fn add_flags(args: &mut Args) -> AddFlags {
     let mut flags = AddFlags::default();
     while let Some(word) = args.peek() {
-        let flag = match word.to_ascii_uppercase().as_slice() {
-            b"NX" => &mut flags.nx,
-            b"XX" => &mut flags.xx,
-            b"GT" => &mut flags.gt,
-            b"LT" => &mut flags.lt,
-            b"CH" => &mut flags.ch,
-            b"INCR" => &mut flags.incr,
-            _ => break,
+        let flag = if is(word, "NX") {
+            &mut flags.nx
+        } else if is(word, "XX") {
+            &mut flags.xx
+        } else if is(word, "GT") {
+            &mut flags.gt
+        } else if is(word, "LT") {
+            &mut flags.lt
+        } else if is(word, "CH") {
+            &mut flags.ch
+        } else if is(word, "INCR") {
+            &mut flags.incr
+        } else {
+            break;
         };
         *flag = true;
         args.next();
@@ -589,7 +595,13 @@ fn check_add_flags(flags: AddFlags, pairs: usize) -> Result<(), Status> {
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    // Any two of GT, LT and NX.
+    if [flags.gt, flags.lt, flags.nx]
+        .iter()
+        .filter(|&&f| f)
+        .count()
+        > 1
+    {
         return Err(Status::err(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));

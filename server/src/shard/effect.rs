@@ -444,7 +444,7 @@ mod tests {
             [
                 (&b"inf"[..], f64::INFINITY),
                 (b"neg", f64::NEG_INFINITY),
-                (b"", -0.0),
+                (b"", 5e-324),
                 (b"frac", 1.1),
             ],
             limits,

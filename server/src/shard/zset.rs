@@ -952,18 +952,20 @@ mod tests {
     }
 
     #[test]
-    fn equal_scores_zero_and_minus_zero_leave_the_element_alone() {
-        for limits in [
-            SMALL,
-            ZsetLimits {
-                entries: 0,
-                value_bytes: 0,
-            },
-        ] {
-            let mut z = Zset::build([(&b"a"[..], -0.0)], limits);
-            assert_eq!(z.insert(b"a", 0.0, limits), Some(-0.0));
-            assert!(z.score(b"a").unwrap().is_sign_negative());
-        }
+    fn minus_zero_is_zero_in_a_pack_and_kept_in_a_skiplist() {
+        let mut z = Zset::build([(&b"a"[..], -0.0)], SMALL);
+        assert!(z.score(b"a").unwrap().is_sign_positive());
+        z.insert(b"b", -0.0, SMALL);
+        assert!(z.score(b"b").unwrap().is_sign_positive());
+        let none = ZsetLimits {
+            entries: 0,
+            value_bytes: 0,
+        };
+        let mut z = Zset::build([(&b"a"[..], -0.0)], none);
+        assert!(z.score(b"a").unwrap().is_sign_negative());
+        // An equal score (0 == -0) leaves the element as it is.
+        assert_eq!(z.insert(b"a", 0.0, none), Some(-0.0));
+        assert!(z.score(b"a").unwrap().is_sign_negative());
     }
 
     #[test]
