@@ -438,6 +438,11 @@ impl RangeQuery {
     pub(super) fn rev(&self) -> bool {
         self.rev
     }
+
+    /// Whether the range is by rank (its length is known before it is walked).
+    pub(super) fn by_rank(&self) -> bool {
+        matches!(self.kind, Kind::Rank(..))
+    }
 }
 
 /// The array header for `n` elements: RESP2 flattens member/score pairs into one array,

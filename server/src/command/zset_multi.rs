@@ -396,6 +396,27 @@ setop_command!(zintercard, SetOp::Inter, false, true);
 // ---------------------------------------------------------------------------------------
 // ZRANGESTORE
 
+/// Replaces `dst` with `elements` added one by one in the order the range produced them,
+/// as Redis's ZRANGESTORE does: into a listpack, unless a rank range's known length is
+/// past the entry limit. The order shows only in a listpack's -0 (stored as 0) before a
+/// long member converts the set.
+fn store_in_order(ctx: &mut Ctx, dst: &[u8], elements: &[(Vec<u8>, f64)], by_rank: bool) -> usize {
+    if elements.is_empty() {
+        ctx.delete(dst);
+        return 0;
+    }
+    let limits = zset::limits(ctx);
+    let mut set = match by_rank && elements.len() > limits.entries {
+        true => Zset::empty_skiplist(),
+        false => Zset::default(),
+    };
+    for (member, score) in elements {
+        set.insert(member, *score, limits);
+    }
+    ctx.set(dst, Value::Zset(set), 0);
+    elements.len()
+}
+
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]: the range is
 /// parsed before any key is read; an empty result deletes dst.
 pub fn zrangestore(s: &mut Session, argv: Argv) -> Done<'_> {
@@ -403,6 +424,7 @@ pub fn zrangestore(s: &mut Session, argv: Argv) -> Done<'_> {
         let words: Vec<&[u8]> = argv[3..].iter().map(Vec::as_slice).collect();
         let query = RangeQuery::parse(&words, None, None, true)?;
         let (dst, src) = (argv[1].clone(), argv[2].clone());
+        let by_rank = query.by_rank();
         let final_core = key_core(&dst, s.core.cores);
         let stored = gather(
             s,
@@ -411,7 +433,7 @@ pub fn zrangestore(s: &mut Session, argv: Argv) -> Done<'_> {
             Reader::Range(query),
             move |ctx, mut sources| {
                 let elements = sources.pop().expect("one source")?.unwrap_or_default();
-                Ok::<_, Status>(store(ctx, &dst, &elements))
+                Ok::<_, Status>(store_in_order(ctx, &dst, &elements, by_rank))
             },
         )
         .await?;

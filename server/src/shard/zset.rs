@@ -114,6 +114,12 @@ impl Zset {
         Zset::Skip(Box::new(skip))
     }
 
+    /// An empty set already in the large encoding (Redis creates one when a size hint
+    /// exceeds the entry limit, as ZRANGESTORE's does).
+    pub fn empty_skiplist() -> Zset {
+        Zset::Skip(Box::new(SkipList::with_capacity(0)))
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Zset::Pack(pack) => pack.len,
