@@ -175,44 +175,45 @@ impl Gen {
     fn command(&mut self) -> Vec<String> {
         let s = |items: &[&str]| items.iter().map(|i| i.to_string()).collect::<Vec<_>>();
         let (k, k2) = (self.key(), self.key());
-        match self.0.below(24) {
-            0..=4 => {
+        // Adds outnumber removals, so sets grow past the thresholds and overlap.
+        match self.0.below(31) {
+            0..=9 => {
                 let mut args = [
                     s(&["ZADD"]),
                     vec![k],
                     self.some(&["NX", "XX", "GT", "LT", "CH", "INCR"]),
                 ]
                 .concat();
-                for _ in 0..1 + self.0.below(3) {
+                for _ in 0..1 + self.0.below(4) {
                     args.push(self.score());
                     args.push(self.member());
                 }
                 args
             }
-            5 => vec!["ZINCRBY".into(), k, self.score(), self.member()],
-            6 => vec!["ZREM".into(), k, self.member(), self.member()],
-            7 => [
+            10 => vec!["ZINCRBY".into(), k, self.score(), self.member()],
+            11 => vec!["ZREM".into(), k, self.member(), self.member()],
+            12 => [
                 s(&["ZRANGE"]),
                 vec![k, self.index(), self.index()],
                 self.some(&["REV", "WITHSCORES"]),
             ]
             .concat(),
-            8 => [
+            13 => [
                 s(&["ZRANGE"]),
                 vec![k, self.bound(), self.bound(), "BYSCORE".into()],
                 self.some(&["REV", "WITHSCORES"]),
                 self.limit(),
             ]
             .concat(),
-            9 => [
+            14 => [
                 s(&["ZRANGE", "zl"]),
                 vec![self.lex(), self.lex(), "BYLEX".into()],
                 self.some(&["REV"]),
                 self.limit(),
             ]
             .concat(),
-            10 => vec!["ZLEXCOUNT".into(), "zl".into(), self.lex(), self.lex()],
-            11 => vec![
+            15 => vec!["ZLEXCOUNT".into(), "zl".into(), self.lex(), self.lex()],
+            16 => vec![
                 "ZADD".into(),
                 "zl".into(),
                 "0".into(),
@@ -220,21 +221,21 @@ impl Gen {
                 "0".into(),
                 self.member(),
             ],
-            12 => vec!["ZREMRANGEBYLEX".into(), "zl".into(), self.lex(), self.lex()],
-            13 => vec!["ZCOUNT".into(), k, self.bound(), self.bound()],
-            14 => vec![
+            17 => vec!["ZREMRANGEBYLEX".into(), "zl".into(), self.lex(), self.lex()],
+            18 => vec!["ZCOUNT".into(), k, self.bound(), self.bound()],
+            19 => vec![
                 self.0.pick(&["ZRANK", "ZREVRANK", "ZSCORE"]).into(),
                 k,
                 self.member(),
             ],
-            15 => [
+            20 => [
                 vec![self.0.pick(&["ZPOPMIN", "ZPOPMAX"]).into(), k],
                 self.some(&["2"]),
             ]
             .concat(),
-            16 => vec!["ZREMRANGEBYRANK".into(), k, self.index(), self.index()],
-            17 => vec!["ZREMRANGEBYSCORE".into(), k, self.bound(), self.bound()],
-            18 => {
+            21 => vec!["ZREMRANGEBYRANK".into(), k, self.index(), self.index()],
+            22 => vec!["ZREMRANGEBYSCORE".into(), k, self.bound(), self.bound()],
+            23..=24 => {
                 let store = self.0.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]);
                 let sources = self.sources();
                 let n = sources.len() - 1;
@@ -245,7 +246,7 @@ impl Gen {
                 };
                 [vec![store.to_string(), k], sources, weights].concat()
             }
-            19 => {
+            25..=26 => {
                 let op = self.0.pick(&["ZUNION", "ZINTER", "ZDIFF", "ZINTERCARD"]);
                 let sources = self.sources();
                 let n = sources.len() - 1;
@@ -256,20 +257,20 @@ impl Gen {
                 };
                 [vec![op.to_string()], sources, options].concat()
             }
-            20 => [
+            27 => [
                 s(&["ZRANGESTORE"]),
                 vec![k, k2, self.bound(), self.bound(), "BYSCORE".into()],
                 self.some(&["REV"]),
                 self.limit(),
             ]
             .concat(),
-            21 => [
+            28 => [
                 s(&["ZRANGESTORE"]),
                 vec![k, k2, self.index(), self.index()],
                 self.some(&["REV"]),
             ]
             .concat(),
-            22 => {
+            29 => {
                 let end = self.0.pick(&["MIN", "MAX"]).to_string();
                 [s(&["ZMPOP"]), self.sources(), vec![end], self.count()].concat()
             }
