@@ -143,7 +143,7 @@ impl Gen {
         }
     }
 
-    fn some<'a>(&mut self, options: &[&'a str]) -> Vec<String> {
+    fn some(&mut self, options: &[&str]) -> Vec<String> {
         options
             .iter()
             .filter(|_| self.0.below(3) == 0)
