@@ -29,6 +29,7 @@ pub mod status;
 pub mod string;
 pub mod zset;
 pub mod zset_multi;
+pub mod zset_range;
 
 pub use args::Args;
 pub use status::Status;

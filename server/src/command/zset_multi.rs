@@ -15,10 +15,8 @@
 
 use super::args::{is, parse_i64};
 use super::session::Session;
-use super::zset::{
-    self, parse_score, pop, reply_element, reply_elements_header, zset_mut, zset_of, End,
-    RangeQuery,
-};
+use super::zset::{self, pop, reply_element, reply_elements_header, zset_mut, zset_of, End};
+use super::zset_range::{parse_score, RangeQuery};
 use super::Status;
 use crate::core::multi::MultiCore;
 use crate::shard::slot::key_core;
