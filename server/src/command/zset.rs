@@ -291,13 +291,30 @@ fn add_generic<'a>(
     reply: &mut Reply,
 ) -> Result<(), Status> {
     let limits = limits(ctx);
-    if write(ctx, key)?.is_none() {
-        if flags.xx {
-            return reply_added(reply, flags, 0, 0, None);
+    // One lookup of the key; a new set is built whole and stored once.
+    let (added, updated, last) = match write(ctx, key)? {
+        Some(zset) => add_all(zset, elements, flags, limits)?,
+        None if flags.xx => (0, 0, None),
+        None => {
+            let mut zset = Zset::default();
+            let outcome = add_all(&mut zset, elements, flags, limits)?;
+            if !zset.is_empty() {
+                ctx.set(key, Value::Zset(zset), 0);
+            }
+            outcome
         }
-        ctx.set(key, Value::Zset(Zset::default()), 0);
-    }
-    let zset = write(ctx, key)?.expect("present or just created");
+    };
+    reply_added(reply, flags, added, updated, last)
+}
+
+/// Adds every element: how many were added, how many changed score, and the last
+/// element's resulting score (ZADD INCR's reply).
+fn add_all<'a>(
+    zset: &mut Zset,
+    elements: impl Iterator<Item = (f64, &'a [u8])>,
+    flags: AddFlags,
+    limits: ZsetLimits,
+) -> Result<(i64, i64, Option<f64>), Status> {
     let (mut added, mut updated, mut last) = (0, 0, None);
     for (score, member) in elements {
         match add_one(zset, member, score, flags, limits)? {
@@ -307,7 +324,7 @@ fn add_generic<'a>(
             Added::Nothing => {}
         }
     }
-    reply_added(reply, flags, added, updated, last)
+    Ok((added, updated, last))
 }
 
 /// ZADD's reply: the new score (or null) with INCR, else how many were added (and, with
