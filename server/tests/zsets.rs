@@ -390,3 +390,62 @@ fn a_large_set_answers_like_a_sorted_model() {
         .collect();
     assert_eq!(left, want);
 }
+
+/// One client moves a whole set back and forth between two keys on different cores with
+/// ZUNIONSTORE and ZDIFFSTORE (each step atomic: the union of the two keys is always the
+/// full set); another reads ZUNION and ZINTERCARD of the pair meanwhile. A read that
+/// took one core's state before a move and the other's after it would miss elements.
+#[test]
+fn cross_core_reads_never_see_half_a_move() {
+    let server = Server::start();
+    let mut con = server.client();
+    let (x, y) = (key_on(0, "mx:"), key_on(1, "my:"));
+    fill(&mut con, &y, 0..100);
+    let mover = {
+        let (url, x, y) = (server.url(), x.clone(), y.clone());
+        std::thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            // Pipelined, so the moves follow each other closely.
+            let mut pipe = redis::pipe();
+            for _ in 0..50 {
+                pipe.cmd("ZUNIONSTORE")
+                    .arg(&x)
+                    .arg(2)
+                    .arg(&x)
+                    .arg(&y)
+                    .ignore();
+                pipe.cmd("ZDIFFSTORE")
+                    .arg(&y)
+                    .arg(2)
+                    .arg(&y)
+                    .arg(&x)
+                    .ignore();
+                pipe.cmd("ZUNIONSTORE")
+                    .arg(&y)
+                    .arg(2)
+                    .arg(&y)
+                    .arg(&x)
+                    .ignore();
+                pipe.cmd("ZDIFFSTORE")
+                    .arg(&x)
+                    .arg(2)
+                    .arg(&x)
+                    .arg(&y)
+                    .ignore();
+            }
+            for _ in 0..20 {
+                let _: () = pipe.query(&mut con).unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !mover.is_finished() {
+        let union: Vec<String> = query(&mut con, &["ZUNION", "2", &x, &y]);
+        assert_eq!(union.len(), 100, "read {reads} saw half a move");
+        let both: usize = query(&mut con, &["ZINTERCARD", "2", &x, &y]);
+        assert!(both == 0 || both == 100, "read {reads}: {both} in both");
+        reads += 1;
+    }
+    mover.join().unwrap();
+    assert!(reads > 10, "only {reads} reads overlapped the moves");
+}
