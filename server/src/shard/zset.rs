@@ -491,6 +491,9 @@ const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
 /// ZSCAN cursors keep the bucket in the low bits and the table generation above them.
 const CURSOR_BUCKET_BITS: u32 = 48;
+/// Free arena slots below which a shrinking skiplist is never rebuilt (small sets are
+/// not worth the copy).
+const ARENA_FREE_SLOTS_MIN: usize = 1024;
 
 /// One link of a node: the next node on this level and how many elements it jumps.
 /// Spans are u32: a set is limited to 4 billion elements, as the arena's indices are.
@@ -639,7 +642,27 @@ impl SkipList {
         let node = self.find(member)?;
         let score = self.node(node).score;
         self.drop_node(node);
+        self.compact_if_sparse();
         Some(score)
+    }
+
+    /// Rebuilds the arena once most of its slots are free, so a set that shrank gives its
+    /// memory back (amortised: at least as many removals as live elements paid for it).
+    /// The member table is rebuilt too, so ZSCAN cursors from before restart.
+    fn compact_if_sparse(&mut self) {
+        if self.free.len() < ARENA_FREE_SLOTS_MIN || self.free.len() < self.len {
+            return;
+        }
+        let mut fresh = SkipList::with_capacity(self.len);
+        fresh.generation = self.generation.wrapping_add(1);
+        fresh.level_rng = self.level_rng;
+        let mut node = self.node(HEAD).levels[0].forward;
+        while node != NIL {
+            let n = self.node(node);
+            fresh.insert(&n.member, n.score);
+            node = n.levels[0].forward;
+        }
+        *self = fresh;
     }
 
     /// Unlinks `node`, forgets its member and returns its slot to the free list.
@@ -817,6 +840,7 @@ impl SkipList {
         for node in doomed {
             self.drop_node(node);
         }
+        self.compact_if_sparse();
     }
 
     fn scan<'z>(&'z self, cursor: u64, count: usize, mut visit: impl FnMut(&'z [u8], f64)) -> u64 {
@@ -972,6 +996,29 @@ mod tests {
         // An equal score (0 == -0) leaves the element as it is.
         assert_eq!(z.insert(b"a", 0.0, none), Some(-0.0));
         assert!(z.score(b"a").unwrap().is_sign_negative());
+    }
+
+    #[test]
+    fn a_shrinking_skiplist_gives_its_arena_back() {
+        let members: Vec<String> = (0..5000).map(|i| format!("m{i}")).collect();
+        let mut z = Zset::build(members.iter().map(|m| (m.as_bytes(), 1.0)), SMALL);
+        for m in &members[..4900] {
+            z.remove(m.as_bytes());
+        }
+        let Zset::Skip(skip) = &z else {
+            panic!("still a skiplist")
+        };
+        skip.check();
+        assert!(
+            skip.nodes.len() < 2600,
+            "arena of {} slots",
+            skip.nodes.len()
+        );
+        let left: Vec<&[u8]> = z.iter().map(|(m, _)| m).collect();
+        let want: Vec<&[u8]> = members[4900..].iter().map(|m| m.as_bytes()).collect();
+        assert_eq!(left, want);
+        z.remove_range(0..50);
+        assert_eq!(z.len(), 50);
     }
 
     #[test]
