@@ -631,7 +631,9 @@ impl SkipList {
     fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         if let Some(node) = self.find(member) {
             let old = self.node(node).score;
-            if old != score {
+            if old != score && self.stays_in_place(node, score) {
+                self.nodes[node as usize].score = score;
+            } else if old != score {
                 self.unlink(node);
                 self.nodes[node as usize].score = score;
                 self.link(node);
@@ -660,6 +662,28 @@ impl SkipList {
             hasher.hash_one(&*nodes[i as usize].member)
         });
         None
+    }
+
+    /// Whether `node` rescored to `score` still sorts between its neighbours, so only
+    /// the score changes (Redis's zslUpdateScore shortcut: a small increment moves
+    /// nothing).
+    fn stays_in_place(&self, node: u32, score: f64) -> bool {
+        let n = self.node(node);
+        let after_previous = match n.backward {
+            NIL => true,
+            previous => {
+                let p = self.node(previous);
+                sorts_before(p.score, &p.member, score, &n.member)
+            }
+        };
+        let before_next = match n.level(0).forward {
+            NIL => true,
+            next => {
+                let f = self.node(next);
+                sorts_before(score, &n.member, f.score, &f.member)
+            }
+        };
+        after_previous && before_next
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
