@@ -107,11 +107,7 @@ impl Zset {
             }
             return Zset::Pack(pack);
         }
-        let mut skip = SkipList::with_capacity(sorted.len());
-        for (member, score) in sorted {
-            skip.insert(member, score);
-        }
-        Zset::Skip(Box::new(skip))
+        Zset::Skip(Box::new(SkipList::from_sorted(sorted.into_iter())))
     }
 
     /// An empty set already in the large encoding (Redis creates one when a size hint
@@ -304,11 +300,8 @@ impl Zset {
 
     fn convert(&mut self) {
         if let Zset::Pack(pack) = self {
-            let mut skip = SkipList::with_capacity(pack.len + 1);
-            for (member, score) in pack.iter() {
-                skip.insert(member, score);
-            }
-            *self = Zset::Skip(Box::new(skip));
+            let elements: Vec<(&[u8], f64)> = pack.iter().collect();
+            *self = Zset::Skip(Box::new(SkipList::from_sorted(elements.into_iter())));
         }
     }
 }
@@ -646,8 +639,16 @@ impl SkipList {
             }
             return Some(old);
         }
-        let levels = self.random_level();
-        let node = Node::new(member.into(), score, levels);
+        let node = self.add_node(member, score);
+        self.link(node);
+        None
+    }
+
+    /// A new node for a member known to be absent, in the arena and the member table but
+    /// not yet linked into the list.
+    fn add_node(&mut self, member: &[u8], score: f64) -> u32 {
+        let height = self.random_level();
+        let node = Node::new(member.into(), score, height);
         let index = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = node;
@@ -658,7 +659,6 @@ impl SkipList {
                 (self.nodes.len() - 1) as u32
             }
         };
-        self.link(index);
         if self.index.len() == self.index.capacity() {
             self.generation = self.generation.wrapping_add(1);
         }
@@ -667,7 +667,36 @@ impl SkipList {
         self.index.insert_unique(hash, index, |&i| {
             hasher.hash_one(&*nodes[i as usize].member)
         });
-        None
+        index
+    }
+
+    /// A list of `elements` given in order (members unique), built in one pass: each new
+    /// node goes after the last node of each of its levels, so no search is needed.
+    fn from_sorted<'m>(elements: impl ExactSizeIterator<Item = (&'m [u8], f64)>) -> SkipList {
+        let mut list = SkipList::with_capacity(elements.len());
+        let mut last = [HEAD; MAX_LEVEL];
+        let mut last_rank = [0u32; MAX_LEVEL];
+        for (member, score) in elements {
+            let node = list.add_node(member, score);
+            let rank = list.len as u32 + 1;
+            for (i, (before, before_rank)) in last
+                .iter_mut()
+                .zip(&mut last_rank)
+                .enumerate()
+                .take(list.node(node).height())
+            {
+                *list.link_of(*before, i) = Level {
+                    forward: node,
+                    span: rank - *before_rank,
+                };
+                (*before, *before_rank) = (node, rank);
+            }
+            list.nodes[node as usize].backward = if list.len == 0 { NIL } else { list.tail };
+            list.level = list.level.max(list.node(node).height());
+            list.tail = node;
+            list.len += 1;
+        }
+        list
     }
 
     /// Whether `node` rescored to `score` still sorts between its neighbours, so only
@@ -707,15 +736,13 @@ impl SkipList {
         if self.free.len() < ARENA_FREE_SLOTS_MIN || self.free.len() < self.len {
             return;
         }
-        let mut fresh = SkipList::with_capacity(self.len);
-        fresh.generation = self.generation.wrapping_add(1);
-        fresh.level_rng = self.level_rng;
-        let mut node = self.node(HEAD).level(0).forward;
-        while node != NIL {
-            let n = self.node(node);
-            fresh.insert(&n.member, n.score);
-            node = n.level(0).forward;
+        let elements: Vec<(&[u8], f64)> = Iter::Skip {
+            skip: self,
+            node: self.node(HEAD).level(0).forward,
         }
+        .collect();
+        let mut fresh = SkipList::from_sorted(elements.into_iter());
+        fresh.generation = self.generation.wrapping_add(1);
         *self = fresh;
     }
 
@@ -1073,6 +1100,34 @@ mod tests {
         assert_eq!(left, want);
         z.remove_range(0..50);
         assert_eq!(z.len(), 50);
+    }
+
+    #[test]
+    fn skiplists_built_in_one_pass_are_sound_and_keep_working() {
+        let none = ZsetLimits {
+            entries: 0,
+            value_bytes: 0,
+        };
+        for n in [1usize, 2, 5, 100, 3000] {
+            let members: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+            let scores = (0..n).map(|i| ((i * 7919) % 101) as f64);
+            let mut z = Zset::build(members.iter().map(|m| m.as_bytes()).zip(scores), none);
+            let Zset::Skip(skip) = &z else {
+                panic!("a skiplist")
+            };
+            skip.check();
+            for (rank, (m, _)) in z.iter().enumerate().step_by(97) {
+                assert_eq!(z.rank(m).unwrap().0, rank);
+            }
+            for i in (0..n).step_by(3) {
+                z.insert(format!("m{i}").as_bytes(), -(i as f64), none);
+                z.insert(format!("new{i}").as_bytes(), i as f64 / 2.0, none);
+            }
+            let Zset::Skip(skip) = &z else {
+                panic!("a skiplist")
+            };
+            skip.check();
+        }
     }
 
     #[test]
