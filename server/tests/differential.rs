@@ -58,6 +58,7 @@ case_files!(
     hashes,
     lists,
     sets,
+    zsets,
     bitmaps,
     wrongtype,
     transactions,

@@ -93,6 +93,7 @@ fn digest_workload(con: &mut Connection) {
     let _: () = query(con, &["SELECT", "0"]);
     list_digest_workload(con);
     set_digest_workload(con);
+    zset_digest_workload(con);
 }
 
 /// Lists: order matters to their digest; integers, empty and binary elements; a list of
@@ -150,6 +151,35 @@ fn set_digest_workload(con: &mut Connection) {
     let _: i64 = query(con, &args);
 }
 
+/// Sorted sets in both encodings (listpack; skiplist past 128 entries or a 64-byte
+/// member), with scores Redis prints in different ways: integers, fractions, inf, -0.
+fn zset_digest_workload(con: &mut Connection) {
+    for i in 0..30 {
+        let key = format!("zset:{i}");
+        for j in 0..=i % 5 {
+            let score = match j % 4 {
+                0 => j.to_string(),
+                1 => format!("{j}.1"),
+                2 => "-inf".to_string(),
+                _ => format!("-{j}e-3"),
+            };
+            let _: i64 = query(con, &["ZADD", &key, &score, &format!("m{j}\0")]);
+        }
+        if i % 7 == 0 {
+            let _: i64 = query(con, &["EXPIRE", &key, "100000"]);
+        }
+    }
+    for i in 0..200 {
+        let member = format!("member:{i}");
+        let _: i64 = query(con, &["ZADD", "zset:big", &format!("{i}.5"), &member]);
+    }
+    let long = "y".repeat(65);
+    let _: i64 = query(
+        con,
+        &["ZADD", "zset:long", "-0", "a", "1e20", &long, "inf", "b"],
+    );
+}
+
 #[test]
 fn digest_and_digest_value_match_redis_server() {
     let Some(redis) = RedisServer::start(&["--enable-debug-command", "yes"]) else {
@@ -185,6 +215,10 @@ fn digest_and_digest_value_match_redis_server() {
         "list:0",
         "list:4",
         "list:big",
+        "zset:0",
+        "zset:4",
+        "zset:big",
+        "zset:long",
     ];
     let with_missing = [&keys[..], &["key:7", "missing"]].concat();
     let expected: Vec<String> = query(&mut theirs, &with_missing);
@@ -1177,6 +1211,88 @@ impl Workload {
         }
     }
 
+    /// A member: mostly from a few, so members are rescored and removed; sometimes past
+    /// zset-max-listpack-value, which turns the set into a skiplist.
+    fn zset_member(&mut self) -> Vec<u8> {
+        match self.rng.below(25) {
+            0 => vec![b'M'; 65 + self.rng.below(20)],
+            _ => format!("m{}", self.rng.below(10)).into_bytes(),
+        }
+    }
+
+    fn score(&mut self) -> Vec<u8> {
+        match self.rng.below(10) {
+            0 => b"inf".to_vec(),
+            1 => b"-inf".to_vec(),
+            2 => format!(
+                "{}.{}",
+                self.rng.below(100) as i64 - 50,
+                self.rng.below(1000)
+            )
+            .into_bytes(),
+            _ => (self.rng.below(21) as i64 - 10).to_string().into_bytes(),
+        }
+    }
+
+    /// A write to a sorted set: single-key commands log themselves; the multi-key ones
+    /// (stores, ZMPOP) cross cores with `k2` and log what they did.
+    fn zset_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
+        let name = |name: &str| vec![name.as_bytes().to_vec(), k.as_bytes().to_vec()];
+        let words = |items: &[&str]| -> Vec<Vec<u8>> {
+            items.iter().map(|w| w.as_bytes().to_vec()).collect()
+        };
+        match self.rng.below(16) {
+            0..=4 => {
+                let mut args = name("ZADD");
+                if let Some(flag) = ["NX", "XX", "GT", "LT", "CH"].get(self.rng.below(10)) {
+                    args.push(flag.as_bytes().to_vec());
+                }
+                for _ in 0..1 + self.rng.below(4) {
+                    args.push(self.score());
+                    args.push(self.zset_member());
+                }
+                args
+            }
+            5 => [name("ZINCRBY"), vec![self.score(), self.zset_member()]].concat(),
+            6 => [name("ZREM"), vec![self.zset_member(), self.zset_member()]].concat(),
+            7 => {
+                let count = self.rng.below(3).to_string();
+                let pop = if self.rng.chance(50) {
+                    "ZPOPMIN"
+                } else {
+                    "ZPOPMAX"
+                };
+                words(&[pop, k, &count])
+            }
+            8 => words(&["ZREMRANGEBYSCORE", k, "-3", "(4"]),
+            9 => words(&["ZREMRANGEBYRANK", k, "0", "1"]),
+            10 => words(&["ZREMRANGEBYLEX", k, "[m3", "(m6"]),
+            11 => {
+                let store = ["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"][self.rng.below(3)];
+                let k3 = self.key();
+                let mut args = words(&[store, k, "2", k2, &k3]);
+                if store != "ZDIFFSTORE" && self.rng.chance(50) {
+                    args.extend(words(&["WEIGHTS", "2", "-1.5", "AGGREGATE", "MAX"]));
+                }
+                args
+            }
+            12 => words(&[
+                "ZRANGESTORE",
+                k,
+                k2,
+                "(-5",
+                "+inf",
+                "BYSCORE",
+                "LIMIT",
+                "1",
+                "5",
+            ]),
+            13 => words(&["ZRANGESTORE", k, k2, "0", "-2", "REV"]),
+            14 => words(&["ZMPOP", "2", k, k2, "MAX", "COUNT", "2"]),
+            _ => words(&["ZADD", k, "INCR", "1.5", "m1"]),
+        }
+    }
+
     /// A write to lists: pushes, pops (with and without a count), edits by index and by
     /// value, and moves whose two keys are on the same core or on both.
     fn list_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
@@ -1249,7 +1365,7 @@ impl Workload {
         };
         let (k, k2) = (self.key(), self.key());
         // 1000.. are the set and bit commands, added after the rest.
-        let mut args = match self.rng.below(1320) {
+        let mut args = match self.rng.below(1400) {
             0..=139 => {
                 let mut args = words(&["SET", &k]);
                 args.push(self.value());
@@ -1344,7 +1460,8 @@ impl Workload {
             874..=936 => self.hash_command(&k),
             937..=999 => self.list_command(&k, &k2),
             1000..=1249 => self.set_command(&k, &k2),
-            _ => self.bit_command(&k, &k2),
+            1250..=1319 => self.bit_command(&k, &k2),
+            _ => self.zset_command(&k, &k2),
         };
         args.shrink_to_fit();
         args
@@ -1472,6 +1589,16 @@ fn dump_value(conn: &mut Conn, db: usize, key: &str) -> Vec<u8> {
             members.sort();
             members.concat()
         }
+        "zset" => match conn.must(&["ZRANGE", key, "0", "-1", "WITHSCORES"]) {
+            Resp::Array(Some(items)) => items
+                .iter()
+                .flat_map(|item| match item {
+                    Resp::Bulk(Some(text)) => [&text[..], b";"].concat(),
+                    other => panic!("db {db} key {key:?}: ZRANGE item {other:?}"),
+                })
+                .collect(),
+            other => panic!("db {db} key {key:?}: ZRANGE of a zset replied {other:?}"),
+        },
         other => panic!("db {db} key {key:?} is listed by SCAN but its type is {other}"),
     }
 }

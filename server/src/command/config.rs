@@ -88,6 +88,8 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
             core.shard.borrow_mut().hash_limits = Some(HashLimits::from_settings(&settings));
             core.shard.borrow_mut().list_fill = Some(Fill::from_settings(&settings));
             core.shard.borrow_mut().set_limits = Some(SetLimits::from_settings(&settings));
+            core.shard.borrow_mut().zset_limits =
+                Some(crate::shard::zset::ZsetLimits::from_settings(&settings));
             *core.settings.borrow_mut() = settings;
         })
         .await;

@@ -25,8 +25,8 @@
 //!
 //! Per type, Redis's recipe (`mix_value`): a hash field gets an element digest `e = 0;
 //! mix(e, field); mix(e, value)` folded in with `xor(v, e)` (so field order does not
-//! matter); list elements are `mix`ed in order; set members `xor`ed. Sorted sets, when
-//! they arrive, digest like hash fields with the score as fpconv_dtoa prints it.
+//! matter); list elements are `mix`ed in order; set members `xor`ed; sorted set members
+//! like hash fields with the score as `%.17g` prints it (Redis 7.0; 7.2 uses fpconv).
 
 use super::session::Session;
 use super::string::by_core;
@@ -42,6 +42,7 @@ const OBJ_STRING: u32 = 0;
 const OBJ_LIST: u32 = 1;
 const OBJ_HASH: u32 = 4;
 const OBJ_SET: u32 = 2;
+const OBJ_ZSET: u32 = 3;
 
 /// A 20-byte SHA1-sized digest, all zeros to start with (Redis's `memset(digest,0,20)`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -108,12 +109,25 @@ pub fn mix_value(digest: &mut Digest, value: &Value, expire_at_ms: u64, ttl: Ttl
                 member.with_bytes(|bytes| digest.xor(bytes));
             }
         }
+        Value::Zset(zset) => mix_zset(digest, zset),
     }
     if expire_at_ms != 0 {
         match ttl {
             Ttl::Marker => digest.xor(b"!!expire!!"),
             Ttl::Absolute => digest.mix(&expire_at_ms.to_be_bytes()),
         }
+    }
+}
+
+/// A sorted set: each member's element digest `mix(member); mix(score as %.17g)` (Redis
+/// 7.0 prints the score with snprintf in both encodings; 7.2 moved to fpconv), XORed in.
+fn mix_zset(digest: &mut Digest, zset: &crate::shard::zset::Zset) {
+    digest.mix(&OBJ_ZSET.to_be_bytes());
+    for (member, score) in zset.iter() {
+        let mut element = Digest::default();
+        element.mix(member);
+        element.mix(crate::resp::reply::format_double(score).as_bytes());
+        digest.xor(&element.0);
     }
 }
 
@@ -340,6 +354,23 @@ mod tests {
                 mix_value(&mut digest, &Value::Set(set), 0, Ttl::Marker);
                 assert_eq!(digest.hex(), expected, "{members:?} with limit {limit}");
             }
+        }
+    }
+
+    #[test]
+    fn zset_digests_match_redis_in_either_encoding() {
+        use crate::shard::zset::{Zset, ZsetLimits};
+        // ZADD z 1.5 a 2 b 1.1 c, as a listpack and as a skiplist.
+        let expected = "4d0054c22dd3d2ff41415964b2ec269b3c90c5e2";
+        for entries in [0, 128] {
+            let limits = ZsetLimits {
+                entries,
+                value_bytes: 64,
+            };
+            let zset = Zset::build([(&b"a"[..], 1.5), (b"b", 2.0), (b"c", 1.1)], limits);
+            let mut digest = Digest::default();
+            mix_value(&mut digest, &Value::Zset(zset), 0, Ttl::Marker);
+            assert_eq!(digest.hex(), expected);
         }
     }
 

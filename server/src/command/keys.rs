@@ -544,6 +544,7 @@ fn object_info(entry: &Entry, clock_s: u32) -> ObjectInfo {
         Value::Hash(_) => false,
         Value::List(_) => false,
         Value::Set(_) => false,
+        Value::Zset(_) => false,
     };
     ObjectInfo {
         encoding: entry.encoding(),

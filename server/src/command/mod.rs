@@ -34,6 +34,9 @@ pub mod set;
 pub mod status;
 pub mod string;
 pub mod transaction;
+pub mod zset;
+pub mod zset_multi;
+pub mod zset_range;
 
 pub use args::Args;
 pub use status::Status;
@@ -213,6 +216,7 @@ impl Table {
             scripting::COMMANDS,
             pubsub::COMMANDS,
             durability::COMMANDS,
+            zset::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

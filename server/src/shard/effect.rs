@@ -23,6 +23,9 @@
 //!              3 set:    count u32, count × (member len u32, member)
 //!                        (the value's len is the whole block's; integers as decimal text;
 //!                        rebuilt as an intset or table by the replaying server's limit)
+//!              4 sorted set: count u32, count × (member len u32, member, score f64),
+//!                        in ascending order (encoding chosen from the replaying
+//!                        server's limits, as for a hash)
 //! FLUSHDB 3 :=                                         (every core)
 //! SWAPDB  4 := other_db u8                             (every core)
 //! FUNCTIONS 5 := count u32, count × (len u32, code)    (every core; db unused)
@@ -40,6 +43,7 @@ use super::hash::{Hash, HashLimits};
 use super::list::{End, Fill, List};
 use super::set::{Set, SetLimits};
 use super::value::Value;
+use super::zset::{Zset, ZsetLimits};
 
 pub const CMD: u8 = 0;
 pub const DEL: u8 = 1;
@@ -53,6 +57,7 @@ const TYPE_STRING: u8 = 0;
 const TYPE_HASH: u8 = 1;
 const TYPE_LIST: u8 = 2;
 const TYPE_SET: u8 = 3;
+const TYPE_ZSET: u8 = 4;
 
 /// Appends a CMD op.
 pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<Item = &'a [u8]>) {
@@ -99,6 +104,7 @@ pub fn put(out: &mut Vec<u8>, db: usize, key: &[u8], value: &Value, expire_at_ms
         }
         Value::List(list) => put_list(out, list),
         Value::Set(set) => put_set(out, set),
+        Value::Zset(zset) => put_zset(out, zset),
     }
 }
 
@@ -123,6 +129,20 @@ fn put_set(out: &mut Vec<u8>, set: &Set) {
     out.extend_from_slice(&(set.len() as u32).to_le_bytes());
     for member in set.iter() {
         member.with_bytes(|bytes| put_bytes(out, bytes));
+    }
+    let len = (out.len() - len_at - 4) as u32;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// A PUT's sorted set block (see the format above).
+fn put_zset(out: &mut Vec<u8>, zset: &Zset) {
+    out.push(TYPE_ZSET);
+    let len_at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(zset.len() as u32).to_le_bytes());
+    for (member, score) in zset.iter() {
+        put_bytes(out, member);
+        out.extend_from_slice(&score.to_le_bytes());
     }
     let len = (out.len() - len_at - 4) as u32;
     out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
@@ -282,6 +302,36 @@ fn decode_set(block: &[u8], at: usize) -> Result<Set, Malformed> {
     Ok(set)
 }
 
+/// A PUT's sorted set block: its elements, in the encoding the configured limits choose.
+fn decode_zset(block: &[u8], at: usize) -> Result<Zset, Malformed> {
+    let mut elements = Ops {
+        payload: block,
+        at: 0,
+    };
+    let malformed = |_| Malformed {
+        offset: at,
+        what: "malformed sorted set",
+    };
+    let count = elements.u32("sorted set size").map_err(malformed)?;
+    let limits = ZsetLimits::configured(&crate::server::CONFIG);
+    let mut zset = Zset::default();
+    for _ in 0..count {
+        let member = elements.bytes("sorted set member").map_err(malformed)?;
+        let score = f64::from_bits(elements.u64("sorted set score").map_err(malformed)?);
+        if score.is_nan() {
+            break;
+        }
+        zset.insert(member, score, limits);
+    }
+    if elements.at != block.len() || zset.len() != count as usize {
+        return Err(Malformed {
+            offset: at,
+            what: "malformed sorted set",
+        });
+    }
+    Ok(zset)
+}
+
 /// Iterates the ops of one payload.
 pub struct Ops<'a> {
     payload: &'a [u8],
@@ -387,6 +437,7 @@ impl<'a> Ops<'a> {
                     TYPE_HASH => Value::Hash(decode_hash(self.bytes("value")?, at)?),
                     TYPE_LIST => Value::List(decode_list(self.bytes("value")?, at)?),
                     TYPE_SET => Value::Set(decode_set(self.bytes("value")?, at)?),
+                    TYPE_ZSET => Value::Zset(decode_zset(self.bytes("value")?, at)?),
                     _ => {
                         return Err(Malformed {
                             offset: at,
@@ -609,5 +660,39 @@ mod tests {
         let count_at = bad.len() - 9;
         bad[count_at..count_at + 4].copy_from_slice(&2u32.to_le_bytes());
         assert!(ops(&bad).next().unwrap().is_err());
+    }
+
+    #[test]
+    fn sorted_sets_round_trip_in_order_with_every_score() {
+        let limits = ZsetLimits {
+            entries: 2,
+            value_bytes: 64,
+        };
+        let zset = Zset::build(
+            [
+                (&b"inf"[..], f64::INFINITY),
+                (b"neg", f64::NEG_INFINITY),
+                (b"", 5e-324),
+                (b"frac", 1.1),
+            ],
+            limits,
+        );
+        let mut out = Vec::new();
+        put(&mut out, 4, b"z", &Value::Zset(zset.clone()), 7);
+        let decoded: Vec<Op> = ops(&out).map(|op| op.unwrap()).collect();
+        let [Op::Put {
+            value: Value::Zset(back),
+            ..
+        }] = &decoded[..]
+        else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(back, &zset);
+        let scores: Vec<u64> = back.iter().map(|(_, s)| s.to_bits()).collect();
+        let want: Vec<u64> = zset.iter().map(|(_, s)| s.to_bits()).collect();
+        assert_eq!(scores, want);
+        for cut in 1..out.len() {
+            assert!(ops(&out[..cut]).last().unwrap().is_err(), "cut at {cut}");
+        }
     }
 }

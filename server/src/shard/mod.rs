@@ -20,6 +20,7 @@ pub mod set;
 pub mod slot;
 pub mod value;
 pub mod watch;
+pub mod zset;
 
 use crate::limits::DATABASES;
 use db::Db;
@@ -68,6 +69,8 @@ pub struct Shard {
     pub blocked: blocking::Blocked,
     /// The set encoding threshold, kept the same way as `hash_limits`.
     pub set_limits: Option<set::SetLimits>,
+    /// The sorted set encoding thresholds, cached the same way.
+    pub zset_limits: Option<zset::ZsetLimits>,
 }
 
 impl Shard {
@@ -88,6 +91,7 @@ impl Shard {
             list_fill: None,
             blocked: blocking::Blocked::default(),
             set_limits: None,
+            zset_limits: None,
         }
     }
 

@@ -7,6 +7,7 @@ use super::hash::Hash;
 use super::key::Key;
 use super::list::List;
 use super::set::Set;
+use super::zset::Zset;
 
 /// A stored value.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +16,7 @@ pub enum Value {
     Hash(Hash),
     List(List),
     Set(Set),
+    Zset(Zset),
 }
 
 impl Value {
@@ -25,6 +27,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -39,6 +42,7 @@ impl Value {
             Value::Hash(hash) => hash.encoding(),
             Value::List(list) => list.encoding(),
             Value::Set(set) => set.encoding(),
+            Value::Zset(zset) => zset.encoding(),
         }
     }
 }
