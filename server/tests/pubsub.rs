@@ -4,7 +4,8 @@
 //! - Every subscriber, on either core, gets every message, in each publisher's order.
 //! - Pattern subscribers get `pmessage`; commands naming several channels confirm each.
 //! - A subscriber that never reads is disconnected at client-output-buffer-limit pubsub
-//!   instead of growing the server's memory.
+//!   instead of growing the server's memory (DESIGN.md invariant 7: one bad client costs
+//!   nothing but itself).
 
 mod common;
 use common::Server;

@@ -5,7 +5,8 @@
 //!   never shows a reader a torn sum.
 //! - Reach: a key the script did not declare, on a core it does not hold, is refused;
 //!   `allow-cross-slot-keys` holds every core.
-//! - Durability: a script's writes survive a SIGKILL whole (one record).
+//! - Durability: a script's writes, and function libraries, survive a SIGKILL whole (one
+//!   record; DESIGN.md invariants 1 and 5).
 //! - SCRIPT KILL and -BUSY from a connection on the other core while a script loops.
 
 mod common;

@@ -5,7 +5,8 @@
 //!   torn state (the sum is conserved in every read, inside MULTI or through MGET).
 //! - Isolation for WATCH: increments done as WATCH / GET / MULTI / SET / EXEC by many
 //!   clients lose none (a broken WATCH loses updates).
-//! - Durability: a SIGKILL keeps every acknowledged transaction whole.
+//! - Durability: a SIGKILL keeps every acknowledged transaction whole (DESIGN.md
+//!   invariants 1 and 5: acknowledged only once logged, recovered after a crash).
 
 mod common;
 use common::{Server, TempDir};

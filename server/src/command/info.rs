@@ -127,17 +127,22 @@ struct Totals {
 }
 
 async fn gather_stats(s: &Session) -> Totals {
-    let per_core = s.core.call_all(|core| core.stats.borrow().clone()).await;
     use crate::core::pubsub::Kind;
-    let names = s
+    // One message per core for every counter INFO sums.
+    let per_core = s
         .core
         .call_all(|core| {
             let pubsub = core.pubsub.borrow();
-            [Kind::Channel, Kind::Pattern, Kind::Shard].map(|kind| pubsub.names(kind, None))
+            let names = [Kind::Channel, Kind::Pattern, Kind::Shard].map(|k| pubsub.names(k, None));
+            let blocked = core.shard.borrow().blocked.blocked_clients();
+            (core.stats.borrow().clone(), names, blocked)
         })
         .await;
     let pubsub = [0, 1, 2].map(|kind| {
-        let mut all: Vec<&Vec<u8>> = names.iter().flat_map(|per_core| &per_core[kind]).collect();
+        let mut all: Vec<&Vec<u8>> = per_core
+            .iter()
+            .flat_map(|(_, names, _)| &names[kind])
+            .collect();
         all.sort();
         all.dedup();
         all.len()
@@ -148,14 +153,9 @@ async fn gather_stats(s: &Session) -> Totals {
         input: 0.0,
         output: 0.0,
         pubsub,
-        blocked_clients: s
-            .core
-            .call_all(|core| core.shard.borrow().blocked.blocked_clients())
-            .await
-            .into_iter()
-            .sum(),
+        blocked_clients: per_core.iter().map(|(_, _, blocked)| blocked).sum(),
     };
-    for stats in &per_core {
+    for (stats, _, _) in &per_core {
         totals.stats.add(stats);
         totals.ops += stats.ops.rate();
         totals.input += stats.input.rate();

@@ -8,7 +8,7 @@
 
 use super::session::Session;
 use super::{flags::*, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
-use crate::core::pubsub::{Kind, Mailbox, OutputLimit};
+use crate::core::pubsub::{Kind, Mailbox};
 use crate::resp::Proto;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
@@ -94,31 +94,6 @@ fn confirm(s: &mut Session, what: &str, name: Option<&[u8]>, count: usize) {
     reply.int(count as i64);
 }
 
-/// The `pubsub` class of client-output-buffer-limit, as configured now.
-fn output_limit() -> OutputLimit {
-    let config = crate::server::CONFIG.lock();
-    let text = config
-        .ok()
-        .and_then(|c| {
-            let c = c.as_ref()?;
-            c.get(b"client-output-buffer-limit")
-                .first()
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap_or_default();
-    let words: Vec<&str> = text.split(' ').collect();
-    let at = words.iter().position(|w| *w == "pubsub");
-    let number = |i: usize| at.and_then(|at| words.get(at + i)?.parse::<u64>().ok());
-    match (number(1), number(2), number(3)) {
-        (Some(hard_bytes), Some(soft_bytes), Some(soft_seconds)) => OutputLimit {
-            hard_bytes,
-            soft_bytes,
-            soft_seconds,
-        },
-        _ => OutputLimit::default(),
-    }
-}
-
 fn subscribe_to(s: &mut Session, argv: Argv, kind: Kind) {
     let mailbox = s
         .subs
@@ -127,7 +102,7 @@ fn subscribe_to(s: &mut Session, argv: Argv, kind: Kind) {
         .clone();
     mailbox.proto.set(s.proto);
     let core = s.core.clone();
-    core.pubsub.borrow_mut().limit = output_limit();
+    core.pubsub.borrow_mut().limit = core.settings.borrow().pubsub_output_limit;
     for name in argv.into_iter().skip(1) {
         if !s.subs.list(kind).contains(&name) {
             core.pubsub.borrow_mut().subscribe(kind, &name, &mailbox);

@@ -110,6 +110,7 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
     let read_only = form.read_only || compiled.flags.no_writes;
     run_with_holds(
         s,
+        &engine,
         keys,
         compiled.flags,
         read_only,
@@ -137,6 +138,7 @@ async fn run_function(s: &mut Session, argv: Argv, read_only: bool) -> Result<()
     s.depend(script::functions::logged_lsn());
     run_with_holds(
         s,
+        &engine,
         keys,
         flags,
         read_only || flags.no_writes,
@@ -148,15 +150,16 @@ async fn run_function(s: &mut Session, argv: Argv, read_only: bool) -> Result<()
 
 /// Runs a script or function as one transaction: the script turn, the holds of its keys'
 /// cores (every core with `allow-cross-slot-keys`), the call, one record, the reply.
+#[allow(clippy::too_many_arguments)]
 async fn run_with_holds(
     s: &mut Session,
+    engine: &script::Engine,
     keys: &[Vec<u8>],
     flags: script::Flags,
     read_only: bool,
     name: &str,
     call: impl FnOnce(&script::Engine) -> mlua::Result<Result<mlua::Value, mlua::Value>>,
 ) -> Result<(), Status> {
-    let engine = script::engine().map_err(|e| Status::err(format!("ERR {e}")))?;
     let cores = s.core.cores;
     let held: Vec<usize> = if flags.allow_cross_slot_keys {
         (0..cores).collect()
@@ -186,7 +189,7 @@ async fn run_with_holds(
         read_only,
         proto: Proto::Resp2,
     });
-    let outcome = call(&engine);
+    let outcome = call(engine);
     let ctx = script::call::leave();
     ctx.tx.finish().await;
     drop(turn);

@@ -27,7 +27,7 @@ use crate::shard::slot::key_core;
 use crate::shard::watch::WatchFlag;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 type Argv = Vec<Vec<u8>>;
@@ -46,6 +46,20 @@ pub struct Queue {
 pub struct Watching {
     flag: Arc<WatchFlag>,
     keys: Vec<(usize, Vec<u8>)>,
+}
+
+impl Watching {
+    /// The watched (database, key) pairs grouped by the core owning each key.
+    fn by_core(&self, cores: usize) -> BTreeMap<usize, Vec<(usize, Vec<u8>)>> {
+        let mut groups: BTreeMap<usize, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
+        for (db, key) in &self.keys {
+            groups
+                .entry(key_core(key, cores))
+                .or_default()
+                .push((*db, key.clone()));
+        }
+        groups
+    }
 }
 
 /// The commands MULTI does not queue: they act on the transaction itself.
@@ -180,17 +194,7 @@ pub async fn unwatch_all(s: &mut Session) {
     let Some(watching) = s.watching.take() else {
         return;
     };
-    let cores = s.core.cores;
-    for owner in 0..cores {
-        let keys: Vec<(usize, Vec<u8>)> = watching
-            .keys
-            .iter()
-            .filter(|(_, key)| key_core(key, cores) == owner)
-            .cloned()
-            .collect();
-        if keys.is_empty() {
-            continue;
-        }
+    for (owner, keys) in watching.by_core(s.core.cores) {
         let flag = watching.flag.clone();
         s.core
             .call(owner, move |core| {
@@ -304,20 +308,8 @@ async fn watch_broken(s: &Session, tx: &mut MultiCore) -> bool {
     let Some(watching) = &s.watching else {
         return false;
     };
-    let cores = s.core.cores;
-    let owners: BTreeSet<usize> = watching
-        .keys
-        .iter()
-        .map(|(_, k)| key_core(k, cores))
-        .collect();
     let mut expired = false;
-    for owner in owners {
-        let keys: Vec<(usize, Vec<u8>)> = watching
-            .keys
-            .iter()
-            .filter(|(_, key)| key_core(key, cores) == owner)
-            .cloned()
-            .collect();
+    for (owner, keys) in watching.by_core(s.core.cores) {
         let flag = watching.flag.clone();
         expired |= tx
             .run(owner, move |shard| {

@@ -41,6 +41,8 @@ pub struct Settings {
     pub stream_node_max_bytes: u64,
     pub stream_node_max_entries: u64,
     pub hll_sparse_max_bytes: u64,
+    /// `client-output-buffer-limit`'s pubsub class: a subscriber past it is cut off.
+    pub pubsub_output_limit: params::OutputLimit,
 }
 
 impl Default for Settings {
@@ -62,6 +64,11 @@ impl Default for Settings {
             stream_node_max_bytes: 4096,
             stream_node_max_entries: 100,
             hll_sparse_max_bytes: 3000,
+            pubsub_output_limit: params::OutputLimit {
+                hard_bytes: 32 << 20,
+                soft_bytes: 8 << 20,
+                soft_seconds: 60,
+            },
         }
     }
 }

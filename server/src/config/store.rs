@@ -271,6 +271,11 @@ impl ConfigStore {
             stream_node_max_bytes: unsigned("stream-node-max-bytes"),
             stream_node_max_entries: unsigned("stream-node-max-entries"),
             hll_sparse_max_bytes: unsigned("hll-sparse-max-bytes"),
+            pubsub_output_limit: match self.values[params::index_of("client-output-buffer-limit")] {
+                // Classes in OUTPUT_CLASSES order: normal, slave, pubsub.
+                Value::OutputBufferLimit(limits) => limits[2],
+                ref other => unreachable!("client-output-buffer-limit holds {other:?}"),
+            },
         }
     }
 }

@@ -17,7 +17,8 @@
 
 use super::clients::ClientInfo;
 use crate::command::glob::glob_match;
-use crate::resp::Proto;
+use crate::config::params::OutputLimit;
+use crate::resp::{Proto, Reply};
 use ahash::AHashMap as HashMap;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -33,24 +34,6 @@ pub struct Mailbox {
     client: Rc<ClientInfo>,
     /// When the pending bytes first went past the soft limit (None: under it).
     over_soft_since: Cell<Option<Instant>>,
-}
-
-/// The `pubsub` class of client-output-buffer-limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutputLimit {
-    pub hard_bytes: u64,
-    pub soft_bytes: u64,
-    pub soft_seconds: u64,
-}
-
-impl Default for OutputLimit {
-    fn default() -> Self {
-        OutputLimit {
-            hard_bytes: 32 << 20,
-            soft_bytes: 8 << 20,
-            soft_seconds: 60,
-        }
-    }
 }
 
 impl Mailbox {
@@ -75,20 +58,12 @@ impl Mailbox {
             return;
         }
         let mut frames = self.frames.borrow_mut();
-        let kind = match self.proto.get() {
-            Proto::Resp2 => b'*',
-            Proto::Resp3 => b'>',
-        };
-        frames.push(kind);
-        frames.extend_from_slice(parts.len().to_string().as_bytes());
-        frames.extend_from_slice(b"\r\n");
-        for part in parts {
-            frames.push(b'$');
-            frames.extend_from_slice(part.len().to_string().as_bytes());
-            frames.extend_from_slice(b"\r\n");
-            frames.extend_from_slice(part);
-            frames.extend_from_slice(b"\r\n");
+        let mut reply = Reply::new(&mut frames, self.proto.get());
+        match reply.proto {
+            Proto::Resp2 => reply.array(parts.len()),
+            Proto::Resp3 => reply.push(parts.len()),
         }
+        parts.iter().for_each(|part| reply.bulk(part));
         let pending = frames.len() as u64;
         drop(frames);
         self.client.omem.set(pending as usize);
@@ -109,7 +84,7 @@ impl Mailbox {
         }
         let since = self.over_soft_since.get().unwrap_or_else(Instant::now);
         self.over_soft_since.set(Some(since));
-        since.elapsed().as_secs() >= limit.soft_seconds
+        since.elapsed().as_secs() >= limit.soft_seconds.max(0) as u64
     }
 }
 
@@ -121,12 +96,22 @@ pub enum Kind {
     Shard,
 }
 
-#[derive(Default)]
 pub struct PubSub {
     channels: HashMap<Vec<u8>, Vec<Rc<Mailbox>>>,
     patterns: HashMap<Vec<u8>, Vec<Rc<Mailbox>>>,
     shard_channels: HashMap<Vec<u8>, Vec<Rc<Mailbox>>>,
     pub limit: OutputLimit,
+}
+
+impl Default for PubSub {
+    fn default() -> Self {
+        PubSub {
+            channels: HashMap::default(),
+            patterns: HashMap::default(),
+            shard_channels: HashMap::default(),
+            limit: crate::config::Settings::default().pubsub_output_limit,
+        }
+    }
 }
 
 impl PubSub {

@@ -124,6 +124,22 @@ pub fn raised(text: &str) -> mlua::Error {
     mlua::Error::runtime(format!("\u{1}{text}"))
 }
 
+/// An error a library function (cjson, cmsgpack) raises, placed at the script line that
+/// called it, as Redis's C libraries report theirs (`user_script:N: message`).
+pub fn raised_at_caller(lua: &Lua, message: &str) -> mlua::Error {
+    let place = lua
+        .inspect_stack(1)
+        .map(|frame| {
+            let line = frame.curr_line();
+            match frame.source().short_src {
+                Some(source) if line > 0 => format!("{source}:{line}: "),
+                _ => String::new(),
+            }
+        })
+        .unwrap_or_default();
+    raised(&format!("ERR {place}{message}"))
+}
+
 /// redis.call: the reply, or the error reply raised as the script's error.
 pub fn raising_call(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     match raw_call(lua, args)? {

@@ -6,6 +6,7 @@
 //! (more than twice as many slots as items, beyond 10), else an object; an empty table
 //! is `{}`. Object keys come in Lua's table order, as lua-cjson walks it.
 
+use super::call::raised_at_caller as fail;
 use mlua::{LightUserData, Lua, Table, Value};
 
 const MAX_DEPTH: usize = 1000;
@@ -13,22 +14,6 @@ const MAX_DEPTH: usize = 1000;
 /// cjson.null: a NULL light userdata, as lua-cjson's.
 fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
-}
-
-/// The error a cjson function raises: Redis reports it at the script line that called it.
-fn fail(lua: &Lua, message: &str) -> mlua::Error {
-    let place = lua
-        .inspect_stack(1)
-        .map(|frame| {
-            let line = frame.curr_line();
-            let source = frame.source().short_src.map(|s| s.into_owned());
-            match source {
-                Some(source) if line > 0 => format!("{source}:{line}: "),
-                _ => String::new(),
-            }
-        })
-        .unwrap_or_default();
-    super::call::raised(&format!("ERR {place}{message}"))
 }
 
 pub fn install(lua: &Lua) -> mlua::Result<Table> {

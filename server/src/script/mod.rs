@@ -265,18 +265,19 @@ impl Engine {
         keys: &[Vec<u8>],
         args: &[Vec<u8>],
     ) -> mlua::Result<Result<mlua::Value, mlua::Value>> {
-        let lua = &self.lua;
-        let list = |items: &[Vec<u8>]| -> mlua::Result<Table> {
-            let table = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                table.raw_set(i + 1, lua.create_string(item)?)?;
-            }
-            Ok(table)
-        };
         let (ok, value): (bool, mlua::Value) =
             self.runner
-                .call((function.clone(), list(keys)?, list(args)?))?;
+                .call((function.clone(), self.list(keys)?, self.list(args)?))?;
         Ok(if ok { Ok(value) } else { Err(value) })
+    }
+
+    /// A Lua array of strings: KEYS and ARGV.
+    fn list(&self, items: &[Vec<u8>]) -> mlua::Result<Table> {
+        let table = self.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.iter().enumerate() {
+            table.raw_set(i + 1, self.lua.create_string(item)?)?;
+        }
+        Ok(table)
     }
 
     fn forget_if_flushed(&self) {
@@ -294,16 +295,8 @@ impl Engine {
         keys: &[Vec<u8>],
         args: &[Vec<u8>],
     ) -> mlua::Result<Result<mlua::Value, mlua::Value>> {
-        let lua = &self.lua;
-        let list = |items: &[Vec<u8>]| -> mlua::Result<Table> {
-            let table = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                table.raw_set(i + 1, lua.create_string(item)?)?;
-            }
-            Ok(table)
-        };
-        self.globals.raw_set("KEYS", list(keys)?)?;
-        self.globals.raw_set("ARGV", list(args)?)?;
+        self.globals.raw_set("KEYS", self.list(keys)?)?;
+        self.globals.raw_set("ARGV", self.list(args)?)?;
         let (ok, value): (bool, mlua::Value) = self.runner.call(script.function.clone())?;
         Ok(if ok { Ok(value) } else { Err(value) })
     }
@@ -339,9 +332,7 @@ fn shebang(body: &[u8]) -> Result<(Flags, Vec<u8>), String> {
             }
         }
     }
-    let mut code = vec![b' '; 0];
-    code.extend_from_slice(&body[end..]);
-    Ok((flags, code))
+    Ok((flags, body[end..].to_vec()))
 }
 
 #[cfg(test)]

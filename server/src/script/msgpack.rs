@@ -4,23 +4,10 @@
 //! numbers as float 32 when exact and float 64 otherwise, strings as str8/16/32, tables
 //! with keys 1..n and no holes as arrays, other tables as maps, nesting past 16 as nil.
 
+use super::call::raised_at_caller as fail;
 use mlua::{Lua, MultiValue, Table, Value};
 
 const MAX_NESTING: usize = 16;
-
-fn fail(lua: &Lua, message: &str) -> mlua::Error {
-    let place = lua
-        .inspect_stack(1)
-        .map(|frame| {
-            let line = frame.curr_line();
-            match frame.source().short_src {
-                Some(source) if line > 0 => format!("{source}:{line}: "),
-                _ => String::new(),
-            }
-        })
-        .unwrap_or_default();
-    super::call::raised(&format!("ERR {place}{message}"))
-}
 
 pub fn install(lua: &Lua) -> mlua::Result<Table> {
     let cmsgpack = lua.create_table()?;
