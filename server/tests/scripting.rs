@@ -8,10 +8,12 @@
 //! - Durability: a script's writes, and function libraries, survive a SIGKILL whole (one
 //!   record; DESIGN.md invariants 1 and 5).
 //! - SCRIPT KILL and -BUSY from a connection on the other core while a script loops.
+//! - FUNCTION DUMP/RESTORE payloads move between redis-server and Holdfast both ways.
 
 mod common;
-use common::{Server, TempDir};
+use common::{RedisServer, Server, TempDir};
 use holdfast_server::shard::slot::key_core;
+use redis::Connection;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -257,4 +259,90 @@ fn function_libraries_survive_a_kill_and_their_deletion_too() {
         .query::<String>(&mut con)
         .unwrap_err();
     assert!(err.to_string().contains("Function not found"), "{err}");
+}
+
+fn function_cmd<T: redis::FromRedisValue>(con: &mut Connection, args: &[&[u8]]) -> T {
+    let mut cmd = redis::cmd("FUNCTION");
+    args.iter().for_each(|a| {
+        cmd.arg(*a);
+    });
+    cmd.query(con).unwrap()
+}
+
+/// FUNCTION DUMP and RESTORE speak Redis's payload: a dump from redis-server restores here
+/// and one from here restores there, and a restored library survives a kill.
+#[test]
+fn function_dumps_move_between_redis_and_holdfast() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    };
+    let mut theirs = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let dir = TempDir::new("functions-dump");
+    let server = Server::start_durable(&dir.path);
+    let mut ours = server.client();
+
+    // Long enough for LZF to compress, with repeats.
+    let big = format!(
+        "#!lua name=big\n{}",
+        (0..40)
+            .map(|i| format!(
+                "redis.register_function('big{i}', function(keys, args) return {i} end)\n"
+            ))
+            .collect::<String>()
+    );
+    let _: String = function_cmd(&mut theirs, &[b"LOAD", big.as_bytes()]);
+    let from_redis: Vec<u8> = function_cmd(&mut theirs, &[b"DUMP"]);
+    let ok: String = function_cmd(&mut ours, &[b"RESTORE", &from_redis]);
+    assert_eq!(ok, "OK");
+    let err = redis::cmd("FUNCTION")
+        .arg("RESTORE")
+        .arg(&from_redis)
+        .query::<String>(&mut ours)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Library big already exists"),
+        "{err}"
+    );
+    let _: String = function_cmd(&mut ours, &[b"RESTORE", &from_redis, b"REPLACE"]);
+
+    let small = b"#!lua name=small\nredis.register_function('tiny', function() return 'tiny' end)";
+    let _: String = function_cmd(&mut ours, &[b"LOAD", small]);
+    let from_us: Vec<u8> = function_cmd(&mut ours, &[b"DUMP"]);
+    let _: String = function_cmd(&mut theirs, &[b"RESTORE", &from_us, b"FLUSH"]);
+    let code_of = |con: &mut Connection| -> Vec<Vec<u8>> {
+        let listed: Vec<redis::Value> = function_cmd(con, &[b"LIST", b"WITHCODE"]);
+        let mut codes: Vec<Vec<u8>> = listed
+            .iter()
+            .map(|library| match library {
+                redis::Value::Array(fields) => match &fields[7] {
+                    redis::Value::BulkString(code) => code.clone(),
+                    other => panic!("library_code: {other:?}"),
+                },
+                other => panic!("library: {other:?}"),
+            })
+            .collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(code_of(&mut theirs), code_of(&mut ours));
+    assert_eq!(code_of(&mut ours).len(), 2);
+
+    server.kill();
+    let server = Server::start_durable(&dir.path);
+    let mut ours = server.client();
+    let tiny: String = redis::cmd("FCALL")
+        .arg("tiny")
+        .arg(0)
+        .query(&mut ours)
+        .unwrap();
+    let big7: i64 = redis::cmd("FCALL")
+        .arg("big7")
+        .arg(0)
+        .query(&mut ours)
+        .unwrap();
+    assert_eq!((tiny.as_str(), big7), ("tiny", 7));
 }

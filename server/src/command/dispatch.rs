@@ -50,12 +50,18 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         })
         .flatten();
     let flags = spec.flags | sub.map_or(0, |&(_, _, flags)| flags);
+    // Redis checks a subcommand's own arity too, naming it `container|sub`.
+    let sub_arity_wrong = sub.is_some_and(|&(_, arity, _)| !super::arity_allows(arity, args.len()));
     let sub = sub.map(|(name, _, _)| *name);
     session.info.last_cmd.set((spec.name, sub));
     session.info.last_s.set(session.core.clock_s.get());
-    if !spec.arity_ok(args.len()) {
+    if !spec.arity_ok(args.len()) || sub_arity_wrong {
         session.finish_run().await;
-        let text = Status::WrongArity(spec.name.into()).text().into_owned();
+        let name = match sub {
+            Some(sub) if sub_arity_wrong => format!("{}|{sub}", spec.name),
+            _ => spec.name.to_string(),
+        };
+        let text = Status::WrongArity(name.into()).text().into_owned();
         session.reply().error(&text);
         session.core.stats.borrow_mut().reject(Some(index), &text);
         transaction::fail_queue(session);

@@ -186,9 +186,14 @@ impl Spec {
     }
 
     pub fn arity_ok(&self, argc: usize) -> bool {
-        let arity = self.arity as i64;
-        (arity >= 0 && argc as i64 == arity) || (arity < 0 && argc as i64 >= -arity)
+        arity_allows(self.arity, argc)
     }
+}
+
+/// Redis's arity rule: n > 0 is exactly n arguments (the name included), n < 0 at least -n.
+pub fn arity_allows(arity: i16, argc: usize) -> bool {
+    let arity = arity as i64;
+    (arity >= 0 && argc as i64 == arity) || (arity < 0 && argc as i64 >= -arity)
 }
 
 /// Every command, in one table built from each family's rows.

@@ -11,7 +11,8 @@ use super::session::Session;
 use super::{flags::*, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
 use crate::core::multi::MultiCore;
 use crate::resp::Proto;
-use crate::script::{self, call::CallCtx, convert, functions, Turn};
+use crate::script::functions::RestorePolicy;
+use crate::script::{self, call::CallCtx, convert, functions, payload, Turn};
 use crate::shard::effect;
 use crate::shard::slot::key_core;
 use futures::future::LocalBoxFuture;
@@ -298,19 +299,35 @@ fn function_command(s: &mut Session, argv: Argv) -> Done<'_> {
                 reply.int(count as i64);
             }
             "kill" if argv.len() == 2 => kill(s)?,
+            "dump" if argv.len() == 2 => {
+                let libraries = functions::libraries();
+                let dump = payload::dump(libraries.iter().map(|l| l.code.as_slice()));
+                s.reply().bulk(&dump);
+            }
+            "restore" if (3..=4).contains(&argv.len()) => {
+                let policy = match argv.get(3) {
+                    None => RestorePolicy::Append,
+                    Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
+                    Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
+                    Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+                    Some(_) => return Err(Status::err(
+                        "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+                    )),
+                };
+                let codes = payload::parse(&argv[2]).map_err(Status::err)?;
+                functions::restore_dump(&codes, policy).map_err(Status::err)?;
+                log_libraries(s).await;
+                s.reply().ok();
+            }
+            "restore" => {
+                return Err(Status::err(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+                    String::from_utf8_lossy(&argv[1])
+                )))
+            }
             "help" if argv.len() == 2 => {
-                let lines = [
-                    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                    "LOAD [REPLACE] <FUNCTION CODE>",
-                    "DELETE <LIBRARY NAME>",
-                    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-                    "FLUSH [ASYNC|SYNC]",
-                    "STATS",
-                    "KILL",
-                    "HELP",
-                ];
-                s.reply().array(lines.len());
-                lines.iter().for_each(|line| s.reply().simple(line));
+                s.reply().array(FUNCTION_HELP.len());
+                FUNCTION_HELP.iter().for_each(|line| s.reply().simple(line));
             }
             _ => return Err(unknown_subcommand("FUNCTION", &argv[1])),
         }
@@ -318,6 +335,50 @@ fn function_command(s: &mut Session, argv: Argv) -> Done<'_> {
     }
     .boxed_local()
 }
+
+/// FUNCTION HELP, as Redis 7.0 words it.
+const FUNCTION_HELP: &[&str] = &[
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+    "HELP",
+    "    Prints this help.",
+];
 
 /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE].
 fn list_functions(s: &mut Session, options: &[Vec<u8>]) -> Result<(), Status> {
@@ -536,6 +597,8 @@ pub static COMMANDS: &[Spec] = &[
             ("list", -2, NOSCRIPT),
             ("stats", 2, NOSCRIPT | ALLOW_BUSY),
             ("kill", 2, NOSCRIPT | ALLOW_BUSY),
+            ("dump", 2, NOSCRIPT),
+            ("restore", -3, NOSCRIPT | WRITE | DENYOOM),
             ("help", 2, LOADING | STALE),
         ],
         ..row(

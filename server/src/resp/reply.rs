@@ -4,8 +4,6 @@
 //! downgrades them for RESP2 clients exactly as Redis does: maps become flat arrays, sets
 //! arrays, doubles bulk strings, null `$-1` (or `*-1` for a null array), booleans integers.
 
-use std::io::Write;
-
 /// Protocol version of a connection, chosen with HELLO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
@@ -26,10 +24,8 @@ impl<'a> Reply<'a> {
 
     fn header(&mut self, kind: u8, n: i64) {
         self.out.push(kind);
-        let mut digits = itoa_buf(n);
-        self.out.extend_from_slice(digits.as_bytes());
+        self.out.extend_from_slice(itoa_buf(n).as_bytes());
         self.out.extend_from_slice(b"\r\n");
-        digits.clear();
     }
 
     pub fn ok(&mut self) {
@@ -154,37 +150,39 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// Formats an integer without allocating on the heap for the common case.
+/// An integer's decimal digits, written right to left into a stack buffer: every array,
+/// bulk and integer header goes through here, and core::fmt's machinery (dynamic dispatch
+/// into a writer) was 4% of an HSET in a profile.
 fn itoa_buf(n: i64) -> SmallText {
-    let mut text = SmallText::default();
-    let _ = write!(text, "{n}");
+    let mut text = SmallText {
+        start: 24,
+        bytes: [0; 24],
+    };
+    let mut rest = n.unsigned_abs();
+    loop {
+        text.start -= 1;
+        text.bytes[text.start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        text.start -= 1;
+        text.bytes[text.start] = b'-';
+    }
     text
 }
 
-#[derive(Default)]
+/// Up to 20 digits and a sign, at the end of the buffer.
 struct SmallText {
-    len: usize,
+    start: usize,
     bytes: [u8; 24],
 }
 
 impl SmallText {
     fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-}
-
-impl Write for SmallText {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.bytes.len() - self.len);
-        self.bytes[self.len..self.len + n].copy_from_slice(&buf[..n]);
-        self.len += n;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        &self.bytes[self.start..]
     }
 }
 
@@ -236,6 +234,24 @@ fn strip_zeros(text: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_format_as_display_does() {
+        for n in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            12345,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            assert_eq!(super::itoa_buf(n).as_bytes(), n.to_string().as_bytes());
+        }
+    }
+
     use super::*;
 
     fn encode(proto: Proto, f: impl FnOnce(&mut Reply)) -> String {

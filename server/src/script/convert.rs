@@ -156,9 +156,11 @@ pub fn write_lua(reply: &mut Reply<'_>, value: &Value) {
     }
 }
 
-/// Lua's number to a Redis integer: C's cast, truncating toward zero.
+/// Lua's number to a Redis integer: C's cast, truncating toward zero; what x86's
+/// conversion gives for NaN and out-of-range values (the "integer indefinite" i64::MIN),
+/// not Rust's saturation.
 fn lua_number_to_int(n: f64) -> i64 {
-    if n.is_nan() {
+    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
         i64::MIN
     } else {
         n as i64

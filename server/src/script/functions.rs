@@ -115,6 +115,62 @@ pub fn load(code: &[u8], replace_existing: bool) -> Result<String, String> {
     Ok(name)
 }
 
+/// How FUNCTION RESTORE treats the libraries already loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestorePolicy {
+    /// Refuse the whole payload if any of its libraries exists (the default).
+    Append,
+    /// Replace the libraries of the same name.
+    Replace,
+    /// Drop every existing library first.
+    Flush,
+}
+
+/// FUNCTION RESTORE: adds the libraries of a dump, all or nothing, with Redis's checks and
+/// texts (libraryJoin: a library of the payload that exists already, or a function whose
+/// name another library uses).
+pub fn restore_dump(codes: &[Vec<u8>], policy: RestorePolicy) -> Result<(), String> {
+    let lua = Lua::new();
+    let mut incoming: BTreeMap<String, Arc<Library>> = BTreeMap::new();
+    for code in codes {
+        let (library, _) = parse(&lua, code)?;
+        if incoming.contains_key(&library.name) {
+            return Err(format!("ERR Library '{}' already exists", library.name));
+        }
+        let names = incoming.values().flat_map(|l| l.functions.iter());
+        if let Some(taken) = names
+            .map(|f| &f.name)
+            .find(|name| library.functions.iter().any(|f| &f.name == *name))
+        {
+            return Err(format!("ERR Function {taken} already exists"));
+        }
+        incoming.insert(library.name.clone(), Arc::new(library));
+    }
+    let mut set = match policy {
+        RestorePolicy::Flush => BTreeMap::new(),
+        _ => LIBRARIES.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    };
+    for name in incoming.keys() {
+        if set.contains_key(name) {
+            if policy == RestorePolicy::Append {
+                return Err(format!("ERR Library {name} already exists"));
+            }
+            set.remove(name);
+        }
+    }
+    for function in incoming.values().flat_map(|l| l.functions.iter()) {
+        if set
+            .values()
+            .any(|l| l.functions.iter().any(|f| f.name == function.name))
+        {
+            return Err(format!("ERR Function {} already exists", function.name));
+        }
+    }
+    set.extend(incoming);
+    replace(set);
+    Ok(())
+}
+
 pub fn delete(name: &str) -> Result<(), String> {
     let mut set = LIBRARIES.lock().unwrap_or_else(|p| p.into_inner()).clone();
     if set.remove(name).is_none() {

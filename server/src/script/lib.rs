@@ -145,6 +145,7 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     globals.set("bit", bit_library(lua)?)?;
     globals.set("cjson", super::json::install(lua)?)?;
     globals.set("cmsgpack", super::msgpack::install(lua)?)?;
+    globals.set("struct", super::lstruct::install(lua)?)?;
     let math: mlua::Table = globals.get("math")?;
     math.set("random", lua.create_function(random)?)?;
     math.set(

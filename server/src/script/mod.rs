@@ -25,7 +25,9 @@ pub mod convert;
 pub mod functions;
 mod json;
 mod lib;
+mod lstruct;
 mod msgpack;
+pub mod payload;
 
 use mlua::{Function, Lua, Table};
 use std::cell::RefCell;
