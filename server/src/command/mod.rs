@@ -22,6 +22,7 @@ pub mod dispatch;
 pub mod durability;
 pub mod glob;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod list;
@@ -217,6 +218,7 @@ impl Table {
             pubsub::COMMANDS,
             durability::COMMANDS,
             zset::COMMANDS,
+            hll::COMMANDS,
         ] {
             specs.extend(family.iter());
         }
