@@ -20,6 +20,8 @@ pub mod connection;
 pub mod digest;
 pub mod dispatch;
 pub mod durability;
+pub mod geo;
+pub mod geohash;
 pub mod glob;
 pub mod hash;
 pub mod hll;
@@ -219,6 +221,7 @@ impl Table {
             durability::COMMANDS,
             zset::COMMANDS,
             hll::COMMANDS,
+            geo::COMMANDS,
         ] {
             specs.extend(family.iter());
         }
