@@ -1160,7 +1160,11 @@ impl Workload {
             0..=2 => {
                 let mut args = words(&["PFADD", k]);
                 let base = self.rng.below(1000);
-                let n = if self.rng.chance(5) { 3000 } else { 1 + self.rng.below(8) };
+                let n = if self.rng.chance(5) {
+                    3000
+                } else {
+                    1 + self.rng.below(8)
+                };
                 args.extend((0..n).map(|i| format!("e{}", base * 7 + i).into_bytes()));
                 args
             }
@@ -1181,7 +1185,15 @@ impl Workload {
             }
             7..=8 => {
                 let mut args = words(&[
-                    "GEOSEARCHSTORE", k, k2, "FROMLONLAT", "10", "40", "BYRADIUS", "900", "km",
+                    "GEOSEARCHSTORE",
+                    k,
+                    k2,
+                    "FROMLONLAT",
+                    "10",
+                    "40",
+                    "BYRADIUS",
+                    "900",
+                    "km",
                 ]);
                 if self.rng.chance(50) {
                     args.extend(words(&["COUNT", "3", "DESC", "STOREDIST"]));

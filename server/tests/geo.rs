@@ -86,16 +86,64 @@ fn random_search(rng: &mut Rng, src: &str, dst: &str) -> Vec<String> {
     let meters = *rng.pick(&[10.0, 1000.0, 50_000.0, 300_000.0, 2e6, 8e6, 25e6]);
     let radius = format!("{}", meters / meters_per_unit);
     let height = format!("{}", meters / meters_per_unit * rng.uniform(0.3, 2.0));
-    let order = *rng.pick(&[&[][..], &["ASC"], &["DESC"], &["COUNT", "5"], &["COUNT", "3", "ANY"]]);
-    let with = *rng.pick(&[&[][..], &["WITHDIST"], &["WITHDIST", "WITHHASH", "WITHCOORD"]]);
+    let order = *rng.pick(&[
+        &[][..],
+        &["ASC"],
+        &["DESC"],
+        &["COUNT", "5"],
+        &["COUNT", "3", "ANY"],
+    ]);
+    let with = *rng.pick(&[
+        &[][..],
+        &["WITHDIST"],
+        &["WITHDIST", "WITHHASH", "WITHCOORD"],
+    ]);
     let member = format!("m{}", rng.below(300));
     let mut args = match rng.below(6) {
-        0 => words(&["GEOSEARCH", src, "FROMLONLAT", &long, &lat, "BYRADIUS", &radius, unit]),
-        1 => words(&["GEOSEARCH", src, "FROMMEMBER", &member, "BYBOX", &radius, &height, unit]),
+        0 => words(&[
+            "GEOSEARCH",
+            src,
+            "FROMLONLAT",
+            &long,
+            &lat,
+            "BYRADIUS",
+            &radius,
+            unit,
+        ]),
+        1 => words(&[
+            "GEOSEARCH",
+            src,
+            "FROMMEMBER",
+            &member,
+            "BYBOX",
+            &radius,
+            &height,
+            unit,
+        ]),
         2 => words(&["GEORADIUS_RO", src, &long, &lat, &radius, unit]),
         3 => words(&["GEORADIUSBYMEMBER", src, &member, &radius, unit]),
-        4 => words(&["GEOSEARCHSTORE", dst, src, "FROMLONLAT", &long, &lat, "BYBOX", &radius, &height, unit]),
-        _ => words(&["GEORADIUS", src, &long, &lat, &radius, unit, "STOREDIST", dst]),
+        4 => words(&[
+            "GEOSEARCHSTORE",
+            dst,
+            src,
+            "FROMLONLAT",
+            &long,
+            &lat,
+            "BYBOX",
+            &radius,
+            &height,
+            unit,
+        ]),
+        _ => words(&[
+            "GEORADIUS",
+            src,
+            &long,
+            &lat,
+            &radius,
+            unit,
+            "STOREDIST",
+            dst,
+        ]),
     };
     let stores = args[0] == "GEOSEARCHSTORE" || args.contains(&"STOREDIST".to_string());
     args.extend(order.iter().map(|w| w.to_string()));
@@ -149,12 +197,28 @@ fn geoadd_and_stores_survive_a_restart() {
     let mut con = server.client();
     let (src, dst, dst2) = (key_on(0, "src:"), key_on(1, "dst:"), key_on(0, "dst:"));
     let add = words(&[
-        "GEOADD", &src, "13.361389", "38.115556", "Palermo", "15.087269", "37.502669",
-        "Catania", "12.5", "37.8", "Marsala",
+        "GEOADD",
+        &src,
+        "13.361389",
+        "38.115556",
+        "Palermo",
+        "15.087269",
+        "37.502669",
+        "Catania",
+        "12.5",
+        "37.8",
+        "Marsala",
     ]);
     run(&mut con, &add).unwrap();
     let store = words(&[
-        "GEOSEARCHSTORE", &dst, &src, "FROMMEMBER", "Palermo", "BYRADIUS", "200", "km",
+        "GEOSEARCHSTORE",
+        &dst,
+        &src,
+        "FROMMEMBER",
+        "Palermo",
+        "BYRADIUS",
+        "200",
+        "km",
         "STOREDIST",
     ]);
     assert_eq!(run(&mut con, &store), Ok(Value::Int(3)));

@@ -17,7 +17,9 @@ fn query<T: redis::FromRedisValue>(con: &mut Connection, args: &[&[u8]]) -> T {
     cmd.query(con).unwrap_or_else(|e| {
         panic!(
             "{:?} failed: {e}",
-            args.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>()
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
         )
     })
 }
@@ -98,7 +100,10 @@ fn sparse_values_turn_dense_where_redis_does() {
     let mut mine = server.client();
     for limit in ["3000", "200", "0"] {
         for con in [&mut theirs, &mut mine] {
-            let _: () = query(con, &[b"CONFIG", b"SET", b"hll-sparse-max-bytes", limit.as_bytes()]);
+            let _: () = query(
+                con,
+                &[b"CONFIG", b"SET", b"hll-sparse-max-bytes", limit.as_bytes()],
+            );
         }
         let key = format!("grow:{limit}");
         let mut became_dense = None;
@@ -185,7 +190,10 @@ fn counts_and_merges_survive_a_restart_byte_for_byte() {
     let _: i64 = query(&mut con, &[b"EXPIRE", a.as_bytes(), b"100000"]);
     // The count writes the cache into the value: the log must carry that change.
     let _: i64 = query(&mut con, &[b"PFCOUNT", a.as_bytes()]);
-    let _: () = query(&mut con, &[b"PFMERGE", dst.as_bytes(), a.as_bytes(), b.as_bytes()]);
+    let _: () = query(
+        &mut con,
+        &[b"PFMERGE", dst.as_bytes(), a.as_bytes(), b.as_bytes()],
+    );
     let _: i64 = query(&mut con, &[b"PFCOUNT", dst.as_bytes()]);
     let before: Vec<Vec<u8>> = [&a, &b, &dst].map(|k| get(&mut con, k)).to_vec();
     assert!(holdfast_server::shard::hll::cached(&before[0]).is_some());

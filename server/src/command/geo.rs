@@ -222,7 +222,10 @@ fn geohash_cmd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), 
     let zset = read(ctx, key)?;
     reply.array(args.remaining());
     for member in args.rest() {
-        match zset.and_then(|z| z.score(member)).and_then(geohash::standard_geohash) {
+        match zset
+            .and_then(|z| z.score(member))
+            .and_then(geohash::standard_geohash)
+        {
             Some(text) => reply.bulk(&text),
             None => reply.null(),
         }
@@ -492,8 +495,7 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], form: Form) -> Result<Found, Status> {
 
 /// The checks Redis makes once every option is read.
 fn check(options: &Options, parser: &Parser, name: &[u8]) -> Result<(), Status> {
-    if options.store.is_some() && (options.with_dist || options.with_hash || options.with_coord)
-    {
+    if options.store.is_some() && (options.with_dist || options.with_hash || options.with_coord) {
         let what = match parser.form {
             Form::SearchStore => "GEOSEARCHSTORE",
             _ => "STORE option in GEORADIUS",
@@ -587,7 +589,8 @@ fn order(points: &mut [Point], sort: Sort) {
 fn reply_points(reply: &mut Reply, found: &Found) {
     let options = &found.options;
     let points = found.points.as_deref().unwrap_or_default();
-    let extras = options.with_dist as usize + options.with_hash as usize + options.with_coord as usize;
+    let extras =
+        options.with_dist as usize + options.with_hash as usize + options.with_coord as usize;
     reply.array(points.len());
     for point in points {
         if extras > 0 {

@@ -257,9 +257,10 @@ impl Search {
     fn half_extents(&self) -> (f64, f64) {
         match self.shape {
             Shape::Radius(r) => (self.conversion * r, self.conversion * r),
-            Shape::Box { width, height } => {
-                (self.conversion * (height / 2.0), self.conversion * (width / 2.0))
-            }
+            Shape::Box { width, height } => (
+                self.conversion * (height / 2.0),
+                self.conversion * (width / 2.0),
+            ),
         }
     }
 
@@ -482,7 +483,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (x, y) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ff_ffff, 0x155_5555), (12345, 67890)] {
+        for (x, y) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ff_ffff, 0x155_5555),
+            (12345, 67890),
+        ] {
             let bits = interleave(x, y);
             assert_eq!(deinterleave(bits), x as u64 | ((y as u64) << 32));
         }

@@ -225,7 +225,11 @@ async fn merge_remote(
     final_core: usize,
 ) -> Merged {
     let mut merged = Merged::new();
-    let remote: Vec<usize> = groups.keys().copied().filter(|&c| c != final_core).collect();
+    let remote: Vec<usize> = groups
+        .keys()
+        .copied()
+        .filter(|&c| c != final_core)
+        .collect();
     for core in remote {
         let keys = groups.remove(&core).expect("a group per core");
         let part = op
@@ -249,7 +253,9 @@ pub fn pfcount(s: &mut Session, argv: Argv) -> Done<'_> {
             let mut op = MultiCore::new(s, [core]);
             let key = keys[0].clone();
             let card = op
-                .run(core, move |shard| count_cached(&mut Ctx::new(shard, db), &key))
+                .run(core, move |shard| {
+                    count_cached(&mut Ctx::new(shard, db), &key)
+                })
                 .await;
             op.finish().await;
             card?
@@ -445,9 +451,7 @@ fn selftest(rng: &mut Rng, rounds: usize, elements: u64, max_bytes: u64) -> Resu
         }
         let error = checkpoint.abs_diff(card);
         if error > max_error {
-            return failed(format!(
-                "Too big error. card:{checkpoint} abserr:{error}"
-            ));
+            return failed(format!("Too big error. card:{checkpoint} abserr:{error}"));
         }
         checkpoint *= 10;
     }
@@ -473,7 +477,16 @@ const fn row(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec::row(name, arity, flags, keys, handler, "hyperloglog", summary, since)
+    Spec::row(
+        name,
+        arity,
+        flags,
+        keys,
+        handler,
+        "hyperloglog",
+        summary,
+        since,
+    )
 }
 
 // Arity, flags and key positions as Redis 7.0.15's COMMAND INFO; summary and version as

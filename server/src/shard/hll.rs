@@ -174,8 +174,14 @@ fn dense_raise(registers: &mut [u8], index: usize, count: u8) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
     /// A run of zero registers, from a ZERO (1 byte) or XZERO (2 bytes) opcode.
-    Zero { len: usize, bytes: usize },
-    Val { value: u8, len: usize },
+    Zero {
+        len: usize,
+        bytes: usize,
+    },
+    Val {
+        value: u8,
+        len: usize,
+    },
 }
 
 impl Op {
@@ -592,9 +598,8 @@ mod tests {
         assert_eq!(murmur64a(b"", 0), 0);
         assert_eq!(pattern(b"a").0, (murmur64a(b"a", SEED) & 0x3fff) as usize);
         // Tail lengths 1..7 and full blocks all hash differently.
-        let hashes: std::collections::HashSet<u64> = (0..20)
-            .map(|n| murmur64a(&vec![b'x'; n], SEED))
-            .collect();
+        let hashes: std::collections::HashSet<u64> =
+            (0..20).map(|n| murmur64a(&vec![b'x'; n], SEED)).collect();
         assert_eq!(hashes.len(), 20);
     }
 
