@@ -583,7 +583,6 @@ pub fn decode(hll: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     /// Every register of an HLL in either encoding.
     fn registers(hll: &[u8]) -> Vec<u8> {
@@ -638,36 +637,6 @@ mod tests {
         }
     }
 
-    /// Sparse and dense values fed the same registers hold the same registers, and the
-    /// sparse one stays a valid run-length cover of every register.
-    #[test]
-    fn sparse_updates_match_a_model() {
-        let mut sparse = new_sparse();
-        let mut model: BTreeMap<usize, u8> = BTreeMap::new();
-        let mut seed = 99u64;
-        for _ in 0..3000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            // Clustered indices exercise VAL splits and merges, not just XZERO splits.
-            let index = (seed % 300) as usize * 7 % REGISTERS;
-            let count = ((seed >> 32) % 32) as u8 + 1;
-            let before = model.get(&index).copied().unwrap_or(0);
-            let changed = set_register(&mut sparse, index, count, u64::MAX).unwrap();
-            assert_eq!(changed, count > before);
-            model.insert(index, before.max(count));
-        }
-        assert_eq!(encoding(&sparse), SPARSE);
-        let got = registers(&sparse);
-        for (i, &value) in got.iter().enumerate() {
-            assert_eq!(value, model.get(&i).copied().unwrap_or(0), "register {i}");
-        }
-        let mut dense = sparse.clone();
-        assert_eq!(to_dense(&mut dense), Ok(true));
-        assert_eq!(registers(&dense), got);
-        assert_eq!(count(&dense), count(&sparse));
-    }
-
     #[test]
     fn sparse_promotes_past_its_limit_or_a_large_count() {
         let mut hll = new_sparse();
@@ -707,6 +676,43 @@ mod tests {
         let mut truncated = new_sparse();
         truncated.pop();
         assert!(count(&truncated).is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Register writes clustered in a few hundred registers (so VAL opcodes split
+        /// and merge), counts up to 40 (past the 32 a VAL holds), any sparse limit.
+        fn writes() -> impl Strategy<Value = (Vec<(usize, u8)>, u64)> {
+            let write = (0usize..400, 1u8..=40).prop_map(|(i, c)| (i * 41 % REGISTERS, c));
+            (proptest::collection::vec(write, 0..300), 20u64..4000)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            /// Whatever the encoding ends in, the registers are the model's maxima, each
+            /// write reports whether it raised one, and a sparse value stays within its
+            /// limit and converts to the same dense registers.
+            #[test]
+            fn registers_follow_a_model((ops, limit) in writes()) {
+                let mut hll = new_sparse();
+                let mut model = vec![0u8; REGISTERS];
+                for (index, count) in ops {
+                    let changed = set_register(&mut hll, index, count, limit).unwrap();
+                    prop_assert_eq!(changed, count > model[index]);
+                    model[index] = model[index].max(count);
+                    prop_assert!(encoding(&hll) == DENSE || hll.len() as u64 <= limit.max(18));
+                }
+                prop_assert_eq!(registers(&hll), model.clone());
+                let mut dense = hll.clone();
+                to_dense(&mut dense).unwrap();
+                prop_assert_eq!(registers(&dense), model.clone());
+                prop_assert_eq!(count(&dense), count(&hll));
+                prop_assert_eq!(count(&hll).unwrap(), count_registers(&model));
+            }
+        }
     }
 
     #[test]
