@@ -16,10 +16,11 @@
 //! the destination's core, recorded as physical PUT/DEL; when source and destination
 //! share a core the search and the store are one step.
 
-use super::args::{is, parse_f64, parse_i64, Args};
+use super::args::{is, parse_i64, Args};
 use super::geohash::{self, Search, Shape};
 use super::session::Session;
 use super::zset::{limits, zset_mut, zset_of};
+use super::zset_range::score_arg;
 use super::{flags::*, Handler, KeySpec, Spec, Status, ONE_KEY};
 use crate::core::multi::MultiCore;
 use crate::resp::{Proto, Reply};
@@ -38,7 +39,8 @@ type Done<'a> = LocalBoxFuture<'a, Result<(), Status>>;
 
 /// A longitude/latitude pair, checked against the indexable area.
 fn long_lat(long: &[u8], lat: &[u8]) -> Result<(f64, f64), Status> {
-    let (long, lat) = (parse_f64(long)?, parse_f64(lat)?);
+    // Read as Redis's getDoubleFromObject (hex accepted, overflow refused), as scores are.
+    let (long, lat) = (score_arg(long)?, score_arg(lat)?);
     if !(geohash::LONG_MIN..=geohash::LONG_MAX).contains(&long)
         || !(geohash::LAT_MIN..=geohash::LAT_MAX).contains(&lat)
     {
@@ -64,7 +66,7 @@ fn unit(arg: &[u8]) -> Result<f64, Status> {
 
 /// A non-negative number with Redis's wording when it is not one.
 fn number(arg: &[u8], what: &'static str) -> Result<f64, Status> {
-    parse_f64(arg).map_err(|_| Status::err(format!("ERR need numeric {what}")))
+    score_arg(arg).map_err(|_| Status::err(format!("ERR need numeric {what}")))
 }
 
 /// `radius unit`: the radius and meters per unit.
