@@ -1149,6 +1149,61 @@ impl Workload {
         }
     }
 
+    /// HyperLogLog and geo writes: PFADD (sparse, and dense past a few thousand
+    /// elements), PFCOUNT of one key (which rewrites its cached cardinality), PFMERGE
+    /// and GEOSEARCHSTORE / GEORADIUS STORE across cores, GEOADD.
+    fn hll_geo_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
+        let words = |items: &[&str]| -> Vec<Vec<u8>> {
+            items.iter().map(|w| w.as_bytes().to_vec()).collect()
+        };
+        match self.rng.below(10) {
+            0..=2 => {
+                let mut args = words(&["PFADD", k]);
+                let base = self.rng.below(1000);
+                let n = if self.rng.chance(5) {
+                    3000
+                } else {
+                    1 + self.rng.below(8)
+                };
+                args.extend((0..n).map(|i| format!("e{}", base * 7 + i).into_bytes()));
+                args
+            }
+            3 => words(&["PFCOUNT", k]),
+            4 => {
+                let k3 = self.key();
+                words(&["PFMERGE", k, k2, &k3])
+            }
+            5..=6 => {
+                let mut args = words(&["GEOADD", k]);
+                for _ in 0..1 + self.rng.below(3) {
+                    let long = format!("{}.{}", self.rng.below(20), self.rng.below(1000));
+                    let lat = format!("{}.{}", 30 + self.rng.below(20), self.rng.below(1000));
+                    let member = format!("p{}", self.rng.below(12));
+                    args.extend([long, lat, member].map(String::into_bytes));
+                }
+                args
+            }
+            7..=8 => {
+                let mut args = words(&[
+                    "GEOSEARCHSTORE",
+                    k,
+                    k2,
+                    "FROMLONLAT",
+                    "10",
+                    "40",
+                    "BYRADIUS",
+                    "900",
+                    "km",
+                ]);
+                if self.rng.chance(50) {
+                    args.extend(words(&["COUNT", "3", "DESC", "STOREDIST"]));
+                }
+                args
+            }
+            _ => words(&["GEORADIUS", k2, "10", "40", "700", "km", "STORE", k]),
+        }
+    }
+
     /// A bit write: in place on one key (SETBIT, BITFIELD), or a BITOP over any cores.
     fn bit_command(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
         let words = |items: &[&str]| -> Vec<Vec<u8>> {
@@ -1364,8 +1419,9 @@ impl Workload {
             items.iter().map(|w| w.as_bytes().to_vec()).collect()
         };
         let (k, k2) = (self.key(), self.key());
-        // 1000.. are the set and bit commands, added after the rest.
-        let mut args = match self.rng.below(1400) {
+        // 1000.. are the set and bit commands, added after the rest; 1400.. HyperLogLog
+        // and geo.
+        let mut args = match self.rng.below(1500) {
             0..=139 => {
                 let mut args = words(&["SET", &k]);
                 args.push(self.value());
@@ -1461,7 +1517,8 @@ impl Workload {
             937..=999 => self.list_command(&k, &k2),
             1000..=1249 => self.set_command(&k, &k2),
             1250..=1319 => self.bit_command(&k, &k2),
-            _ => self.zset_command(&k, &k2),
+            1320..=1399 => self.zset_command(&k, &k2),
+            _ => self.hll_geo_command(&k, &k2),
         };
         args.shrink_to_fit();
         args

@@ -20,8 +20,11 @@ pub mod connection;
 pub mod digest;
 pub mod dispatch;
 pub mod durability;
+pub mod geo;
+pub mod geohash;
 pub mod glob;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod list;
@@ -222,6 +225,8 @@ impl Table {
             pubsub::COMMANDS,
             durability::COMMANDS,
             zset::COMMANDS,
+            hll::COMMANDS,
+            geo::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

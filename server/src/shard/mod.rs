@@ -13,6 +13,7 @@ pub mod db;
 pub mod effect;
 pub mod expire;
 pub mod hash;
+pub mod hll;
 pub mod journal;
 pub mod key;
 pub mod list;
@@ -71,6 +72,8 @@ pub struct Shard {
     pub set_limits: Option<set::SetLimits>,
     /// The sorted set encoding thresholds, cached the same way.
     pub zset_limits: Option<zset::ZsetLimits>,
+    /// `hll-sparse-max-bytes`, cached the same way (command/hll.rs).
+    pub hll_sparse_max_bytes: Option<u64>,
 }
 
 impl Shard {
@@ -92,6 +95,7 @@ impl Shard {
             blocked: blocking::Blocked::default(),
             set_limits: None,
             zset_limits: None,
+            hll_sparse_max_bytes: None,
         }
     }
 
