@@ -79,8 +79,17 @@ impl Drop for Turn {
     }
 }
 
+/// The lowercase hex SHA1 of a script body (written directly: core::fmt's per-byte
+/// formatting was as costly as the hash itself for a short script).
 pub fn sha1_hex(body: &[u8]) -> String {
-    sha1_smol::Sha1::from(body).digest().to_string()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha1_smol::Sha1::from(body).digest().bytes();
+    let mut text = String::with_capacity(40);
+    for byte in digest {
+        text.push(HEX[(byte >> 4) as usize] as char);
+        text.push(HEX[(byte & 15) as usize] as char);
+    }
+    text
 }
 
 /// Stores a body under its SHA1 and returns the SHA1.
@@ -117,7 +126,7 @@ pub struct Flags {
 /// A compiled script ready to call.
 #[derive(Clone)]
 pub struct Compiled {
-    pub sha: String,
+    pub sha: std::rc::Rc<str>,
     pub function: Function,
     pub flags: Flags,
 }
@@ -128,7 +137,10 @@ type LoadedFunctions = HashMap<String, (functions::Meta, Function)>;
 /// This core's Lua state and compiled scripts.
 pub struct Engine {
     pub lua: Lua,
-    compiled: RefCell<HashMap<String, Compiled>>,
+    compiled: RefCell<ahash::AHashMap<String, Compiled>>,
+    /// The same scripts by body: EVAL finds its script without hashing the body with SHA1
+    /// (which Redis does on every EVAL).
+    by_body: RefCell<ahash::AHashMap<Box<[u8]>, Compiled>>,
     generation: std::cell::Cell<u64>,
     /// The functions of every library, loaded into this state (and the library
     /// generation they were loaded at).
@@ -186,6 +198,7 @@ impl Engine {
         Ok(Engine {
             lua,
             compiled: RefCell::default(),
+            by_body: RefCell::default(),
             generation: std::cell::Cell::new(GENERATION.load(Ordering::Acquire)),
             functions: RefCell::new((u64::MAX, HashMap::new())),
             globals,
@@ -209,9 +222,16 @@ impl Engine {
     /// not compile.
     pub fn compile(&self, body: &[u8]) -> Result<Compiled, String> {
         self.forget_if_flushed();
+        if let Some(compiled) = self.by_body.borrow().get(body) {
+            return Ok(compiled.clone());
+        }
         let sha = sha1_hex(body);
         if let Some(compiled) = self.compiled.borrow().get(&sha) {
-            return Ok(compiled.clone());
+            let compiled = compiled.clone();
+            self.by_body
+                .borrow_mut()
+                .insert(body.into(), compiled.clone());
+            return Ok(compiled);
         }
         let (flags, code) = shebang(body)?;
         let function = self
@@ -230,11 +250,14 @@ impl Engine {
             .map_err(|e| format!("ERR {e}"))?;
         remember(body);
         let compiled = Compiled {
-            sha: sha.clone(),
+            sha: sha.as_str().into(),
             function,
             flags,
         };
         self.compiled.borrow_mut().insert(sha, compiled.clone());
+        self.by_body
+            .borrow_mut()
+            .insert(body.into(), compiled.clone());
         Ok(compiled)
     }
 
@@ -286,6 +309,7 @@ impl Engine {
         let now = GENERATION.load(Ordering::Acquire);
         if self.generation.get() != now {
             self.compiled.borrow_mut().clear();
+            self.by_body.borrow_mut().clear();
             self.generation.set(now);
         }
     }
