@@ -18,6 +18,7 @@ pub mod key;
 pub mod list;
 pub mod set;
 pub mod slot;
+pub mod stream;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -71,6 +72,8 @@ pub struct Shard {
     pub set_limits: Option<set::SetLimits>,
     /// The sorted set encoding thresholds, cached the same way.
     pub zset_limits: Option<zset::ZsetLimits>,
+    /// The stream block limits, cached the same way.
+    pub stream_limits: Option<stream::StreamLimits>,
 }
 
 impl Shard {
@@ -92,6 +95,7 @@ impl Shard {
             blocked: blocking::Blocked::default(),
             set_limits: None,
             zset_limits: None,
+            stream_limits: None,
         }
     }
 
