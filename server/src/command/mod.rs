@@ -32,6 +32,10 @@ pub mod server;
 pub mod session;
 pub mod set;
 pub mod status;
+pub mod stream;
+pub mod stream_group;
+pub mod stream_info;
+pub mod stream_read;
 pub mod string;
 pub mod transaction;
 pub mod zset;
@@ -217,6 +221,7 @@ impl Table {
             pubsub::COMMANDS,
             durability::COMMANDS,
             zset::COMMANDS,
+            stream::COMMANDS,
         ] {
             specs.extend(family.iter());
         }
