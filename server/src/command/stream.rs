@@ -463,7 +463,8 @@ fn range(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply, rev: bool) -> Result
         return Ok(());
     };
     if count == Some(0) {
-        reply.array(0);
+        // COUNT 0 (or negative) on an existing stream: Redis's null array.
+        reply.null_array();
         return Ok(());
     }
     reply_range(reply, stream, (start, end), count.unwrap_or(0), rev);

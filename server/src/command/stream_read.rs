@@ -4,8 +4,8 @@
 //! ```text
 //! check   every key in argument order (type, group; `$` resolved to the stream's last
 //!         ID), all its cores held, before anything is served     (Redis's parse loop)
-//! serve   each key with something for the reader, in argument order; XREADGROUP also
-//!         creates / refreshes its consumer on every key
+//! serve   each key with something for the reader, in argument order; XREADGROUP
+//!         creates / refreshes its consumer on each key that serves it
 //! block   nothing served and BLOCK given: wait (blocking.rs); an XADD on a key serves the
 //!         waiter from that key alone, as Redis's serveClientsBlockedOnKey does
 //! ```
@@ -95,8 +95,8 @@ fn parse(argv: &Argv, xreadgroup: bool) -> Result<(Read, Option<u64>), Status> {
         } else if is(opt, "STREAMS") && more > 0 {
             streams_at = Some(i + 1);
             if (argv.len() - i - 1) % 2 != 0 {
-                let symbol = if xreadgroup { '>' } else { '$' };
-                return Err(Status::err(format!("ERR Unbalanced XREAD list of streams: for each stream key an ID or '{symbol}' must be specified.")));
+                // Redis 7.0.15 names XREAD and '$' for both commands.
+                return Err(Status::err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             break;
         } else if is(opt, "GROUP") && more >= 2 {
@@ -244,29 +244,30 @@ fn serve_group(
     let Some(Ok(stream)) = ctx.lookup_write(key).map(|entry| stream_mut(&mut entry.value)) else {
         return false;
     };
-    let Some(group) = stream.groups.get_mut(&args.group) else {
+    let Some(delivered) = stream.groups.get(&args.group).map(|group| group.last_id) else {
         return false;
     };
-    let last = group.last_id;
+    // Redis creates or refreshes the consumer only when the key serves it.
+    let serves = match id {
+        ReadId::After(_) => true,
+        _ => {
+            let top = if woken { Some(stream.last_id) } else { last_valid(stream) };
+            top.is_some_and(|top| top > delivered)
+        }
+    };
+    if !serves {
+        return false;
+    }
+    let group = stream.groups.get_mut(&args.group).expect("just found");
     let (consumer, created) = group.consumer(&args.consumer, now_ms);
     consumer.seen_ms = now_ms;
     let mut log = GroupLog::new(key, args, created);
-    let served = match id {
-        ReadId::After(after) => {
-            serve_history(stream, args, after, count, now_ms, reply, &mut log);
-            true
-        }
-        _ => {
-            let top = if woken { Some(stream.last_id) } else { last_valid(stream) };
-            let new = top.is_some_and(|top| top > last);
-            if new {
-                deliver_new(stream, args, count, now_ms, reply, &mut log);
-            }
-            new
-        }
-    };
+    match id {
+        ReadId::After(after) => serve_history(stream, args, after, count, now_ms, reply, &mut log),
+        _ => deliver_new(stream, args, count, now_ms, reply, &mut log),
+    }
     log.finish(ctx, now_ms);
-    served
+    true
 }
 
 /// A consumer's pending entries after `after`: each existing one re-delivered (time and

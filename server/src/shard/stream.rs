@@ -522,7 +522,8 @@ impl Stream {
 
     /// Trims as Redis's streamTrim: whole blocks from the head while the stream stays at
     /// or above the goal (at most `limit` entries when approximate, 0: no limit); then,
-    /// unless `approx`, single entries of the next block. Returns the entries removed.
+    /// unless `approx`, single entries of the next block. A block whose removal would pass
+    /// `limit` stops the trim (Redis 7.0's `deleted + entries > limit`). Returns the entries removed.
     pub fn trim(&mut self, trim: Trim, approx: bool, limit: u64) -> u64 {
         let mut removed = 0;
         while let Some((&first, block)) = self.blocks.first_key_value() {
@@ -537,12 +538,13 @@ impl Stream {
             };
             if whole {
                 let live = block.live as u64;
+                // The work bound: a block that would take the count past it stays.
+                if limit != 0 && removed + live > limit {
+                    break;
+                }
                 self.blocks.remove(&first);
                 self.len -= live;
                 removed += live;
-                if limit != 0 && removed >= limit {
-                    break;
-                }
                 continue;
             }
             if !approx {
