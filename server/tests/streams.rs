@@ -245,6 +245,22 @@ fn a_blocked_group_reader_fails_when_its_group_or_stream_goes() {
         assert_eq!(error.code(), Some("UNBLOCKED"), "{error}");
         assert!(error.to_string().contains("the stream key no longer exists"));
         query::<i64>(&mut con, &["DEL", &key]);
+
+        // DEL runs on the multi-core path: the reader is answered when it ends.
+        query::<String>(&mut con, &["XGROUP", "CREATE", &key, "g", "$", "MKSTREAM"]);
+        let reader = blocked(&server, &read);
+        wait_blocked(&mut con, "xreadgroup", 1);
+        query::<i64>(&mut server.client(), &["DEL", &key]);
+        let error = reader.join().unwrap().unwrap_err();
+        assert_eq!(error.code(), Some("UNBLOCKED"), "{error}");
+        // A plain XREAD keeps waiting through a DEL, and takes what comes next.
+        let reader = blocked(&server, &["XREAD", "BLOCK", "0", "STREAMS", &key, "$"]);
+        wait_blocked(&mut con, "xread", 1);
+        query::<i64>(&mut con, &["DEL", &key]);
+        query::<String>(&mut con, &["XADD", &key, "1-1", "f", "v"]);
+        let reply = reader.join().unwrap().unwrap();
+        assert_eq!(reply, Value::Array(vec![stream_reply(&key, &[("1-1", "f", "v")])]));
+        query::<i64>(&mut con, &["DEL", &key]);
     }
 }
 
