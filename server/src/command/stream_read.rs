@@ -18,8 +18,8 @@
 //! claims nothing refreshes the consumer's seen time alone: logged as a self-claim of
 //! one of its pending entries (same time and count), or, when it has none, as
 //! `XGROUP DELCONSUMER` + `CREATECONSUMER` (the same empty consumer, seen now). A consumer
-//! whose pending entries were all deleted from the stream has no such form: that refresh
-//! alone is not logged (Redis does not propagate it either).
+//! whose pending entries were all deleted from the stream has no such form: that rare
+//! read logs the whole stream (PUT).
 
 use super::args::{is, parse_i64};
 use super::blocking::{block, Blockable};
@@ -421,6 +421,13 @@ fn refresh_seen(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8], now_ms
                 .map(|arg| arg.to_vec())
                 .collect(),
         );
+    }
+    if commands.is_empty() {
+        // Every pending entry of the consumer was deleted from the stream: no command
+        // refreshes it alone, so the whole stream is logged as it now is.
+        let entry = ctx.shard.dbs[db].raw_get(key).expect("just read");
+        effect::put(ctx.shard.journal.ops(), db, key, &entry.value, entry.expire_at_ms);
+        return;
     }
     let ops = ctx.shard.journal.ops();
     for command in commands {
