@@ -94,6 +94,7 @@ fn digest_workload(con: &mut Connection) {
     list_digest_workload(con);
     set_digest_workload(con);
     zset_digest_workload(con);
+    stream_digest_workload(con);
 }
 
 /// Lists: order matters to their digest; integers, empty and binary elements; a list of
@@ -180,6 +181,29 @@ fn zset_digest_workload(con: &mut Connection) {
     );
 }
 
+/// Streams: entries in order with their fields, deleted entries left out, a stream of
+/// several blocks, an empty stream with a group (groups are not part of the digest); TTLs.
+fn stream_digest_workload(con: &mut Connection) {
+    for i in 0..10u64 {
+        let key = format!("stream:{i}");
+        for j in 0..=i % 4 {
+            let id = format!("{}-{j}", i + 1);
+            let _: String = query(con, &["XADD", &key, &id, "f", &j.to_string(), "", "\0x"]);
+        }
+        if i % 3 == 0 {
+            let _: i64 = query(con, &["XDEL", &key, &format!("{}-0", i + 1)]);
+        }
+        if i % 4 == 1 {
+            let _: i64 = query(con, &["EXPIRE", &key, "100000"]);
+        }
+    }
+    for i in 0..250 {
+        let _: String = query(con, &["XADD", "stream:big", &format!("{i}-1"), "n", &i.to_string()]);
+    }
+    let _: () = query(con, &["XGROUP", "CREATE", "stream:empty", "g", "$", "MKSTREAM"]);
+    let _: () = query(con, &["XGROUP", "CREATE", "stream:1", "g", "0"]);
+}
+
 #[test]
 fn digest_and_digest_value_match_redis_server() {
     let Some(redis) = RedisServer::start(&["--enable-debug-command", "yes"]) else {
@@ -219,6 +243,11 @@ fn digest_and_digest_value_match_redis_server() {
         "zset:4",
         "zset:big",
         "zset:long",
+        "stream:0",
+        "stream:1",
+        "stream:5",
+        "stream:big",
+        "stream:empty",
     ];
     let with_missing = [&keys[..], &["key:7", "missing"]].concat();
     let expected: Vec<String> = query(&mut theirs, &with_missing);
