@@ -508,14 +508,17 @@ fn xsetid(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
     let Some(stream) = write(ctx, key)? else {
         return Err(Status::NoSuchKey);
     };
+    // Redis compares with the last live entry (streamLastValidID), not the last ID.
+    if let Some(top) = stream.last_live_id() {
+        if id < top {
+            return Err(Status::err(
+                "ERR The ID specified in XSETID is smaller than the target stream top item",
+            ));
+        }
+    }
     if added.is_some_and(|added| stream.len() > added) {
         return Err(Status::err(
             "ERR The entries_added specified in XSETID is smaller than the target stream length",
-        ));
-    }
-    if stream.len() > 0 && id < stream.last_id {
-        return Err(Status::err(
-            "ERR The ID specified in XSETID is smaller than the target stream top item",
         ));
     }
     stream.last_id = id;

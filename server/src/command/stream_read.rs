@@ -184,15 +184,6 @@ fn check_key(ctx: &mut Ctx, key: &[u8], id: ReadId, group: Option<&GroupArgs>) -
     })
 }
 
-/// The last live entry's ID (Redis's streamLastValidID).
-fn last_valid(stream: &Stream) -> Option<StreamId> {
-    let mut last = None;
-    stream.walk(StreamId::MIN, StreamId::MAX, true, |entry| {
-        last = Some(entry.id);
-        false
-    });
-    last
-}
 
 /// Serves one key: the `[entries]` reply for it when it has something for the reader.
 /// `woken`: a blocked reader served after a write, which Redis serves when the stream's
@@ -221,7 +212,7 @@ fn serve_plain(ctx: &mut Ctx, key: &[u8], id: ReadId, count: usize, reply: &mut 
     let Some(Ok(stream)) = ctx.lookup_read(key).map(|entry| stream_of(&entry.value)) else {
         return false;
     };
-    let top = if woken { Some(stream.last_id) } else { last_valid(stream) };
+    let top = if woken { Some(stream.last_id) } else { stream.last_live_id() };
     if top.map_or(true, |top| top <= after) {
         return false;
     }
@@ -251,7 +242,7 @@ fn serve_group(
     let serves = match id {
         ReadId::After(_) => true,
         _ => {
-            let top = if woken { Some(stream.last_id) } else { last_valid(stream) };
+            let top = if woken { Some(stream.last_id) } else { stream.last_live_id() };
             top.is_some_and(|top| top > delivered)
         }
     };

@@ -399,6 +399,16 @@ impl Stream {
         first
     }
 
+    /// The last live entry's ID, None when empty (Redis's streamLastValidID).
+    pub fn last_live_id(&self) -> Option<StreamId> {
+        let mut last = None;
+        self.walk(StreamId::MIN, StreamId::MAX, true, |entry| {
+            last = Some(entry.id);
+            false
+        });
+        last
+    }
+
     /// Appends an entry; `id` must be above `last_id` (the caller checked).
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], limits: StreamLimits) {
         debug_assert!(id > self.last_id);
