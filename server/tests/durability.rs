@@ -198,9 +198,15 @@ fn stream_digest_workload(con: &mut Connection) {
         }
     }
     for i in 0..250 {
-        let _: String = query(con, &["XADD", "stream:big", &format!("{i}-1"), "n", &i.to_string()]);
+        let _: String = query(
+            con,
+            &["XADD", "stream:big", &format!("{i}-1"), "n", &i.to_string()],
+        );
     }
-    let _: () = query(con, &["XGROUP", "CREATE", "stream:empty", "g", "$", "MKSTREAM"]);
+    let _: () = query(
+        con,
+        &["XGROUP", "CREATE", "stream:empty", "g", "$", "MKSTREAM"],
+    );
     let _: () = query(con, &["XGROUP", "CREATE", "stream:1", "g", "0"]);
 }
 
@@ -1382,7 +1388,11 @@ impl Workload {
                 _ => words(&["XTRIM", &k, "MINID", &self.stream_id()]),
             },
             8 => {
-                let start = if self.rng.chance(50) { "$".to_string() } else { self.stream_id() };
+                let start = if self.rng.chance(50) {
+                    "$".to_string()
+                } else {
+                    self.stream_id()
+                };
                 words(&["XGROUP", "CREATE", &k, group, &start, "MKSTREAM"])
             }
             9 => match self.rng.below(4) {

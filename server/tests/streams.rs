@@ -96,7 +96,10 @@ fn xadd_star_takes_the_clock_and_stays_above_the_last_id() {
     query::<String>(&mut con, &["XADD", "ahead", &future, "f", "v"]);
     let next: String = query(&mut con, &["XADD", "ahead", "*", "f", "v"]);
     assert_eq!(next, format!("{}-6", ms + 1_000_000));
-    assert_eq!(query::<String>(&mut con, &["OBJECT", "ENCODING", "auto"]), "stream");
+    assert_eq!(
+        query::<String>(&mut con, &["OBJECT", "ENCODING", "auto"]),
+        "stream"
+    );
     assert_eq!(query::<String>(&mut con, &["TYPE", "auto"]), "stream");
 }
 
@@ -114,16 +117,25 @@ fn an_xadd_from_any_core_wakes_a_reader_blocked_on_either_core() {
             let id = format!("{round}-1");
             query::<String>(&mut server.client(), &["XADD", key, &id, "f", "v"]);
             let reply = reader.join().unwrap().unwrap();
-            assert_eq!(reply, Value::Array(vec![stream_reply(key, &[(&id, "f", "v")])]));
+            assert_eq!(
+                reply,
+                Value::Array(vec![stream_reply(key, &[(&id, "f", "v")])])
+            );
         }
     }
     // A reader blocked on keys of both cores is served by an XADD to either.
     for (key, id) in [(&k1, "10-1"), (&k0, "10-1")] {
-        let reader = blocked(&server, &["XREAD", "BLOCK", "0", "STREAMS", &k0, &k1, "$", "$"]);
+        let reader = blocked(
+            &server,
+            &["XREAD", "BLOCK", "0", "STREAMS", &k0, &k1, "$", "$"],
+        );
         wait_blocked(&mut con, "xread", 1);
         query::<String>(&mut server.client(), &["XADD", key, id, "g", "w"]);
         let reply = reader.join().unwrap().unwrap();
-        assert_eq!(reply, Value::Array(vec![stream_reply(key, &[(id, "g", "w")])]));
+        assert_eq!(
+            reply,
+            Value::Array(vec![stream_reply(key, &[(id, "g", "w")])])
+        );
         query::<i64>(&mut con, &["DEL", &k0, &k1]);
     }
 }
@@ -138,7 +150,10 @@ fn dollar_is_resolved_when_the_reader_blocks() {
     wait_blocked(&mut con, "xread", 1);
     query::<String>(&mut con, &["XADD", &key, "2-1", "new", "2"]);
     let reply = reader.join().unwrap().unwrap();
-    assert_eq!(reply, Value::Array(vec![stream_reply(&key, &[("2-1", "new", "2")])]));
+    assert_eq!(
+        reply,
+        Value::Array(vec![stream_reply(&key, &[("2-1", "new", "2")])])
+    );
 }
 
 #[test]
@@ -150,13 +165,28 @@ fn readers_of_a_group_are_served_first_blocked_first() {
         query::<String>(&mut con, &["XGROUP", "CREATE", &key, "g", "$", "MKSTREAM"]);
         let mut readers = Vec::new();
         for (n, name) in ["c1", "c2", "c3"].iter().enumerate() {
-            let args = ["XREADGROUP", "GROUP", "g", name, "COUNT", "1", "BLOCK", "0", "STREAMS", &key, ">"];
+            let args = [
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                name,
+                "COUNT",
+                "1",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                &key,
+                ">",
+            ];
             readers.push(blocked(&server, &args));
             wait_blocked(&mut con, "xreadgroup", n + 1);
         }
         for (n, reader) in readers.into_iter().enumerate() {
             let id = format!("{}-1", n + 1);
-            query::<String>(&mut server.client(), &["XADD", &key, &id, "n", &n.to_string()]);
+            query::<String>(
+                &mut server.client(),
+                &["XADD", &key, &id, "n", &n.to_string()],
+            );
             let reply = reader.join().unwrap().unwrap();
             let want = Value::Array(vec![stream_reply(&key, &[(&id, "n", &n.to_string())])]);
             assert_eq!(reply, want, "reader {n} on core {core}");
@@ -176,7 +206,17 @@ fn timeouts_answer_null_after_the_time_and_not_before() {
     query::<String>(&mut con, &["XGROUP", "CREATE", &key, "g", "$", "MKSTREAM"]);
     for args in [
         vec!["XREAD", "BLOCK", "300", "STREAMS", &key, "$"],
-        vec!["XREADGROUP", "GROUP", "g", "c", "BLOCK", "300", "STREAMS", &key, ">"],
+        vec![
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "300",
+            "STREAMS",
+            &key,
+            ">",
+        ],
     ] {
         let started = Instant::now();
         let reply: Value = query(&mut con, &args);
@@ -214,7 +254,12 @@ fn client_unblock_ends_a_read_with_null_or_an_error() {
             }
             Err(error) => {
                 assert!(want_error);
-                assert!(error.to_string().contains("client unblocked via CLIENT UNBLOCK"), "{error}");
+                assert!(
+                    error
+                        .to_string()
+                        .contains("client unblocked via CLIENT UNBLOCK"),
+                    "{error}"
+                );
             }
         }
     }
@@ -227,14 +272,26 @@ fn a_blocked_group_reader_fails_when_its_group_or_stream_goes() {
     let mut con = server.client();
     for core in 0..2 {
         let key = key_on(core, "gone:");
-        let read = ["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", &key, ">"];
+        let read = [
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            &key,
+            ">",
+        ];
         query::<String>(&mut con, &["XGROUP", "CREATE", &key, "g", "$", "MKSTREAM"]);
         let reader = blocked(&server, &read);
         wait_blocked(&mut con, "xreadgroup", 1);
         query::<i64>(&mut server.client(), &["XGROUP", "DESTROY", &key, "g"]);
         let error = reader.join().unwrap().unwrap_err();
         assert_eq!(error.code(), Some("NOGROUP"), "{error}");
-        assert!(error.to_string().contains("the consumer group this client was blocked on no longer exists"));
+        assert!(error
+            .to_string()
+            .contains("the consumer group this client was blocked on no longer exists"));
 
         query::<String>(&mut con, &["XGROUP", "CREATE", &key, "g", "$"]);
         let reader = blocked(&server, &read);
@@ -243,7 +300,9 @@ fn a_blocked_group_reader_fails_when_its_group_or_stream_goes() {
         query::<String>(&mut server.client(), &["SET", &key, "now a string"]);
         let error = reader.join().unwrap().unwrap_err();
         assert_eq!(error.code(), Some("UNBLOCKED"), "{error}");
-        assert!(error.to_string().contains("the stream key no longer exists"));
+        assert!(error
+            .to_string()
+            .contains("the stream key no longer exists"));
         query::<i64>(&mut con, &["DEL", &key]);
 
         // DEL runs on the multi-core path: the reader is answered when it ends.
@@ -259,7 +318,10 @@ fn a_blocked_group_reader_fails_when_its_group_or_stream_goes() {
         query::<i64>(&mut con, &["DEL", &key]);
         query::<String>(&mut con, &["XADD", &key, "1-1", "f", "v"]);
         let reply = reader.join().unwrap().unwrap();
-        assert_eq!(reply, Value::Array(vec![stream_reply(&key, &[("1-1", "f", "v")])]));
+        assert_eq!(
+            reply,
+            Value::Array(vec![stream_reply(&key, &[("1-1", "f", "v")])])
+        );
         query::<i64>(&mut con, &["DEL", &key]);
     }
 }
@@ -273,16 +335,41 @@ fn inside_multi_a_read_answers_at_once() {
     let started = Instant::now();
     let replies: Vec<Value> = redis::pipe()
         .atomic()
-        .cmd("XREAD").arg("BLOCK").arg("0").arg("STREAMS").arg(&key).arg("$")
-        .cmd("XREADGROUP").arg("GROUP").arg("g").arg("c").arg("BLOCK").arg("0").arg("STREAMS").arg(&key).arg(">")
-        .cmd("XADD").arg(&key).arg("1-1").arg("f").arg("v")
-        .cmd("XREAD").arg("BLOCK").arg("0").arg("STREAMS").arg(&key).arg("0")
+        .cmd("XREAD")
+        .arg("BLOCK")
+        .arg("0")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg("$")
+        .cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("BLOCK")
+        .arg("0")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">")
+        .cmd("XADD")
+        .arg(&key)
+        .arg("1-1")
+        .arg("f")
+        .arg("v")
+        .cmd("XREAD")
+        .arg("BLOCK")
+        .arg("0")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg("0")
         .query(&mut con)
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(replies[0], Value::Nil);
     assert_eq!(replies[1], Value::Nil);
-    assert_eq!(replies[3], Value::Array(vec![stream_reply(&key, &[("1-1", "f", "v")])]));
+    assert_eq!(
+        replies[3],
+        Value::Array(vec![stream_reply(&key, &[("1-1", "f", "v")])])
+    );
 }
 
 /// XINFO STREAM FULL of every key, for comparing a server with itself after a restart.
@@ -308,22 +395,80 @@ fn group_state_survives_a_restart_whether_served_at_once_or_later() {
         query::<String>(&mut con, &["XADD", key, "*", "f", "v"]);
     }
     // Served at once, across cores: deliveries, a NOACK read, a history read.
-    let two = &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", &k0, &k1, ">", ">"];
+    let two = &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "2",
+        "STREAMS",
+        &k0,
+        &k1,
+        ">",
+        ">",
+    ];
     query::<Value>(&mut con, two);
-    query::<Value>(&mut con, &["XREADGROUP", "GROUP", "noack", "bob", "NOACK", "STREAMS", &k0, &k1, ">", ">"]);
-    query::<Value>(&mut con, &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", &k0, &k1, "0", "0"]);
+    query::<Value>(
+        &mut con,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "noack",
+            "bob",
+            "NOACK",
+            "STREAMS",
+            &k0,
+            &k1,
+            ">",
+            ">",
+        ],
+    );
+    query::<Value>(
+        &mut con,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "STREAMS",
+            &k0,
+            &k1,
+            "0",
+            "0",
+        ],
+    );
     // Served later: a reader blocked on each core, woken by XADD.
     for key in &keys {
-        let read = ["XREADGROUP", "GROUP", "g", "carol", "BLOCK", "0", "STREAMS", key, ">"];
+        let read = [
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "carol",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            key,
+            ">",
+        ];
         // Drain what is there first, so the next read blocks.
-        query::<Value>(&mut con, &["XREADGROUP", "GROUP", "g", "dave", "STREAMS", key, ">"]);
+        query::<Value>(
+            &mut con,
+            &["XREADGROUP", "GROUP", "g", "dave", "STREAMS", key, ">"],
+        );
         let reader = blocked(&server, &read);
         wait_blocked(&mut con, "xreadgroup", 1);
         query::<String>(&mut con, &["XADD", key, "*", "late", "1"]);
         assert!(matches!(reader.join().unwrap().unwrap(), Value::Array(_)));
     }
-    query::<Value>(&mut con, &["XAUTOCLAIM", &k0, "g", "erin", "0", "0", "JUSTID"]);
-    query::<Value>(&mut con, &["XAUTOCLAIM", &k1, "g", "erin", "0", "0", "COUNT", "1"]);
+    query::<Value>(
+        &mut con,
+        &["XAUTOCLAIM", &k0, "g", "erin", "0", "0", "JUSTID"],
+    );
+    query::<Value>(
+        &mut con,
+        &["XAUTOCLAIM", &k1, "g", "erin", "0", "0", "COUNT", "1"],
+    );
     let before = full_info(&mut con, &keys);
     let digest: String = query(&mut con, &["DEBUG", "DIGEST"]);
     server.kill();

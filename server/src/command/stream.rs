@@ -202,7 +202,7 @@ fn parse_add_or_trim(args: &mut Args, xadd: bool) -> Result<AddArgs, Status> {
         let more = args.remaining();
         if xadd && opt == b"*" {
             break;
-        } else if is(opt, "MAXLEN") && more > 0 || is(opt, "MINID") && more > 0 {
+        } else if (is(opt, "MAXLEN") || is(opt, "MINID")) && more > 0 {
             if trim.trim.is_some() {
                 return Err(Status::err(
                     "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
@@ -269,7 +269,11 @@ fn check_trim(trim: &mut TrimArgs, xadd: bool) -> Result<(), Status> {
             .as_ref()
             .map_or(100, |store| store.settings().stream_node_max_entries);
         let limit = entries.saturating_mul(100);
-        trim.limit = if limit == 0 || limit > 1_000_000 { 10_000 } else { limit };
+        trim.limit = if limit == 0 || limit > 1_000_000 {
+            10_000
+        } else {
+            limit
+        };
     } else {
         trim.limit = 0;
     }
@@ -283,8 +287,16 @@ fn apply_trim(stream: &mut Stream, trim: &TrimArgs) -> (u64, Option<Vec<Vec<u8>>
     };
     let removed = stream.trim(strategy, trim.approx, trim.limit);
     let exact = trim.approx.then(|| match strategy {
-        Trim::MaxLen(_) => vec![b"MAXLEN".to_vec(), b"=".to_vec(), stream.len().to_string().into_bytes()],
-        Trim::MinId(_) => vec![b"MINID".to_vec(), b"=".to_vec(), stream.first_id().text().into_bytes()],
+        Trim::MaxLen(_) => vec![
+            b"MAXLEN".to_vec(),
+            b"=".to_vec(),
+            stream.len().to_string().into_bytes(),
+        ],
+        Trim::MinId(_) => vec![
+            b"MINID".to_vec(),
+            b"=".to_vec(),
+            stream.first_id().text().into_bytes(),
+        ],
     });
     (removed, exact)
 }
@@ -296,7 +308,11 @@ const ID_TOO_SMALL: &str =
     "ERR The ID specified in XADD is equal or smaller than the target stream top item";
 
 /// The ID an XADD appends with (streamAppendItem's choice), or its error.
-fn next_id(ctx: &mut Ctx, last: StreamId, id: Option<(StreamId, bool)>) -> Result<StreamId, Status> {
+fn next_id(
+    ctx: &mut Ctx,
+    last: StreamId,
+    id: Option<(StreamId, bool)>,
+) -> Result<StreamId, Status> {
     match id {
         None => {
             let now = ctx.now_ms();
@@ -327,7 +343,9 @@ fn xadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
         return Err(Status::WrongArity("xadd".into()));
     }
     if parsed.id == Some((StreamId::MIN, true)) {
-        return Err(Status::err("ERR The ID specified in XADD must be greater than 0-0"));
+        return Err(Status::err(
+            "ERR The ID specified in XADD must be greater than 0-0",
+        ));
     }
     let last = match write(ctx, key)? {
         Some(stream) => stream.last_id,
@@ -380,9 +398,11 @@ fn log_xadd(
     }
     match (exact, parsed.trim.trim) {
         (Some(exact), _) => logged.extend(exact),
-        (None, Some(Trim::MaxLen(max))) => {
-            logged.extend([b"MAXLEN".to_vec(), b"=".to_vec(), max.to_string().into_bytes()])
-        }
+        (None, Some(Trim::MaxLen(max))) => logged.extend([
+            b"MAXLEN".to_vec(),
+            b"=".to_vec(),
+            max.to_string().into_bytes(),
+        ]),
         (None, Some(Trim::MinId(min))) => {
             logged.extend([b"MINID".to_vec(), b"=".to_vec(), min.text().into_bytes()])
         }
@@ -447,7 +467,11 @@ fn xlen(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
 fn range(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply, rev: bool) -> Result<(), Status> {
     let key = args.required()?;
     let (first, second) = (args.required()?, args.required()?);
-    let (start_arg, end_arg) = if rev { (second, first) } else { (first, second) };
+    let (start_arg, end_arg) = if rev {
+        (second, first)
+    } else {
+        (first, second)
+    };
     let start = parse_bound(start_arg, 0, true)?;
     let end = parse_bound(end_arg, u64::MAX, false)?;
     let mut count = None;
@@ -593,7 +617,16 @@ const fn shard(
     summary: &'static str,
     since: &'static str,
 ) -> Spec {
-    Spec::row(name, arity, flags, keys, Handler::Shard(handler), "stream", summary, since)
+    Spec::row(
+        name,
+        arity,
+        flags,
+        keys,
+        Handler::Shard(handler),
+        "stream",
+        summary,
+        since,
+    )
 }
 
 const fn multi(
@@ -605,7 +638,16 @@ const fn multi(
     since: &'static str,
 ) -> Spec {
     // Keys follow STREAMS: Redis reports no fixed positions (movablekeys).
-    Spec::row(name, arity, flags, NO_KEYS, Handler::Multi(handler), "stream", summary, since)
+    Spec::row(
+        name,
+        arity,
+        flags,
+        NO_KEYS,
+        Handler::Multi(handler),
+        "stream",
+        summary,
+        since,
+    )
 }
 
 /// XGROUP and XINFO subcommands name their key second.
@@ -669,15 +711,22 @@ mod tests {
         assert_eq!(parse_id(b"-", 7), Ok(StreamId::MIN));
         assert_eq!(parse_id(b"+", 7), Ok(StreamId::MAX));
         assert_eq!(parse_id(b"007-+3", 0), Ok(StreamId::new(7, 3)));
-        assert_eq!(parse_id(b"-0", 0), Ok(StreamId::MIN));
+        // The text before the first '-' is the ms: empty here.
+        assert!(parse_id(b"-0", 0).is_err());
         assert!(parse_id(b"-1", 0).is_err());
         assert!(parse_id(b"1-", 0).is_err());
         assert!(parse_id(b"18446744073709551616", 0).is_err());
         assert!(parse_strict_id(b"+").is_err());
-        assert_eq!(parse_id_full(b"3-*", 0, true, true), Ok((StreamId::new(3, 0), false)));
+        assert_eq!(
+            parse_id_full(b"3-*", 0, true, true),
+            Ok((StreamId::new(3, 0), false))
+        );
         assert!(parse_id_full(b"3-*", 0, true, false).is_err());
         assert_eq!(parse_bound(b"(1-1", 0, true), Ok(StreamId::new(1, 2)));
-        assert_eq!(parse_bound(b"(2", u64::MAX, false), Ok(StreamId::new(1, u64::MAX)));
+        assert_eq!(
+            parse_bound(b"(2", u64::MAX, false),
+            Ok(StreamId::new(2, u64::MAX - 1))
+        );
         assert!(parse_bound(b"(-", 0, true).is_err());
         let err = Err(Status::err("ERR invalid end ID for the interval"));
         assert_eq!(parse_bound(b"(0-0", u64::MAX, false), err);

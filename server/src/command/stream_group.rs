@@ -77,7 +77,9 @@ fn xgroup_options(args: &Args, create: bool) -> Result<(bool, i64), Status> {
         } else if is(opt, "ENTRIESREAD") && at + 1 < args.len() {
             entries_read = parse_i64(args.get(at + 1))?;
             if entries_read < 0 && entries_read != ENTRIES_READ_INVALID {
-                return Err(Status::err("ERR value for ENTRIESREAD must be positive or -1"));
+                return Err(Status::err(
+                    "ERR value for ENTRIESREAD must be positive or -1",
+                ));
             }
             at += 2;
         } else {
@@ -268,7 +270,8 @@ pub(super) fn xpending(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Res
 fn pending_summary(reply: &mut Reply, group: &Group) {
     reply.array(4);
     reply.int(group.pel.len() as i64);
-    let (Some((first, _)), Some((last, _))) = (group.pel.first_key_value(), group.pel.last_key_value())
+    let (Some((first, _)), Some((last, _))) =
+        (group.pel.first_key_value(), group.pel.last_key_value())
     else {
         reply.null();
         reply.null();
@@ -337,7 +340,8 @@ struct ClaimOptions {
 }
 
 fn claim_option_int(arg: &[u8], name: &str) -> Result<i64, Status> {
-    parse_i64(arg).map_err(|_| Status::err(format!("ERR Invalid {name} option argument for XCLAIM")))
+    parse_i64(arg)
+        .map_err(|_| Status::err(format!("ERR Invalid {name} option argument for XCLAIM")))
 }
 
 fn parse_claim_options(args: &Args, mut at: usize, now_ms: u64) -> Result<ClaimOptions, Status> {
@@ -380,11 +384,7 @@ fn parse_claim_options(args: &Args, mut at: usize, now_ms: u64) -> Result<ClaimO
 }
 
 /// The group `name` of the stream at `key` for a claim, or Redis's NOGROUP error.
-fn claim_group<'c>(
-    ctx: &'c mut Ctx,
-    key: &[u8],
-    name: &[u8],
-) -> Result<&'c mut Stream, Status> {
+fn claim_group<'c>(ctx: &'c mut Ctx, key: &[u8], name: &[u8]) -> Result<&'c mut Stream, Status> {
     match ctx.lookup_write(key) {
         Some(entry) => {
             let stream = stream_mut(&mut entry.value)?;

@@ -74,11 +74,10 @@ pub(super) fn stream(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Resul
             ))
         }
     }
-    let now_ms = ctx.now_ms();
     let stream = stream_or_no_key(ctx, key)?;
     match full {
         None => stream_summary(reply, stream),
-        Some(count) => stream_full(reply, stream, count, now_ms),
+        Some(count) => stream_full(reply, stream, count),
     }
     Ok(())
 }
@@ -111,7 +110,7 @@ fn limited(len: usize, count: usize) -> usize {
     }
 }
 
-fn stream_full(reply: &mut Reply, stream: &Stream, count: usize, _now_ms: u64) {
+fn stream_full(reply: &mut Reply, stream: &Stream, count: usize) {
     reply.map(9);
     reply_header(reply, stream);
     reply.bulk(b"entries");

@@ -142,7 +142,8 @@ fn parse(argv: &Argv, xreadgroup: bool) -> Result<(Read, Option<u64>), Status> {
 
 /// BLOCK's milliseconds (UNIT_MILLISECONDS: an integer).
 fn parse_block(arg: &[u8]) -> Result<u64, Status> {
-    let ms = parse_i64(arg).map_err(|_| Status::err("ERR timeout is not an integer or out of range"))?;
+    let ms =
+        parse_i64(arg).map_err(|_| Status::err("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
         return Err(Status::err("ERR timeout is negative"));
     }
@@ -164,7 +165,12 @@ fn parse_read_id(arg: &[u8], xreadgroup: bool) -> Result<ReadId, Status> {
 
 /// The key-side checks of Redis's parse loop for one key: its type, its group; `$`
 /// resolved. Err for the key's own error.
-fn check_key(ctx: &mut Ctx, key: &[u8], id: ReadId, group: Option<&GroupArgs>) -> Result<ReadId, Status> {
+fn check_key(
+    ctx: &mut Ctx,
+    key: &[u8],
+    id: ReadId,
+    group: Option<&GroupArgs>,
+) -> Result<ReadId, Status> {
     let stream = match ctx.lookup_read(key) {
         Some(entry) => Some(stream_of(&entry.value)?),
         None => None,
@@ -183,7 +189,6 @@ fn check_key(ctx: &mut Ctx, key: &[u8], id: ReadId, group: Option<&GroupArgs>) -
         id => id,
     })
 }
-
 
 /// Serves one key: the `[entries]` reply for it when it has something for the reader.
 /// `woken`: a blocked reader served after a write, which Redis serves when the stream's
@@ -205,15 +210,26 @@ fn serve_key(
     served.then_some(out)
 }
 
-fn serve_plain(ctx: &mut Ctx, key: &[u8], id: ReadId, count: usize, reply: &mut Reply, woken: bool) -> bool {
+fn serve_plain(
+    ctx: &mut Ctx,
+    key: &[u8],
+    id: ReadId,
+    count: usize,
+    reply: &mut Reply,
+    woken: bool,
+) -> bool {
     let ReadId::After(after) = id else {
         unreachable!("resolved before serving")
     };
     let Some(Ok(stream)) = ctx.lookup_read(key).map(|entry| stream_of(&entry.value)) else {
         return false;
     };
-    let top = if woken { Some(stream.last_id) } else { stream.last_live_id() };
-    if top.map_or(true, |top| top <= after) {
+    let top = if woken {
+        Some(stream.last_id)
+    } else {
+        stream.last_live_id()
+    };
+    if top.is_none_or(|top| top <= after) {
         return false;
     }
     let start = after.next().expect("below the top");
@@ -232,7 +248,10 @@ fn serve_group(
     woken: bool,
 ) -> bool {
     let now_ms = ctx.now_ms();
-    let Some(Ok(stream)) = ctx.lookup_write(key).map(|entry| stream_mut(&mut entry.value)) else {
+    let Some(Ok(stream)) = ctx
+        .lookup_write(key)
+        .map(|entry| stream_mut(&mut entry.value))
+    else {
         return false;
     };
     let Some(delivered) = stream.groups.get(&args.group).map(|group| group.last_id) else {
@@ -242,7 +261,11 @@ fn serve_group(
     let serves = match id {
         ReadId::After(_) => true,
         _ => {
-            let top = if woken { Some(stream.last_id) } else { stream.last_live_id() };
+            let top = if woken {
+                Some(stream.last_id)
+            } else {
+                stream.last_live_id()
+            };
             top.is_some_and(|top| top > delivered)
         }
     };
@@ -289,7 +312,10 @@ fn serve_history(
             Some(entry) => {
                 reply_entry(reply, &entry);
                 let group = stream.groups.get_mut(&args.group).expect("checked");
-                let nack = group.pel.get_mut(&id).expect("consumer PEL is in the group PEL");
+                let nack = group
+                    .pel
+                    .get_mut(&id)
+                    .expect("consumer PEL is in the group PEL");
                 nack.delivery_ms = now_ms;
                 nack.delivery_count += 1;
                 log.claim(id, nack.delivery_count);
@@ -380,11 +406,32 @@ impl GroupLog {
         let now = now_ms.to_string();
         for (id, count) in &self.claims {
             let (id, count) = (id.text(), count.to_string());
-            record(&[b"XCLAIM", key, group, consumer, b"0", id.as_bytes(), b"TIME", now.as_bytes(), b"RETRYCOUNT", count.as_bytes(), b"FORCE", b"JUSTID"]);
+            record(&[
+                b"XCLAIM",
+                key,
+                group,
+                consumer,
+                b"0",
+                id.as_bytes(),
+                b"TIME",
+                now.as_bytes(),
+                b"RETRYCOUNT",
+                count.as_bytes(),
+                b"FORCE",
+                b"JUSTID",
+            ]);
         }
         if let Some((last, entries_read)) = self.position {
             let (last, read) = (last.text(), entries_read.to_string());
-            record(&[b"XGROUP", b"SETID", key, group, last.as_bytes(), b"ENTRIESREAD", read.as_bytes()]);
+            record(&[
+                b"XGROUP",
+                b"SETID",
+                key,
+                group,
+                last.as_bytes(),
+                b"ENTRIESREAD",
+                read.as_bytes(),
+            ]);
         }
         if self.claims.is_empty() && !self.created {
             refresh_seen(ctx, key, group, consumer, now_ms);
@@ -395,29 +442,60 @@ impl GroupLog {
 /// Logs a seen-time refresh alone (see the file's header).
 fn refresh_seen(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8], now_ms: u64) {
     let db = ctx.db;
-    let Some(Value::Stream(stream)) = ctx.shard.dbs[db].raw_get(key).map(|entry| &entry.value) else {
+    let Some(Value::Stream(stream)) = ctx.shard.dbs[db].raw_get(key).map(|entry| &entry.value)
+    else {
         return;
     };
     let group_state = &stream.groups[group];
     let pel = &group_state.consumers[consumer].pel;
     let mut commands: Vec<Vec<Vec<u8>>> = Vec::new();
     if pel.is_empty() {
-        commands.push(vec![b"XGROUP".to_vec(), b"DELCONSUMER".to_vec(), key.to_vec(), group.to_vec(), consumer.to_vec()]);
-        commands.push(vec![b"XGROUP".to_vec(), b"CREATECONSUMER".to_vec(), key.to_vec(), group.to_vec(), consumer.to_vec()]);
+        commands.push(vec![
+            b"XGROUP".to_vec(),
+            b"DELCONSUMER".to_vec(),
+            key.to_vec(),
+            group.to_vec(),
+            consumer.to_vec(),
+        ]);
+        commands.push(vec![
+            b"XGROUP".to_vec(),
+            b"CREATECONSUMER".to_vec(),
+            key.to_vec(),
+            group.to_vec(),
+            consumer.to_vec(),
+        ]);
     } else if let Some(&id) = pel.iter().find(|&&id| stream.get(id).is_some()) {
         let nack = &group_state.pel[&id];
         commands.push(
-            [&b"XCLAIM"[..], key, group, consumer, b"0", id.text().as_bytes(), b"TIME", nack.delivery_ms.to_string().as_bytes(), b"RETRYCOUNT", nack.delivery_count.to_string().as_bytes(), b"JUSTID"]
-                .iter()
-                .map(|arg| arg.to_vec())
-                .collect(),
+            [
+                &b"XCLAIM"[..],
+                key,
+                group,
+                consumer,
+                b"0",
+                id.text().as_bytes(),
+                b"TIME",
+                nack.delivery_ms.to_string().as_bytes(),
+                b"RETRYCOUNT",
+                nack.delivery_count.to_string().as_bytes(),
+                b"JUSTID",
+            ]
+            .iter()
+            .map(|arg| arg.to_vec())
+            .collect(),
         );
     }
     if commands.is_empty() {
         // Every pending entry of the consumer was deleted from the stream: no command
         // refreshes it alone, so the whole stream is logged as it now is.
         let entry = ctx.shard.dbs[db].raw_get(key).expect("just read");
-        effect::put(ctx.shard.journal.ops(), db, key, &entry.value, entry.expire_at_ms);
+        effect::put(
+            ctx.shard.journal.ops(),
+            db,
+            key,
+            &entry.value,
+            entry.expire_at_ms,
+        );
         return;
     }
     let ops = ctx.shard.journal.ops();
@@ -473,8 +551,14 @@ impl Read {
 
     /// Redis's parse loop over the keys, on their cores: the first error in argument
     /// order, or every ID with `$` resolved (kept for later attempts).
-    async fn check(&self, op: &mut MultiCore, db: usize, cores: usize) -> Result<Vec<ReadId>, Status> {
-        if let Some(resolved) = self.resolved.borrow().clone() {
+    async fn check(
+        &self,
+        op: &mut MultiCore,
+        db: usize,
+        cores: usize,
+    ) -> Result<Vec<ReadId>, Status> {
+        let cached = self.resolved.borrow().clone();
+        if let Some(resolved) = cached {
             self.still_there(op, db, cores).await?;
             return Ok(resolved);
         }
@@ -490,7 +574,12 @@ impl Read {
                     let mut ctx = Ctx::new(shard, db);
                     work.into_iter()
                         .map(|(at, key, id)| {
-                            let checked = check_key(&mut ctx, &key, id.clone().unwrap_or(ReadId::New), group.as_ref());
+                            let checked = check_key(
+                                &mut ctx,
+                                &key,
+                                id.clone().unwrap_or(ReadId::New),
+                                group.as_ref(),
+                            );
                             (at, checked.and_then(|resolved| id.map(|_| resolved)))
                         })
                         .collect::<Vec<_>>()
@@ -516,7 +605,10 @@ impl Read {
         };
         let mut errors: Vec<(usize, &'static str)> = Vec::new();
         for (core, positions) in self.by_core(cores) {
-            let keys: Vec<(usize, Vec<u8>)> = positions.iter().map(|&at| (at, self.keys[at].clone())).collect();
+            let keys: Vec<(usize, Vec<u8>)> = positions
+                .iter()
+                .map(|&at| (at, self.keys[at].clone()))
+                .collect();
             let name = group.group.clone();
             let found = op
                 .run(core, move |shard| {
@@ -535,7 +627,13 @@ impl Read {
     }
 
     /// Checks, then serves every key that has something, cores held throughout.
-    async fn attempt(&self, op: &mut MultiCore, db: usize, cores: usize, proto: Proto) -> Result<Option<Vec<u8>>, Status> {
+    async fn attempt(
+        &self,
+        op: &mut MultiCore,
+        db: usize,
+        cores: usize,
+        proto: Proto,
+    ) -> Result<Option<Vec<u8>>, Status> {
         let ids = self.check(op, db, cores).await?;
         let mut served: Vec<Option<Vec<u8>>> = vec![None; self.keys.len()];
         for (core, positions) in self.by_core(cores) {
@@ -548,7 +646,9 @@ impl Read {
                 .run(core, move |shard| {
                     let mut ctx = Ctx::new(shard, db);
                     work.into_iter()
-                        .map(|(at, key, id)| (at, serve_key(&mut ctx, &key, id, &args, proto, false)))
+                        .map(|(at, key, id)| {
+                            (at, serve_key(&mut ctx, &key, id, &args, proto, false))
+                        })
                         .collect::<Vec<_>>()
                 })
                 .await;
@@ -581,7 +681,11 @@ impl Blockable for Read {
     }
 
     fn server(&self, proto: Proto) -> Box<dyn Serve> {
-        let resolved = self.resolved.borrow().clone().expect("checked before blocking");
+        let resolved = self
+            .resolved
+            .borrow()
+            .clone()
+            .expect("checked before blocking");
         let ids = self.keys.iter().cloned().zip(resolved).collect();
         Box::new(ReadServe {
             args: self.args(),
@@ -630,7 +734,11 @@ fn gone(ctx: &mut Ctx, key: &[u8], group: &[u8]) -> Option<&'static str> {
 async fn run(s: &mut Session, argv: Argv, xreadgroup: bool) -> Result<(), Status> {
     let (read, block_ms) = parse(&argv, xreadgroup)?;
     if let Some(ms) = block_ms {
-        let deadline = if ms == 0 { 0 } else { unix_ms().saturating_add(ms) };
+        let deadline = if ms == 0 {
+            0
+        } else {
+            unix_ms().saturating_add(ms)
+        };
         return block(s, read, deadline).await;
     }
     let (db, cores, proto) = (s.db, s.core.cores, s.proto);

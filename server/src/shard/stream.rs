@@ -19,8 +19,8 @@
 //! of the first block it cannot drop whole, in Redis's order (so MAXLEN ~ removes the
 //! same entries Redis would when blocks close at the same points).
 
-use crate::config::Settings;
 use crate::config::ConfigStore;
+use crate::config::Settings;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
@@ -99,7 +99,11 @@ impl StreamLimits {
         let bytes = usize::try_from(settings.stream_node_max_bytes).unwrap_or(usize::MAX);
         StreamLimits {
             // 0 means "no limit", which Redis caps at its listpack maximum.
-            node_bytes: if bytes == 0 { NODE_MAX_BYTES_CAP } else { bytes.min(NODE_MAX_BYTES_CAP) },
+            node_bytes: if bytes == 0 {
+                NODE_MAX_BYTES_CAP
+            } else {
+                bytes.min(NODE_MAX_BYTES_CAP)
+            },
             node_entries: usize::try_from(settings.stream_node_max_entries).unwrap_or(usize::MAX),
         }
     }
@@ -413,7 +417,8 @@ impl Stream {
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], limits: StreamLimits) {
         debug_assert!(id > self.last_id);
         let open = self.blocks.last_key_value().and_then(|(&first, block)| {
-            let too_big = block.bytes.len() + encoded_len(Some(first), id, fields) >= limits.node_bytes;
+            let too_big =
+                block.bytes.len() + encoded_len(Some(first), id, fields) >= limits.node_bytes;
             let too_many = limits.node_entries != 0 && block.entries >= limits.node_entries;
             (!too_big && !too_many).then_some(first)
         });
@@ -508,8 +513,12 @@ impl Stream {
         let mut at = 0;
         while at < block.bytes.len() {
             let decoded = block.decode(first, at);
-            let (found, deleted, start, end) =
-                (decoded.entry.id, decoded.deleted, decoded.start, decoded.end);
+            let (found, deleted, start, end) = (
+                decoded.entry.id,
+                decoded.deleted,
+                decoded.start,
+                decoded.end,
+            );
             if found == id {
                 if deleted {
                     return false;
@@ -635,8 +644,7 @@ impl Stream {
             return Some(0);
         }
         let added = self.entries_added as i64;
-        if group.entries_read != ENTRIES_READ_INVALID && !self.has_tombstones_from(group.last_id)
-        {
+        if group.entries_read != ENTRIES_READ_INVALID && !self.has_tombstones_from(group.last_id) {
             return Some(added - group.entries_read);
         }
         let read = self.distance_from_first(group.last_id);
@@ -784,12 +792,25 @@ impl Stream {
                 let id = r.id()?;
                 let (delivery_ms, delivery_count) = (r.u64()?, r.u64()?);
                 let consumer = r.bytes()?.to_vec();
-                pending.push((id, Nack { delivery_ms, delivery_count, consumer }));
+                pending.push((
+                    id,
+                    Nack {
+                        delivery_ms,
+                        delivery_count,
+                        consumer,
+                    },
+                ));
             }
             for _ in 0..r.u32()? {
                 let name = r.bytes()?.to_vec();
                 let seen_ms = r.u64()?;
-                group.consumers.insert(name, Consumer { seen_ms, pel: BTreeSet::new() });
+                group.consumers.insert(
+                    name,
+                    Consumer {
+                        seen_ms,
+                        pel: BTreeSet::new(),
+                    },
+                );
             }
             for (id, nack) in pending {
                 let consumer = nack.consumer.clone();
@@ -899,8 +920,9 @@ mod tests {
                     StreamId::new(last.ms + ms_step, 0)
                 };
                 let value = id.text().into_bytes();
-                let pairs: Vec<(&[u8], &[u8])> =
-                    (0..fields).map(|_| (&b"field"[..], value.as_slice())).collect();
+                let pairs: Vec<(&[u8], &[u8])> = (0..fields)
+                    .map(|_| (&b"field"[..], value.as_slice()))
+                    .collect();
                 stream.append(id, &pairs, limits(node));
                 model.insert(id, value);
             }
@@ -940,7 +962,11 @@ mod tests {
     fn the_put_form_round_trips_with_groups() {
         let mut stream = Stream::default();
         for seq in 1..=5 {
-            stream.append(StreamId::new(7, seq), &[(b"f", b"v"), (b"", b"x")], limits(2));
+            stream.append(
+                StreamId::new(7, seq),
+                &[(b"f", b"v"), (b"", b"x")],
+                limits(2),
+            );
         }
         stream.delete(StreamId::new(7, 2));
         stream.max_deleted_id = StreamId::new(7, 2);
@@ -948,7 +974,11 @@ mod tests {
         let mut group = Group::new(StreamId::new(7, 3), 2);
         group.consumer(b"alice", 11);
         group.consumer(b"bob", 12);
-        let nack = Nack { delivery_ms: 5, delivery_count: 2, consumer: Vec::new() };
+        let nack = Nack {
+            delivery_ms: 5,
+            delivery_count: 2,
+            consumer: Vec::new(),
+        };
         group.assign(StreamId::new(7, 1), b"alice", nack.clone());
         group.assign(StreamId::new(7, 3), b"bob", nack);
         stream.groups.insert(b"g".to_vec(), group);
@@ -957,7 +987,10 @@ mod tests {
         let back = Stream::read_put(&out, limits(100)).expect("well formed");
         assert_eq!(back.groups, stream.groups);
         assert_eq!(back.len(), 4);
-        assert_eq!((back.last_id, back.max_deleted_id), (stream.last_id, stream.max_deleted_id));
+        assert_eq!(
+            (back.last_id, back.max_deleted_id),
+            (stream.last_id, stream.max_deleted_id)
+        );
         let mut again = Vec::new();
         back.write_put(&mut again);
         assert_eq!(again, out);
