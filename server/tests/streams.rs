@@ -327,6 +327,46 @@ fn a_blocked_group_reader_fails_when_its_group_or_stream_goes() {
 }
 
 #[test]
+fn a_group_reader_blocked_on_both_cores_fails_when_a_group_goes() {
+    let server = Server::start();
+    let mut con = server.client();
+    let (k0, k1) = (key_on(0, "both:"), key_on(1, "both:"));
+    for key in [&k0, &k1] {
+        query::<String>(&mut con, &["XGROUP", "CREATE", key, "g", "$", "MKSTREAM"]);
+    }
+    let read = [
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        &k0,
+        &k1,
+        ">",
+        ">",
+    ];
+    let reader = blocked(&server, &read);
+    wait_blocked(&mut con, "xreadgroup", 1);
+    query::<i64>(&mut con, &["XGROUP", "DESTROY", &k1, "g"]);
+    let error = reader.join().unwrap().unwrap_err();
+    assert_eq!(error.code(), Some("NOGROUP"), "{error}");
+    // With both groups there, an XADD to either serves it.
+    query::<String>(&mut con, &["XGROUP", "CREATE", &k1, "g", "$"]);
+    let reader = blocked(&server, &read);
+    wait_blocked(&mut con, "xreadgroup", 1);
+    query::<String>(&mut con, &["XADD", &k1, "5-1", "f", "v"]);
+    let reply = reader.join().unwrap().unwrap();
+    assert_eq!(
+        reply,
+        Value::Array(vec![stream_reply(&k1, &[("5-1", "f", "v")])])
+    );
+    let pending: Vec<Value> = query(&mut con, &["XPENDING", &k1, "g"]);
+    assert_eq!(pending[0], Value::Int(1));
+}
+
+#[test]
 fn inside_multi_a_read_answers_at_once() {
     let server = Server::start();
     let mut con = server.client();
