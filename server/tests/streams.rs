@@ -509,6 +509,27 @@ fn group_state_survives_a_restart_whether_served_at_once_or_later() {
         &mut con,
         &["XAUTOCLAIM", &k1, "g", "erin", "0", "0", "COUNT", "1"],
     );
+    // Approximate trims are logged as the exact trims they amounted to, the emptying
+    // one included.
+    let trimmed = key_on(0, "durable-trim:");
+    query::<String>(&mut con, &["CONFIG", "SET", "stream-node-max-entries", "2"]);
+    for ms in 1..=6 {
+        query::<String>(&mut con, &["XADD", &trimmed, &format!("{ms}-1"), "f", "v"]);
+    }
+    assert_eq!(
+        query::<i64>(&mut con, &["XTRIM", &trimmed, "MINID", "~", "5"]),
+        4
+    );
+    query::<String>(
+        &mut con,
+        &["XADD", &trimmed, "MINID", "~", "100", "7-1", "f", "v"],
+    );
+    assert_eq!(query::<i64>(&mut con, &["XLEN", &trimmed]), 0);
+    query::<String>(
+        &mut con,
+        &["CONFIG", "SET", "stream-node-max-entries", "100"],
+    );
+    let keys = [keys, vec![trimmed]].concat();
     let before = full_info(&mut con, &keys);
     let digest: String = query(&mut con, &["DEBUG", "DIGEST"]);
     server.kill();

@@ -292,11 +292,15 @@ fn apply_trim(stream: &mut Stream, trim: &TrimArgs) -> (u64, Option<Vec<Vec<u8>>
             b"=".to_vec(),
             stream.len().to_string().into_bytes(),
         ],
-        Trim::MinId(_) => vec![
-            b"MINID".to_vec(),
-            b"=".to_vec(),
-            stream.first_id().text().into_bytes(),
-        ],
+        // Emptied: every entry was below the asked minimum, which then says it exactly.
+        Trim::MinId(min) => {
+            let first = if stream.is_empty() {
+                min
+            } else {
+                stream.first_id()
+            };
+            vec![b"MINID".to_vec(), b"=".to_vec(), first.text().into_bytes()]
+        }
     });
     (removed, exact)
 }
