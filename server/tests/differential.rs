@@ -66,7 +66,8 @@ case_files!(
     functions,
     pubsub,
     hll,
-    geo
+    geo,
+    streams
 );
 
 /// Case files that wait for a feature, each with its own ignored test.

@@ -91,6 +91,8 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
             core.shard.borrow_mut().zset_limits =
                 Some(crate::shard::zset::ZsetLimits::from_settings(&settings));
             core.shard.borrow_mut().hll_sparse_max_bytes = Some(settings.hll_sparse_max_bytes);
+            core.shard.borrow_mut().stream_limits =
+                Some(crate::shard::stream::StreamLimits::from_settings(&settings));
             *core.settings.borrow_mut() = settings;
         })
         .await;

@@ -26,7 +26,8 @@
 //! Per type, Redis's recipe (`mix_value`): a hash field gets an element digest `e = 0;
 //! mix(e, field); mix(e, value)` folded in with `xor(v, e)` (so field order does not
 //! matter); list elements are `mix`ed in order; set members `xor`ed; sorted set members
-//! like hash fields with the score as `%.17g` prints it (Redis 7.0; 7.2 uses fpconv).
+//! like hash fields with the score as `%.17g` prints it (Redis 7.0; 7.2 uses fpconv);
+//! stream entries `mix`ed in order, ID then fields and values (`mix_stream`).
 
 use super::session::Session;
 use super::string::by_core;
@@ -43,6 +44,7 @@ const OBJ_LIST: u32 = 1;
 const OBJ_HASH: u32 = 4;
 const OBJ_SET: u32 = 2;
 const OBJ_ZSET: u32 = 3;
+const OBJ_STREAM: u32 = 6;
 
 /// A 20-byte SHA1-sized digest, all zeros to start with (Redis's `memset(digest,0,20)`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -110,6 +112,7 @@ pub fn mix_value(digest: &mut Digest, value: &Value, expire_at_ms: u64, ttl: Ttl
             }
         }
         Value::Zset(zset) => mix_zset(digest, zset),
+        Value::Stream(stream) => mix_stream(digest, stream),
     }
     if expire_at_ms != 0 {
         match ttl {
@@ -129,6 +132,21 @@ fn mix_zset(digest: &mut Digest, zset: &crate::shard::zset::Zset) {
         element.mix(crate::resp::reply::format_double(score).as_bytes());
         digest.xor(&element.0);
     }
+}
+
+/// A stream, as Redis 7.0's debug.c walks it: each live entry's ID as "ms.seq" (its
+/// `%U.%U`), then every field and value, all `mix`ed in order. Groups are not part of it.
+fn mix_stream(digest: &mut Digest, stream: &crate::shard::stream::Stream) {
+    use crate::shard::stream::StreamId;
+    digest.mix(&OBJ_STREAM.to_be_bytes());
+    stream.walk(StreamId::MIN, StreamId::MAX, false, |entry| {
+        digest.mix(format!("{}.{}", entry.id.ms, entry.id.seq).as_bytes());
+        for (field, value) in entry.fields() {
+            digest.mix(field);
+            digest.mix(value);
+        }
+        true
+    });
 }
 
 /// One key's digest within the dataset digest: its name, then its value.

@@ -545,6 +545,7 @@ fn object_info(entry: &Entry, clock_s: u32) -> ObjectInfo {
         Value::List(_) => false,
         Value::Set(_) => false,
         Value::Zset(_) => false,
+        Value::Stream(_) => false,
     };
     ObjectInfo {
         encoding: entry.encoding(),

@@ -35,6 +35,10 @@ pub mod server;
 pub mod session;
 pub mod set;
 pub mod status;
+pub mod stream;
+pub mod stream_group;
+pub mod stream_info;
+pub mod stream_read;
 pub mod string;
 pub mod transaction;
 pub mod zset;
@@ -227,6 +231,7 @@ impl Table {
             zset::COMMANDS,
             hll::COMMANDS,
             geo::COMMANDS,
+            stream::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

@@ -276,8 +276,18 @@ fn journaled<R>(
             dep = dep.max(lsn);
         }
         shard.journal.mark_held(lsn);
+        serve_waiters(shard, global);
     }
     StepDone { result, ops, dep }
+}
+
+/// A step that holds nothing is over like a single-shard command: clients blocked on keys
+/// it gave data to, deleted or replaced (a DEL of a stream a blocked XREADGROUP reads)
+/// are served now, as core/exec.rs serves them after a write, each logged after it.
+fn serve_waiters(shard: &mut Shard, global: &Arc<Global>) {
+    if shard.blocked.has_ready() {
+        crate::shard::blocking::serve_ready(shard, |n| global.take_lsns(n));
+    }
 }
 
 async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>, lsn: Option<u64>) {

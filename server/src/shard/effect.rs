@@ -26,6 +26,9 @@
 //!              4 sorted set: count u32, count × (member len u32, member, score f64),
 //!                        in ascending order (encoding chosen from the replaying
 //!                        server's limits, as for a hash)
+//!              5 stream: Stream::write_put's form (shard/stream.rs): the live
+//!                        entries, IDs and counters, groups with PEL and consumers
+//!                        (blocks packed by the replaying server's limits)
 //! FLUSHDB 3 :=                                         (every core)
 //! SWAPDB  4 := other_db u8                             (every core)
 //! FUNCTIONS 5 := count u32, count × (len u32, code)    (every core; db unused)
@@ -58,6 +61,7 @@ const TYPE_HASH: u8 = 1;
 const TYPE_LIST: u8 = 2;
 const TYPE_SET: u8 = 3;
 const TYPE_ZSET: u8 = 4;
+const TYPE_STREAM: u8 = 5;
 
 /// Appends a CMD op.
 pub fn cmd<'a>(out: &mut Vec<u8>, db: usize, now_ms: u64, args: impl Iterator<Item = &'a [u8]>) {
@@ -105,6 +109,30 @@ pub fn put(out: &mut Vec<u8>, db: usize, key: &[u8], value: &Value, expire_at_ms
         Value::List(list) => put_list(out, list),
         Value::Set(set) => put_set(out, set),
         Value::Zset(zset) => put_zset(out, zset),
+        Value::Stream(stream) => put_stream(out, stream),
+    }
+}
+
+/// A PUT's stream block (its form is `Stream::write_put`'s).
+fn put_stream(out: &mut Vec<u8>, stream: &super::stream::Stream) {
+    out.push(TYPE_STREAM);
+    let len_at = out.len();
+    out.extend_from_slice(&0u32.to_le_bytes());
+    stream.write_put(out);
+    let len = (out.len() - len_at - 4) as u32;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// A PUT's stream block, packed by the configured block limits.
+fn decode_stream(block: &[u8], at: usize) -> Result<Value, Malformed> {
+    use super::stream::{Stream, StreamLimits};
+    let limits = StreamLimits::configured(&crate::server::CONFIG);
+    match Stream::read_put(block, limits) {
+        Some(stream) => Ok(Value::Stream(Box::new(stream))),
+        None => Err(Malformed {
+            offset: at,
+            what: "malformed stream",
+        }),
     }
 }
 
@@ -438,6 +466,7 @@ impl<'a> Ops<'a> {
                     TYPE_LIST => Value::List(decode_list(self.bytes("value")?, at)?),
                     TYPE_SET => Value::Set(decode_set(self.bytes("value")?, at)?),
                     TYPE_ZSET => Value::Zset(decode_zset(self.bytes("value")?, at)?),
+                    TYPE_STREAM => decode_stream(self.bytes("value")?, at)?,
                     _ => {
                         return Err(Malformed {
                             offset: at,
@@ -691,6 +720,36 @@ mod tests {
         let scores: Vec<u64> = back.iter().map(|(_, s)| s.to_bits()).collect();
         let want: Vec<u64> = zset.iter().map(|(_, s)| s.to_bits()).collect();
         assert_eq!(scores, want);
+        for cut in 1..out.len() {
+            assert!(ops(&out[..cut]).last().unwrap().is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn streams_round_trip_with_their_groups() {
+        use crate::shard::stream::{Group, Stream, StreamId, StreamLimits};
+        let mut stream = Stream::default();
+        for seq in 1..=3 {
+            let id = StreamId::new(100, seq);
+            stream.append(id, &[(b"f", b"v")], StreamLimits::default());
+        }
+        let mut group = Group::new(StreamId::new(100, 2), 2);
+        group.consumer(b"c", 5);
+        stream.groups.insert(b"g".to_vec(), group);
+        let value = Value::Stream(Box::new(stream));
+        let mut out = Vec::new();
+        put(&mut out, 3, b"s", &value, 9);
+        let decoded: Vec<Op> = ops(&out).map(Result::unwrap).collect();
+        let [Op::Put {
+            db: 3,
+            key: b"s",
+            expire_at_ms: 9,
+            value: back,
+        }] = &decoded[..]
+        else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(back, &value);
         for cut in 1..out.len() {
             assert!(ops(&out[..cut]).last().unwrap().is_err(), "cut at {cut}");
         }

@@ -19,6 +19,7 @@ pub mod key;
 pub mod list;
 pub mod set;
 pub mod slot;
+pub mod stream;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -74,6 +75,8 @@ pub struct Shard {
     pub zset_limits: Option<zset::ZsetLimits>,
     /// `hll-sparse-max-bytes`, cached the same way (command/hll.rs).
     pub hll_sparse_max_bytes: Option<u64>,
+    /// The stream block limits, cached the same way.
+    pub stream_limits: Option<stream::StreamLimits>,
 }
 
 impl Shard {
@@ -96,6 +99,7 @@ impl Shard {
             set_limits: None,
             zset_limits: None,
             hll_sparse_max_bytes: None,
+            stream_limits: None,
         }
     }
 
@@ -350,6 +354,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `key` is being deleted or replaced whole: clients blocked on it are looked at after
+    /// the command, as Redis's signalDeletedKeyAsReady does (a blocked XREADGROUP then
+    /// fails with -UNBLOCKED; others stay blocked). One emptiness check when none waits.
+    fn note_replaced(&mut self, key: &[u8]) {
+        if !self.shard.blocked.is_empty() {
+            blocking::key_pushed(self, key);
+        }
+    }
+
     /// `key` is about to change: its watchers are touched if the command succeeds.
     fn note_watched(&mut self, key: &[u8]) {
         if !self.shard.watches.is_empty() {
@@ -365,6 +378,7 @@ impl<'a> Ctx<'a> {
     /// says otherwise).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
         self.note_watched(key);
+        self.note_replaced(key);
         let journal = &mut self.shard.journal;
         journal.write(self.db, key);
         if journal.recording() {
@@ -381,6 +395,7 @@ impl<'a> Ctx<'a> {
     /// Removes a live key and returns its entry (RENAME moves it elsewhere).
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
         self.lookup_write(key)?;
+        self.note_replaced(key);
         let journal = &mut self.shard.journal;
         if journal.recording() {
             effect::del(journal.ops(), self.db, key);

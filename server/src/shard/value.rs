@@ -7,6 +7,7 @@ use super::hash::Hash;
 use super::key::Key;
 use super::list::List;
 use super::set::Set;
+use super::stream::Stream;
 use super::zset::Zset;
 
 /// A stored value.
@@ -17,6 +18,7 @@ pub enum Value {
     List(List),
     Set(Set),
     Zset(Zset),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -28,6 +30,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Zset(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -43,6 +46,7 @@ impl Value {
             Value::List(list) => list.encoding(),
             Value::Set(set) => set.encoding(),
             Value::Zset(zset) => zset.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 }
