@@ -68,6 +68,14 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         transaction::fail_queue(session);
         return;
     }
+    if out_of_memory(session, spec, flags).await {
+        session.finish_run().await;
+        let text = "OOM command not allowed when used memory > 'maxmemory'.";
+        session.reply().error(text);
+        session.core.stats.borrow_mut().reject(Some(index), text);
+        transaction::fail_queue(session);
+        return;
+    }
     crate::core::pause::wait(spec.name, flags).await;
     if session.subs.active()
         && session.proto == crate::resp::Proto::Resp2
@@ -128,6 +136,21 @@ fn refusal(session: &Session, flags: u32) -> Option<String> {
     None
 }
 
+/// Whether the command is refused for memory (Redis's processCommand with maxmemory set):
+/// eviction runs first; a command that may grow memory (`denyoom`), or any command queued
+/// in MULTI, is refused when the process is still over `maxmemory` and nothing is left to
+/// evict. Costs one settings read while no limit is set.
+async fn out_of_memory(session: &Session, spec: &Spec, flags: u32) -> bool {
+    use crate::shard::evict::Outcome;
+    if session.core.settings.borrow().maxmemory_bytes == 0 {
+        return false;
+    }
+    let queued =
+        session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+    let outcome = crate::core::eviction::before_command(&session.core).await;
+    outcome == Outcome::Failed && (flags & super::flags::DENYOOM != 0 || queued)
+}
+
 /// A script has run past `busy-reply-threshold` (on another core: the script's own core
 /// reads nothing while it runs).
 fn script_busy() -> bool {
@@ -167,14 +190,24 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
         let mut shard = core.shard.borrow_mut();
         let mut reply = crate::resp::Reply::new(&mut session.out, session.proto);
         let (db, info) = (session.db, Some(&*session.info));
-        let dep = execute_shard(&core, index, spec, &mut shard, db, args, &mut reply, info);
+        let no_touch = session.info.no_touch.get();
+        let dep = execute_shard(
+            &core, index, spec, &mut shard, db, args, &mut reply, info, no_touch,
+        );
         session.depend(dep);
     } else {
         if session.run.is_some_and(|run| run != dest) {
             session.finish_run().await;
         }
-        core.outbox()
-            .push(dest, session.db as u8, session.proto, index, args.all());
+        let no_touch = session.info.no_touch.get();
+        core.outbox().push(
+            dest,
+            session.db as u8,
+            session.proto,
+            index,
+            no_touch,
+            args.all(),
+        );
         session.run = Some(dest);
     }
 }

@@ -876,8 +876,11 @@ const REPLICATION: Effect =
     Effect::Ignored("Holdfast replicas follow the quorum log (DESIGN.md), not Redis replication");
 const CLUSTER: Effect = Effect::Ignored("cluster mode is not available yet");
 const TLS: Effect = Effect::Ignored("Holdfast has no TLS listener yet");
-const EVICTION: Effect =
-    Effect::Ignored("Holdfast does not enforce a memory limit or evict keys yet");
+const EVICTION: Effect = Effect::Applied(
+    "past `maxmemory`, writes evict keys as the policy says or get -OOM (shard/evict.rs)",
+);
+const CLIENT_EVICTION: Effect =
+    Effect::Ignored("Holdfast does not evict clients (only keys, see maxmemory-policy)");
 const PROCESS: Effect =
     Effect::Ignored("Holdfast runs in the foreground, logs to stderr and handles signals itself");
 const THREADS: Effect = Effect::Ignored(
@@ -1201,7 +1204,7 @@ pub static PARAMS: &[Param] = &[
         "maxmemory-clients",
         "0",
         num(-100, LONG_MAX, NumFormat::MemoryOrPercent, false),
-        EVICTION,
+        CLIENT_EVICTION,
     ),
     param("maxmemory-eviction-tenacity", "10", int(0, 100), EVICTION),
     param(

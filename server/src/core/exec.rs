@@ -13,7 +13,8 @@ use crate::shard::{Ctx, Shard};
 /// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
 /// when the command runs on its connection's core (for the slow log). Returns the LSN the
 /// reply depends on: its own record's for a write, the newest uncommitted write among the
-/// keys it read otherwise (0: nothing).
+/// keys it read otherwise (0: nothing). `no_touch`: the client is in CLIENT NO-TOUCH mode,
+/// so the keys' access bits stay as they are (TOUCH still touches, as in Redis).
 ///
 /// A write that succeeded is logged here, from the table's `write` flag, with its
 /// arguments as the effect (shard/effect.rs), or with the deterministic arguments the
@@ -28,14 +29,17 @@ pub fn execute_shard(
     args: &mut Args<'_>,
     reply: &mut Reply<'_>,
     client: Option<&ClientInfo>,
+    no_touch: bool,
 ) -> u64 {
     let Handler::Shard(handler) = spec.handler else {
         unreachable!("{} is not a single-shard command", spec.name);
     };
     let started = Stopwatch::start();
     shard.journal.begin();
+    shard.evict.no_touch = no_touch && spec.name != "touch";
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
+    ctx.shard.evict.no_touch = false;
     ctx.shard.settle_watches(result.is_ok());
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
     if logged {
@@ -160,6 +164,7 @@ pub fn execute_batch(core: &Core, msg: BatchMsg) {
             &mut args,
             &mut encoder,
             None,
+            req.no_touch,
         ));
         ends.push(out.len() as u32);
     }
