@@ -257,7 +257,8 @@ impl Db {
     /// Up to `count` entries from a random place, for eviction (Redis's dictGetSomeKeys):
     /// a segment chosen by weight (its volatile keys when `volatile_only`), then
     /// consecutive buckets from a random one, on into the next segments; at most ten
-    /// buckets per wanted entry are looked at, so a sparse table costs a bounded walk.
+    /// buckets per wanted entry are looked at (segments without candidates are passed
+    /// over free), so a sparse table costs a bounded walk.
     pub fn sample(
         &self,
         count: usize,
@@ -297,7 +298,6 @@ impl Db {
             if weight(segment) == 0 || bucket >= segment.table.num_buckets() {
                 seg = (seg + 1) % self.segments.len();
                 bucket = 0;
-                steps -= 1;
                 continue;
             }
             if let Some(entry) = segment.table.get_bucket(bucket) {

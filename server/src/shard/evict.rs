@@ -279,7 +279,7 @@ fn choose(shard: &mut Shard) -> Option<(usize, Vec<u8>)> {
         return None;
     }
     if policy.random() {
-        return choose_random(shard, policy.volatile_only());
+        return choose_random(shard, policy);
     }
     // A few rounds: candidates in the pool may be gone (deleted or expired since), and a
     // sample of sparse volatile keys may find none.
@@ -309,18 +309,24 @@ fn candidates_in(db: &super::db::Db, policy: Policy) -> usize {
 }
 
 /// A random key of the next database that has one, round robin.
-fn choose_random(shard: &mut Shard, volatile_only: bool) -> Option<(usize, Vec<u8>)> {
+fn choose_random(shard: &mut Shard, policy: Policy) -> Option<(usize, Vec<u8>)> {
     let dbs = shard.dbs.len();
     for _ in 0..dbs {
         let db = shard.evict.next_db % dbs;
         shard.evict.next_db = (db + 1) % dbs;
-        let mut rng = shard.fork_rng();
-        let mut found = None;
-        shard.dbs[db].sample(1, volatile_only, &mut rng, |entry| {
-            found = Some(entry.key.to_vec());
-        });
-        if let Some(key) = found {
-            return Some((db, key));
+        if candidates_in(&shard.dbs[db], policy) == 0 {
+            continue;
+        }
+        // A sample walks a bounded run of buckets and may find no volatile key in it.
+        for _ in 0..CHOOSE_ROUNDS_MAX {
+            let mut rng = shard.fork_rng();
+            let mut found = None;
+            shard.dbs[db].sample(1, policy.volatile_only(), &mut rng, |entry| {
+                found = Some(entry.key.to_vec());
+            });
+            if let Some(key) = found {
+                return Some((db, key));
+            }
         }
     }
     None
