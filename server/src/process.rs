@@ -90,6 +90,14 @@ pub fn used_memory(core: usize) -> u64 {
     (sum + OFFSET.load(Relaxed)).max(0) as u64
 }
 
+/// `used_memory` at the first refresh, once the cores started (MEMORY STATS
+/// startup.allocated).
+static STARTUP_ALLOCATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn startup_allocated() -> u64 {
+    STARTUP_ALLOCATED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Re-bases `used_memory` on jemalloc's exact total (from `core`'s thread); returns it.
 pub fn refresh_used_memory(core: usize) -> u64 {
     use std::sync::atomic::Ordering::Relaxed;
@@ -98,6 +106,7 @@ pub fn refresh_used_memory(core: usize) -> u64 {
     CORE_NET[own].0.store(thread_net_bytes(), Relaxed);
     let sum: i64 = CORE_NET.iter().map(|slot| slot.0.load(Relaxed)).sum();
     OFFSET.store(exact as i64 - sum, Relaxed);
+    let _ = STARTUP_ALLOCATED.compare_exchange(0, exact, Relaxed, Relaxed);
     exact
 }
 

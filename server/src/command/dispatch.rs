@@ -68,7 +68,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         transaction::fail_queue(session);
         return;
     }
-    if out_of_memory(session, spec, flags).await {
+    if out_of_memory(session, spec, flags) {
         session.finish_run().await;
         let text = "OOM command not allowed when used memory > 'maxmemory'.";
         session.reply().error(text);
@@ -137,18 +137,27 @@ fn refusal(session: &Session, flags: u32) -> Option<String> {
 }
 
 /// Whether the command is refused for memory (Redis's processCommand with maxmemory set):
-/// eviction runs first; a command that may grow memory (`denyoom`), or any command queued
-/// in MULTI, is refused when the process is still over `maxmemory` and nothing is left to
-/// evict. Costs one settings read while no limit is set.
-async fn out_of_memory(session: &Session, spec: &Spec, flags: u32) -> bool {
-    use crate::shard::evict::Outcome;
-    if session.core.settings.borrow().maxmemory_bytes == 0 {
+/// a command that may grow memory (`denyoom`), or any command queued in MULTI, is refused
+/// when the process is over `maxmemory` and no core has a key left that the policy may
+/// evict (always, under noeviction). Costs one settings read while no limit is set.
+fn out_of_memory(session: &Session, spec: &Spec, flags: u32) -> bool {
+    use crate::core::eviction;
+    let core = &session.core;
+    let maxmemory = core.settings.borrow().maxmemory_bytes;
+    if maxmemory == 0 || crate::process::used_memory(core.id) <= maxmemory {
         return false;
     }
     let queued =
         session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
-    let outcome = crate::core::eviction::before_command(&session.core).await;
-    outcome == Outcome::Failed && (flags & super::flags::DENYOOM != 0 || queued)
+    if flags & super::flags::DENYOOM == 0 && !queued {
+        return false;
+    }
+    // A single-shard write evicts on the shard that executes it (core/exec.rs); other
+    // commands evict here, on this core's shard.
+    if !matches!(spec.handler, Handler::Shard(_)) {
+        eviction::perform(core);
+    }
+    eviction::nothing_to_evict() && crate::process::used_memory(core.id) > maxmemory
 }
 
 /// A script has run past `busy-reply-threshold` (on another core: the script's own core

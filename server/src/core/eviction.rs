@@ -2,20 +2,39 @@
 //! core evicts keys of its own shard (shard/evict.rs chooses them), as one logged record
 //! of DEL effects, like the active expiry cycle, so replay and replicas drop the same keys.
 //!
-//! Called before commands while a limit is set (Redis's performEvictions in
-//! processCommand) and from the cron, so a core whose connections only read still frees
-//! memory its shard holds.
+//! Redis evicts from one keyspace; here each core evicts from its own shard its share of
+//! the excess, in proportion to the keys it holds (`share`). A core freeing the whole
+//! excess alone would empty its own shard, hot keys included, for writes that landed on
+//! another core. (The memory each thread holds is no guide: the log core and the
+//! connections' buffers weigh on it too.) Eviction runs:
+//!
+//! ```text
+//! before a denyoom command, on the core that executes it (core/exec.rs)
+//! before a multi-core or connection command, on the connection's core (dispatch.rs)
+//! from the cron, every core, every 100 ms
+//! ```
+//!
+//! Each runs as often as writes land on its shard, so shards shrink in step. The -OOM
+//! decision (dispatch.rs) reads the candidate counts every core publishes here.
 
 use super::stopwatch::Stopwatch;
 use super::Core;
 use crate::shard::evict::{self, Outcome, Policy};
+use crate::shard::Shard;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Whether the process is over `maxmemory` after this core evicted what it could now.
-/// `Done`: under the limit (or no limit); `Running`: still over, eviction goes on later
-/// (the time limit ran out, or the shard cannot be touched now); `Failed`: still over and
+/// Whether the process is over `maxmemory` after this core evicted its share now.
+/// `Done`: under the limit (or no limit), or this core freed its share; `Running`: the
+/// time limit ran out, or the shard cannot be touched now; `Failed`: still over and
 /// nothing left here that the policy may evict.
 pub fn perform(core: &Core) -> Outcome {
-    let config = core.shard.borrow().evict.config;
+    perform_on(core, &mut core.shard.borrow_mut())
+}
+
+/// `perform` on the shard the caller already borrowed.
+pub fn perform_on(core: &Core, shard: &mut Shard) -> Outcome {
+    let config = shard.evict.config;
+    publish_candidates(core.id, shard);
     if config.maxmemory_bytes == 0 {
         return Outcome::Done;
     }
@@ -32,15 +51,15 @@ pub fn perform(core: &Core) -> Outcome {
     if core.is_held() || core.global.commit.is_loading() || super::pause::writes_paused() {
         return Outcome::Running;
     }
+    let share = share(core.id, used - config.maxmemory_bytes).max(1);
     let started = Stopwatch::start();
-    let mut shard = core.shard.borrow_mut();
     shard.journal.clean(core.global.commit.watermark());
     shard.journal.begin();
     shard.journal.start_recording();
     let before = crate::process::thread_net_bytes();
     let (outcome, keys) = evict::evict(
-        &mut shard,
-        used - config.maxmemory_bytes,
+        shard,
+        share,
         |_| (before - crate::process::thread_net_bytes()).max(0) as u64,
         || started.elapsed().as_micros() as u64,
     );
@@ -50,26 +69,42 @@ pub fn perform(core: &Core) -> Outcome {
         shard.journal.log_ops(|n| core.global.take_lsns(n), &ops);
         core.wake_shipper();
     }
-    drop(shard);
     if keys > 0 {
         core.latency_event("eviction-cycle", started.elapsed());
     }
     outcome
 }
 
-/// Eviction before a command: this core first; when it has nothing left to evict and the
-/// process is still over, every other core evicts its share (keys may all live there).
-pub async fn before_command(core: &std::rc::Rc<Core>) -> Outcome {
-    let outcome = perform(core);
-    if outcome != Outcome::Failed || core.shard.borrow().evict.config.policy == Policy::NoEviction {
-        return outcome;
+/// Slots for the cores' published key counts (a core index past it shares the last).
+const CORE_SLOTS: usize = 256;
+/// Each core's keys, and its keys the policy may evict (all, or those with a TTL).
+static SHARD_KEYS: [AtomicU64; CORE_SLOTS] = [const { AtomicU64::new(0) }; CORE_SLOTS];
+static CANDIDATES: [AtomicU64; CORE_SLOTS] = [const { AtomicU64::new(0) }; CORE_SLOTS];
+
+fn publish_candidates(id: usize, shard: &Shard) {
+    let keys: usize = shard.dbs.iter().map(|db| db.len()).sum();
+    let candidates = match shard.evict.config.policy {
+        Policy::NoEviction => 0,
+        p if p.volatile_only() => shard.dbs.iter().map(|db| db.volatile_len()).sum(),
+        _ => keys,
+    };
+    SHARD_KEYS[id.min(CORE_SLOTS - 1)].store(keys as u64, Relaxed);
+    CANDIDATES[id.min(CORE_SLOTS - 1)].store(candidates as u64, Relaxed);
+}
+
+/// The part of `excess` bytes core `id` frees: in proportion to its keys among every
+/// core's (as each last published them).
+fn share(id: usize, excess: u64) -> u64 {
+    let keys = SHARD_KEYS[id.min(CORE_SLOTS - 1)].load(Relaxed);
+    let total: u64 = SHARD_KEYS.iter().map(|n| n.load(Relaxed)).sum();
+    match total {
+        0 => excess,
+        total => (excess as u128 * keys as u128 / total as u128) as u64,
     }
-    let mut last = outcome;
-    for dest in (0..core.cores).filter(|&dest| dest != core.id) {
-        last = core.call(dest, perform).await;
-        if last != Outcome::Failed {
-            break;
-        }
-    }
-    last
+}
+
+/// Whether no core has a key the policy may evict (as each last published its count):
+/// a denyoom command over the limit is then refused with -OOM.
+pub fn nothing_to_evict() -> bool {
+    CANDIDATES.iter().all(|n| n.load(Relaxed) == 0)
 }

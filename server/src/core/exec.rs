@@ -35,6 +35,11 @@ pub fn execute_shard(
         unreachable!("{} is not a single-shard command", spec.name);
     };
     let started = Stopwatch::start();
+    if spec.flags & flags::DENYOOM != 0 && shard.evict.config.maxmemory_bytes != 0 {
+        // The shard taking the write frees its share first (core/eviction.rs); logged as
+        // its own record, before this command's.
+        super::eviction::perform_on(core, shard);
+    }
     shard.journal.begin();
     shard.evict.no_touch = no_touch && spec.name != "touch";
     let mut ctx = Ctx::new(shard, db);

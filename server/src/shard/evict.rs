@@ -71,7 +71,8 @@ impl Policy {
         matches!(self, Policy::VolatileLfu | Policy::AllkeysLfu)
     }
 
-    fn volatile_only(self) -> bool {
+    /// Only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
         matches!(
             self,
             Policy::VolatileLru
