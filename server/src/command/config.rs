@@ -110,6 +110,7 @@ async fn resetstat(s: &mut Session) {
     s.core
         .call_all(|core| {
             *core.stats.borrow_mut() = Default::default();
+            *core.histograms.borrow_mut() = Default::default();
             core.shard.borrow_mut().stats = Default::default();
         })
         .await;

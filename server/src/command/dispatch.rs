@@ -103,6 +103,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
             let result = handler(session, args.to_vec()).await;
             let took = started.elapsed();
             let core = session.core.clone();
+            core.command_timed(index, spec.flags & super::flags::FAST != 0, took);
             core.stats.borrow_mut().record(index, took);
             if let Err(status) = result {
                 let text = status.text();

@@ -34,6 +34,7 @@ const ALL_SECTIONS: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -102,6 +103,7 @@ pub async fn render(s: &mut Session, args: &[Vec<u8>]) -> String {
             "cpu" => cpu(),
             "commandstats" => commandstats(&stats.stats),
             "errorstats" => errorstats(&stats.stats),
+            "latencystats" => super::latency::info_fields(s).await,
             "cluster" => vec![("cluster_enabled".into(), "0".into())],
             "keyspace" => keyspace_section(&keyspace),
             _ => Vec::new(),

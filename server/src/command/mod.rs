@@ -24,6 +24,7 @@ pub mod glob;
 pub mod hash;
 pub mod info;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod long_double;
 pub mod memory;
@@ -219,6 +220,7 @@ impl Table {
             durability::COMMANDS,
             zset::COMMANDS,
             memory::COMMANDS,
+            latency::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

@@ -53,6 +53,8 @@ pub struct Settings {
     pub lfu_decay_time: u64,
     /// LATENCY's events are recorded when they take at least this long (0: never).
     pub latency_monitor_threshold_ms: u64,
+    /// `latency-tracking`: per-command latency histograms are kept.
+    pub latency_tracking: bool,
 }
 
 impl Default for Settings {
@@ -86,6 +88,7 @@ impl Default for Settings {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             latency_monitor_threshold_ms: 0,
+            latency_tracking: true,
         }
     }
 }

@@ -879,6 +879,9 @@ const TLS: Effect = Effect::Ignored("Holdfast has no TLS listener yet");
 const EVICTION: Effect = Effect::Applied(
     "past `maxmemory`, writes evict keys as the policy says or get -OOM (shard/evict.rs)",
 );
+const LATENCY: Effect = Effect::Applied(
+    "LATENCY's events and per-command histograms, INFO latencystats (core/latency.rs)",
+);
 const CLIENT_EVICTION: Effect =
     Effect::Ignored("Holdfast does not evict clients (only keys, see maxmemory-policy)");
 const PROCESS: Effect =
@@ -1152,13 +1155,13 @@ pub static PARAMS: &[Param] = &[
     param("io-threads-do-reads", "no", Kind::Bool, THREADS).flags(IMMUTABLE),
     param("jemalloc-bg-thread", "yes", Kind::Bool, ALLOCATOR),
     param("key-load-delay", "0", int(INT_MIN, INT_MAX), PERSISTENCE).flags(HIDDEN),
-    param("latency-monitor-threshold", "0", int(0, LONG_MAX), NOT_YET),
-    param("latency-tracking", "yes", Kind::Bool, NOT_YET),
+    param("latency-monitor-threshold", "0", int(0, LONG_MAX), LATENCY),
+    param("latency-tracking", "yes", Kind::Bool, LATENCY),
     param(
         "latency-tracking-info-percentiles",
         "50 99 99.9",
         Kind::Percentiles,
-        NOT_YET,
+        LATENCY,
     ),
     param("lazyfree-lazy-eviction", "no", Kind::Bool, ALLOCATOR),
     param("lazyfree-lazy-expire", "no", Kind::Bool, ALLOCATOR),

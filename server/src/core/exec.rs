@@ -69,6 +69,7 @@ pub fn execute_shard(
         }
     }
     let took = started.elapsed();
+    core.command_timed(index, spec.flags & flags::FAST != 0, took);
     let mut stats = core.stats.borrow_mut();
     stats.record(index, took);
     if let Err(status) = result {

@@ -127,3 +127,86 @@ mod tests {
         assert_eq!(a.reset(&[]), 1);
     }
 }
+
+/// Per-command latency histograms (Redis 7.0's `latency-tracking`), in nanoseconds from
+/// 1 ns to 1 s with two significant figures, as Redis keeps them; a slower command counts
+/// as 1 s. Indexed by command table index, created at a command's first call.
+#[derive(Clone, Debug, Default)]
+pub struct Histograms {
+    pub by_command: Vec<Option<Box<hdrhistogram::Histogram<u64>>>>,
+}
+
+/// Redis's LATENCY_HISTOGRAM_MIN_VALUE / MAX_VALUE / PRECISION.
+const HISTOGRAM_MIN_NS: u64 = 1;
+const HISTOGRAM_MAX_NS: u64 = 1_000_000_000;
+const HISTOGRAM_SIGFIG: u8 = 2;
+
+pub fn new_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(HISTOGRAM_MIN_NS, HISTOGRAM_MAX_NS, HISTOGRAM_SIGFIG)
+        .expect("constant bounds are valid")
+}
+
+impl Histograms {
+    pub fn record(&mut self, index: u16, took: std::time::Duration) {
+        let index = index as usize;
+        if self.by_command.len() <= index {
+            self.by_command.resize(index + 1, None);
+        }
+        let histogram = self.by_command[index].get_or_insert_with(|| Box::new(new_histogram()));
+        let ns = (took.as_nanos() as u64).clamp(HISTOGRAM_MIN_NS, HISTOGRAM_MAX_NS);
+        histogram.saturating_record(ns);
+    }
+
+    pub fn merge(&mut self, other: &Histograms) {
+        if self.by_command.len() < other.by_command.len() {
+            self.by_command.resize(other.by_command.len(), None);
+        }
+        for (mine, theirs) in self.by_command.iter_mut().zip(&other.by_command) {
+            if let Some(theirs) = theirs {
+                let mine = mine.get_or_insert_with(|| Box::new(new_histogram()));
+                // Same bounds on every core: adding cannot fail.
+                let _ = mine.add(&**theirs);
+            }
+        }
+    }
+}
+
+/// Redis's fillCommandCDF: (microseconds, cumulative calls) at power-of-two steps from
+/// 1024 ns, each step that added calls.
+pub fn cumulative_usec(histogram: &hdrhistogram::Histogram<u64>) -> Vec<(u64, u64)> {
+    let mut points = Vec::new();
+    let mut cumulative = 0;
+    for step in histogram.iter_log(1024, 2.0) {
+        let added = step.count_since_last_iteration();
+        cumulative += added;
+        if added > 0 {
+            let micros = histogram.highest_equivalent(step.value_iterated_to()) / 1000;
+            points.push((micros, cumulative));
+        }
+    }
+    points
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn cumulative_points_at_power_of_two_microseconds() {
+        let mut histograms = Histograms::default();
+        histograms.record(3, Duration::from_nanos(500));
+        histograms.record(3, Duration::from_micros(3));
+        histograms.record(3, Duration::from_micros(3));
+        histograms.record(3, Duration::from_secs(5));
+        let mut other = Histograms::default();
+        other.record(3, Duration::from_micros(3));
+        histograms.merge(&other);
+        let histogram = histograms.by_command[3].as_ref().unwrap();
+        assert_eq!(histogram.len(), 5);
+        let points = cumulative_usec(histogram);
+        assert_eq!(points.first(), Some(&(1, 1)));
+        assert_eq!(points[1], (4, 4));
+        assert_eq!(points.last().unwrap().1, 5);
+    }
+}

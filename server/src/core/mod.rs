@@ -104,6 +104,8 @@ pub struct Core {
     pub pubsub: RefCell<pubsub::PubSub>,
     /// LATENCY's events seen on this core (latency.rs).
     pub latency: RefCell<latency::Monitor>,
+    /// Per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats).
+    pub histograms: RefCell<latency::Histograms>,
 }
 
 impl Core {
@@ -141,6 +143,7 @@ impl Core {
             sequencer: RefCell::new(None),
             pubsub: RefCell::default(),
             latency: RefCell::default(),
+            histograms: RefCell::default(),
         })
     }
 
@@ -415,6 +418,25 @@ impl Core {
             ms,
         };
         self.latency.borrow_mut().add(event, sample);
+    }
+
+    /// A command ran for `took`: the latency monitor's `command` / `fast-command` event
+    /// and, with `latency-tracking`, the command's histogram. Beside the commandstats
+    /// counters, from the same stopwatch reading.
+    pub fn command_timed(&self, index: u16, fast: bool, took: std::time::Duration) {
+        let (threshold_ms, tracking) = {
+            let settings = self.settings.borrow();
+            (
+                settings.latency_monitor_threshold_ms,
+                settings.latency_tracking,
+            )
+        };
+        if threshold_ms != 0 {
+            self.latency_event(if fast { "fast-command" } else { "command" }, took);
+        }
+        if tracking {
+            self.histograms.borrow_mut().record(index, took);
+        }
     }
 
     /// The `timeout` setting: close connections idle for longer (0 disables it, the
