@@ -314,7 +314,7 @@ async fn stats(s: &mut Session) -> Result<(), Status> {
     let net = f.total.saturating_sub(f.startup);
     let mem = &f.mem;
     let mut r = s.reply();
-    r.map(25 + used_dbs.len());
+    r.map(27 + used_dbs.len());
     let int = |r: &mut crate::resp::Reply<'_>, name: &str, value: u64| {
         r.bulk_str(name);
         r.int(value as i64);
