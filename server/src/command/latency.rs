@@ -263,7 +263,7 @@ async fn histogram(s: &mut Session, names: &[Vec<u8>]) {
     let found: Vec<(usize, &hdrhistogram::Histogram<u64>)> = wanted
         .into_iter()
         .filter_map(|index| Some((index, merged.by_command.get(index)?.as_deref()?)))
-        .filter(|(_, histogram)| histogram.len() > 0)
+        .filter(|(_, histogram)| !histogram.is_empty())
         .collect();
     let mut r = s.reply();
     r.map(found.len());
@@ -290,7 +290,7 @@ pub async fn info_fields(s: &Session) -> Vec<(String, String)> {
     let table = table();
     let mut fields = Vec::new();
     for (index, histogram) in merged.by_command.iter().enumerate() {
-        let Some(histogram) = histogram.as_deref().filter(|h| h.len() > 0) else {
+        let Some(histogram) = histogram.as_deref().filter(|h| !h.is_empty()) else {
             continue;
         };
         let values: Vec<String> = percentiles
