@@ -353,3 +353,34 @@ fn evictions_replay_to_the_same_dataset_after_a_restart() {
     let keys_after: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!((keys_after, after), (keys_before, before));
 }
+
+#[test]
+fn lookups_without_touch_leave_counters_and_watches_alone() {
+    let server = Server::start();
+    let mut con = server.client();
+    config_set(&mut con, "maxmemory-policy", "allkeys-lfu");
+    config_set(&mut con, "lfu-log-factor", "0");
+    let mut watcher = server.raw();
+    for key in ["w0", "w1", "w2", "w3"] {
+        let _: () = redis::cmd("SET").arg(key).arg("v").query(&mut con).unwrap();
+        watcher.roundtrip(format!("WATCH {key}\r\n").as_bytes(), b"+OK\r\n");
+        for probe in ["TYPE", "EXISTS", "TTL", "PTTL", "EXPIRETIME"] {
+            let _: redis::Value = redis::cmd(probe).arg(key).query(&mut con).unwrap();
+        }
+        let _: redis::Value = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query(&mut con)
+            .unwrap();
+        let freq: i64 = redis::cmd("OBJECT")
+            .arg("FREQ")
+            .arg(key)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(freq, 5, "{key}: only lookups that touch count");
+        // Looking at a watched key is not a change to it.
+        watcher.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+        watcher.roundtrip(b"PING\r\n", b"+QUEUED\r\n");
+        watcher.roundtrip(b"EXEC\r\n", b"*1\r\n+PONG\r\n");
+    }
+}

@@ -43,15 +43,9 @@ const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 
 /// A live entry looked at without touching it (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL,
-/// OBJECT): a hit or miss is counted as for a read, the access time is left alone.
+/// OBJECT): a hit or miss is counted as for a read, the access bits are left alone.
 fn peek<R>(ctx: &mut Ctx, key: &[u8], look: impl FnOnce(&Entry) -> R) -> Option<R> {
-    let found = ctx.lookup_untouched(key).map(|entry| look(entry));
-    let stats = &mut ctx.shard.stats;
-    match found {
-        Some(_) => stats.keyspace_hits += 1,
-        None => stats.keyspace_misses += 1,
-    }
-    found
+    ctx.lookup_untouched(key).map(|entry| look(entry))
 }
 
 fn is_expired(entry: &Entry, now_ms: u64) -> bool {

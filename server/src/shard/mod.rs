@@ -322,9 +322,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// A live entry looked at without counting an access (Redis's LOOKUP_NOTOUCH: TYPE,
-    /// OBJECT, TTL); otherwise as `lookup_write`.
+    /// EXISTS, TTL, OBJECT); otherwise a read: hits and misses are counted, the reply
+    /// depends on the key's last write, and a WATCH of the key is not disturbed.
     pub fn lookup_untouched(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.live(key, false, false)
+        self.live(key, true, false)
     }
 
     fn live(&mut self, key: &[u8], read: bool, touch: bool) -> Option<&mut Entry> {
