@@ -1,5 +1,19 @@
 //! What the process as a whole uses: memory from the allocator (jemalloc, as Redis uses,
 //! so `used_memory` compares like for like) and the kernel, CPU time from getrusage.
+//!
+//! `used_memory` is also what `maxmemory` is enforced against (as Redis does), read
+//! before every command while a limit is set. jemalloc's own total (`stats.allocated`)
+//! needs an epoch refresh that merges every arena, too slow for that, so the figure is
+//! kept from cheap parts:
+//!
+//! ```text
+//! used ≈ offset + Σ per core (bytes its thread allocated − bytes it freed)
+//!          ^ exact total − Σ, reset by core 0's cron every 100 ms and by INFO
+//! ```
+//!
+//! Each core reads its own thread's jemalloc counters (two loads through pointers jemalloc
+//! hands out once) and publishes its difference in its slot; it reads the other cores'
+//! published slots. Allocations of other threads are caught at the next refresh.
 
 use tikv_jemalloc_ctl::{epoch, stats};
 
@@ -32,6 +46,90 @@ fn rss_bytes() -> u64 {
         .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+}
+
+/// Slots for the per-core published figures (a core index past it shares the last).
+const CORE_SLOTS: usize = 256;
+
+/// One core's published (allocated − freed) bytes, on its own cache line.
+#[repr(align(64))]
+struct Slot(std::sync::atomic::AtomicI64);
+
+static CORE_NET: [Slot; CORE_SLOTS] =
+    [const { Slot(std::sync::atomic::AtomicI64::new(0)) }; CORE_SLOTS];
+/// The exact total minus the sum of the slots, at the last refresh.
+static OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+thread_local! {
+    /// This thread's jemalloc counters (bytes ever allocated, ever freed).
+    static THREAD_COUNTERS: Option<(
+        tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+        tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+    )> = tikv_jemalloc_ctl::thread::allocatedp::read()
+        .and_then(|a| Ok((a, tikv_jemalloc_ctl::thread::deallocatedp::read()?)))
+        .ok();
+}
+
+/// Bytes this thread allocated minus bytes it freed, since it started: a difference of
+/// two readings is what the thread's work in between allocated (negative: freed).
+pub fn thread_net_bytes() -> i64 {
+    THREAD_COUNTERS.with(|counters| {
+        counters.map_or(0, |(allocated, freed)| {
+            allocated.get().wrapping_sub(freed.get()) as i64
+        })
+    })
+}
+
+/// Publishes this core's figure and returns the process's used memory (see the module
+/// doc): what `maxmemory` compares against.
+pub fn used_memory(core: usize) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let own = core.min(CORE_SLOTS - 1);
+    CORE_NET[own].0.store(thread_net_bytes(), Relaxed);
+    let sum: i64 = CORE_NET.iter().map(|slot| slot.0.load(Relaxed)).sum();
+    (sum + OFFSET.load(Relaxed)).max(0) as u64
+}
+
+/// `used_memory` at the first refresh, once the cores started (MEMORY STATS
+/// startup.allocated).
+static STARTUP_ALLOCATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn startup_allocated() -> u64 {
+    STARTUP_ALLOCATED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Re-bases `used_memory` on jemalloc's exact total (from `core`'s thread); returns it.
+pub fn refresh_used_memory(core: usize) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let exact = memory().allocated;
+    let own = core.min(CORE_SLOTS - 1);
+    CORE_NET[own].0.store(thread_net_bytes(), Relaxed);
+    let sum: i64 = CORE_NET.iter().map(|slot| slot.0.load(Relaxed)).sum();
+    OFFSET.store(exact as i64 - sum, Relaxed);
+    let _ = STARTUP_ALLOCATED.compare_exchange(0, exact, Relaxed, Relaxed);
+    exact
+}
+
+/// Returns freed pages to the system (MEMORY PURGE: jemalloc's `arena.<all>.purge`).
+pub fn purge() {
+    // MALLCTL_ARENAS_ALL is 4096; the mallctl takes no value.
+    // SAFETY: a void mallctl with null old/new pointers, as jemalloc documents.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
+/// jemalloc's statistics report (MEMORY MALLOC-STATS).
+pub fn malloc_stats() -> String {
+    let mut out = Vec::new();
+    let _ = tikv_jemalloc_ctl::stats_print::stats_print(&mut out, Default::default());
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The highest `allocated` seen, sampled by core 0's cron every 100 ms (Redis samples its

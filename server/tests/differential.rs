@@ -67,7 +67,8 @@ case_files!(
     pubsub,
     hll,
     geo,
-    streams
+    streams,
+    memory
 );
 
 /// Case files that wait for a feature, each with its own ignored test.

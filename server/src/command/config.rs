@@ -93,6 +93,8 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
             core.shard.borrow_mut().hll_sparse_max_bytes = Some(settings.hll_sparse_max_bytes);
             core.shard.borrow_mut().stream_limits =
                 Some(crate::shard::stream::StreamLimits::from_settings(&settings));
+            core.shard.borrow_mut().evict.config =
+                crate::shard::evict::EvictConfig::from_settings(&settings);
             *core.settings.borrow_mut() = settings;
         })
         .await;
@@ -111,6 +113,7 @@ async fn resetstat(s: &mut Session) {
     s.core
         .call_all(|core| {
             *core.stats.borrow_mut() = Default::default();
+            *core.histograms.borrow_mut() = Default::default();
             core.shard.borrow_mut().stats = Default::default();
         })
         .await;

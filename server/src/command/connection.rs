@@ -168,6 +168,17 @@ fn select(s: &mut Session, argv: Argv) -> Done<'_> {
     .boxed_local()
 }
 
+/// CLIENT NO-EVICT / NO-TOUCH's argument.
+fn on_off(arg: &[u8]) -> Result<bool, Status> {
+    if is(arg, "on") {
+        Ok(true)
+    } else if is(arg, "off") {
+        Ok(false)
+    } else {
+        Err(Status::Syntax)
+    }
+}
+
 fn validate_name(name: &[u8]) -> Result<(), Status> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
         return Err(Status::err(
@@ -219,6 +230,10 @@ const CLIENT_HELP: &[&str] = &[
     "    * LIB-VER: the client lib version.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
     "HELP",
     "    Prints this help.",
 ];
@@ -293,6 +308,18 @@ fn client(s: &mut Session, argv: Argv) -> Done<'_> {
                     return Err(Status::Syntax);
                 }
             }
+            // NO-EVICT exempts the client from client eviction (maxmemory-clients),
+            // which Holdfast does not do: the flag is kept and shown, as Redis shows it.
+            b"no-evict" if argv.len() == 3 => {
+                s.info.no_evict.set(on_off(&argv[2])?);
+                s.reply().ok();
+            }
+            // NO-TOUCH (Redis 7.2): this client's commands leave the keys' LRU/LFU bits
+            // alone (core/exec.rs passes it to the shard), except TOUCH itself.
+            b"no-touch" if argv.len() == 3 => {
+                s.info.no_touch.set(on_off(&argv[2])?);
+                s.reply().ok();
+            }
             b"info" if argv.len() == 2 => {
                 let line = s.info.list_line(s.core.clock_s.get());
                 s.reply().verbatim(&format!("{line}\n"));
@@ -307,7 +334,9 @@ fn client(s: &mut Session, argv: Argv) -> Done<'_> {
             }
             b"help" if argv.len() == 2 => reply_help(s, CLIENT_HELP),
             b"id" | b"getname" | b"setname" | b"setinfo" | b"reply" | b"info" | b"kill"
-            | b"unblock" | b"pause" | b"unpause" | b"help" => return Err(arity_error()),
+            | b"unblock" | b"pause" | b"unpause" | b"help" | b"no-evict" | b"no-touch" => {
+                return Err(arity_error())
+            }
             _ => return Err(unknown_subcommand("client", &argv[1])),
         }
         Ok(())
@@ -570,6 +599,8 @@ pub static COMMANDS: &[Spec] = &[
             ("pause", -3, ADMIN | LOADING | STALE),
             ("unpause", 2, ADMIN | LOADING | STALE),
             ("reply", 3, LOADING | STALE),
+            ("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE),
+            ("no-touch", 3, NOSCRIPT | LOADING | STALE),
             ("help", 2, LOADING | STALE),
         ],
         ..conn(

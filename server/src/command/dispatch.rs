@@ -74,6 +74,14 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         transaction::fail_queue(session);
         return;
     }
+    if out_of_memory(session, spec, flags) {
+        session.finish_run().await;
+        let text = "OOM command not allowed when used memory > 'maxmemory'.";
+        session.reply().error(text);
+        session.core.stats.borrow_mut().reject(Some(index), text);
+        transaction::fail_queue(session);
+        return;
+    }
     crate::core::pause::wait(spec.name, flags).await;
     if session.subs.active()
         && session.proto == crate::resp::Proto::Resp2
@@ -101,6 +109,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
             let result = handler(session, args.to_vec()).await;
             let took = started.elapsed();
             let core = session.core.clone();
+            core.command_timed(index, spec.flags & super::flags::FAST != 0, took);
             core.stats.borrow_mut().record(index, took);
             if let Err(status) = result {
                 let text = status.text();
@@ -132,6 +141,30 @@ fn refusal(session: &Session, flags: u32) -> Option<String> {
         return Some(crate::commit::failure_text(&reason));
     }
     None
+}
+
+/// Whether the command is refused for memory (Redis's processCommand with maxmemory set):
+/// a command that may grow memory (`denyoom`), or any command queued in MULTI, is refused
+/// when the process is over `maxmemory` and no core has a key left that the policy may
+/// evict (always, under noeviction). Costs one settings read while no limit is set.
+fn out_of_memory(session: &Session, spec: &Spec, flags: u32) -> bool {
+    use crate::core::eviction;
+    let core = &session.core;
+    let maxmemory = core.settings.borrow().maxmemory_bytes;
+    if maxmemory == 0 || crate::process::used_memory(core.id) <= maxmemory {
+        return false;
+    }
+    let queued =
+        session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+    if flags & super::flags::DENYOOM == 0 && !queued {
+        return false;
+    }
+    // A single-shard write evicts on the shard that executes it (core/exec.rs); other
+    // commands evict here, on this core's shard.
+    if !matches!(spec.handler, Handler::Shard(_)) {
+        eviction::perform(core);
+    }
+    eviction::nothing_to_evict() && crate::process::used_memory(core.id) > maxmemory
 }
 
 /// A script has run past `busy-reply-threshold` (on another core: the script's own core
@@ -173,14 +206,24 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
         let mut shard = core.shard.borrow_mut();
         let mut reply = crate::resp::Reply::new(&mut session.out, session.proto);
         let (db, info) = (session.db, Some(&*session.info));
-        let dep = execute_shard(&core, index, spec, &mut shard, db, args, &mut reply, info);
+        let no_touch = session.info.no_touch.get();
+        let dep = execute_shard(
+            &core, index, spec, &mut shard, db, args, &mut reply, info, no_touch,
+        );
         session.depend(dep);
     } else {
         if session.run.is_some_and(|run| run != dest) {
             session.finish_run().await;
         }
-        core.outbox()
-            .push(dest, session.db as u8, session.proto, index, args.all());
+        let no_touch = session.info.no_touch.get();
+        core.outbox().push(
+            dest,
+            session.db as u8,
+            session.proto,
+            index,
+            no_touch,
+            args.all(),
+        );
         session.run = Some(dest);
     }
 }

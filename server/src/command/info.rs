@@ -34,6 +34,7 @@ const ALL_SECTIONS: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -102,6 +103,7 @@ pub async fn render(s: &mut Session, args: &[Vec<u8>]) -> String {
             "cpu" => cpu(),
             "commandstats" => commandstats(&stats.stats),
             "errorstats" => errorstats(&stats.stats),
+            "latencystats" => super::latency::info_fields(s).await,
             "cluster" => vec![("cluster_enabled".into(), "0".into())],
             "keyspace" => keyspace_section(&keyspace),
             _ => Vec::new(),
@@ -198,6 +200,7 @@ async fn gather_keyspace(s: &Session) -> Keyspace {
         keyspace.stats.keyspace_hits += stats.keyspace_hits;
         keyspace.stats.keyspace_misses += stats.keyspace_misses;
         keyspace.stats.expired_keys += stats.expired_keys;
+        keyspace.stats.evicted_keys += stats.evicted_keys;
         keyspace.stats.expire_cycle_cpu_ms += stats.expire_cycle_cpu_ms;
         keyspace.stats.expired_stale_perc += stats.expired_stale_perc / per_core_count as f64;
     }
@@ -301,8 +304,11 @@ fn clients(s: &Session, totals: &Totals) -> Fields {
     ]
 }
 
-fn memory_section(_s: &Session) -> Fields {
+fn memory_section(s: &Session) -> Fields {
     let peak = crate::process::sample_peak();
+    crate::process::refresh_used_memory(s.core.id);
+    let settings = s.core.settings.borrow().clone();
+    let policy = crate::shard::evict::Policy::from_config(settings.maxmemory_policy);
     let mem = memory();
     let system = total_system_memory();
     let frag = if mem.allocated > 0 {
@@ -319,9 +325,9 @@ fn memory_section(_s: &Session) -> Fields {
         f("used_memory_peak_human", human_bytes(peak)),
         f("total_system_memory", system),
         f("total_system_memory_human", human_bytes(system)),
-        f("maxmemory", 0),
-        f("maxmemory_human", "0B"),
-        f("maxmemory_policy", "noeviction"),
+        f("maxmemory", settings.maxmemory_bytes),
+        f("maxmemory_human", human_bytes(settings.maxmemory_bytes)),
+        f("maxmemory_policy", policy.name()),
         f("allocator_allocated", mem.allocated),
         f("allocator_active", mem.active),
         f("allocator_resident", mem.resident),
@@ -425,7 +431,7 @@ fn stats_section(totals: &Totals, shard: &ShardStats) -> Fields {
         ),
         f("expired_time_cap_reached_count", 0),
         f("expire_cycle_cpu_milliseconds", shard.expire_cycle_cpu_ms),
-        f("evicted_keys", 0),
+        f("evicted_keys", shard.evicted_keys),
         f("evicted_clients", 0),
         f("keyspace_hits", shard.keyspace_hits),
         f("keyspace_misses", shard.keyspace_misses),

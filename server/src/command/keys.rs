@@ -29,6 +29,7 @@ use crate::core::multi::MultiCore;
 use crate::limits::{DATABASES, DB_SEGMENTS, SCAN_COUNT_DEFAULT};
 use crate::resp::Reply;
 use crate::shard::db::{Cursor, Db};
+use crate::shard::evict::{self, EvictConfig};
 use crate::shard::slot::key_core;
 use crate::shard::value::{parse_i64_strict, Entry, Value};
 use crate::shard::{unix_ms, Ctx, Shard};
@@ -42,15 +43,9 @@ const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 const DB_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 
 /// A live entry looked at without touching it (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL,
-/// OBJECT): a hit or miss is counted as for a read, the access time is left alone.
+/// OBJECT): a hit or miss is counted as for a read, the access bits are left alone.
 fn peek<R>(ctx: &mut Ctx, key: &[u8], look: impl FnOnce(&Entry) -> R) -> Option<R> {
-    let found = ctx.lookup_write(key).map(|entry| look(entry));
-    let stats = &mut ctx.shard.stats;
-    match found {
-        Some(_) => stats.keyspace_hits += 1,
-        None => stats.keyspace_misses += 1,
-    }
-    found
+    ctx.lookup_untouched(key).map(|entry| look(entry))
 }
 
 fn is_expired(entry: &Entry, now_ms: u64) -> bool {
@@ -525,7 +520,6 @@ const OBJECT_HELP: &[&str] = &[
 
 const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
-const FREQ_NOT_KEPT: &str = "ERR OBJECT FREQ is not available: this build keeps no per-key access counters; use OBJECT IDLETIME with an LRU policy instead";
 
 /// Redis keeps one shared object for each integer in 0..10000 (OBJ_SHARED_INTEGERS) and
 /// reports INT_MAX references for it; every other value has one reference.
@@ -535,10 +529,12 @@ const SHARED_INTEGERS: i64 = 10_000;
 struct ObjectInfo {
     encoding: &'static str,
     refcount: i64,
-    idle_s: u32,
+    idle_s: u64,
+    /// The LFU counter after decay, when an LFU policy is selected (None: an LRU one).
+    freq: Option<u8>,
 }
 
-fn object_info(entry: &Entry, clock_s: u32) -> ObjectInfo {
+fn object_info(entry: &Entry, clock_s: u32, evict: &EvictConfig) -> ObjectInfo {
     let shared = match &entry.value {
         Value::Str(s) => parse_i64_strict(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)),
         Value::Hash(_) => false,
@@ -550,19 +546,12 @@ fn object_info(entry: &Entry, clock_s: u32) -> ObjectInfo {
     ObjectInfo {
         encoding: entry.encoding(),
         refcount: if shared { i32::MAX as i64 } else { 1 },
-        idle_s: clock_s.saturating_sub(entry.touched_s),
+        idle_s: evict::idle_ms(entry.lru, clock_s) / 1000,
+        freq: evict
+            .policy
+            .is_lfu()
+            .then(|| evict::lfu_frequency(entry.lru, clock_s, evict.lfu_decay_time_min)),
     }
-}
-
-/// Whether `maxmemory-policy` is an LFU policy (the default, noeviction, is not).
-fn lfu_policy_selected() -> bool {
-    let guard = crate::server::CONFIG.lock().expect("config lock");
-    guard.as_ref().is_some_and(|store| {
-        store
-            .get(b"maxmemory-policy")
-            .first()
-            .is_some_and(|(_, policy)| policy.ends_with("-lfu"))
-    })
 }
 
 fn object(s: &mut Session, argv: Argv) -> Done<'_> {
@@ -601,9 +590,9 @@ async fn object_key(s: &mut Session, sub: &[u8], key: Vec<u8>) -> Result<(), Sta
     let mut op = MultiCore::new(s, [core]);
     let info = op
         .run(core, move |shard| {
-            let clock_s = shard.clock_s;
+            let (clock_s, config) = (shard.clock_s, shard.evict.config);
             peek(&mut Ctx::new(shard, db), &key, |entry| {
-                object_info(entry, clock_s)
+                object_info(entry, clock_s, &config)
             })
         })
         .await;
@@ -615,10 +604,12 @@ async fn object_key(s: &mut Session, sub: &[u8], key: Vec<u8>) -> Result<(), Sta
     match sub {
         b"encoding" => s.reply().bulk_str(info.encoding),
         b"refcount" => s.reply().int(info.refcount),
-        b"idletime" if lfu_policy_selected() => return Err(Status::err(LFU_SELECTED)),
+        b"idletime" if info.freq.is_some() => return Err(Status::err(LFU_SELECTED)),
         b"idletime" => s.reply().int(info.idle_s as i64),
-        _ if lfu_policy_selected() => return Err(Status::err(FREQ_NOT_KEPT)),
-        _ => return Err(Status::err(LFU_NOT_SELECTED)),
+        _ => match info.freq {
+            Some(freq) => s.reply().int(freq as i64),
+            None => return Err(Status::err(LFU_NOT_SELECTED)),
+        },
     }
     Ok(())
 }
@@ -1321,14 +1312,21 @@ mod tests {
                 10,
             )
         };
-        let shared = object_info(&entry("9999"), 15);
+        let lru = EvictConfig::default();
+        let shared = object_info(&entry("9999"), 15, &lru);
         assert_eq!(
-            (shared.encoding, shared.refcount, shared.idle_s),
-            ("int", 2147483647, 5)
+            (shared.encoding, shared.refcount, shared.idle_s, shared.freq),
+            ("int", 2147483647, 5, None)
         );
-        assert_eq!(object_info(&entry("10000"), 0).refcount, 1);
-        assert_eq!(object_info(&entry("-1"), 0).refcount, 1);
-        assert_eq!(object_info(&entry("hello"), 0).encoding, "embstr");
+        assert_eq!(object_info(&entry("10000"), 0, &lru).refcount, 1);
+        assert_eq!(object_info(&entry("-1"), 0, &lru).refcount, 1);
+        assert_eq!(object_info(&entry("hello"), 0, &lru).encoding, "embstr");
+        let lfu = EvictConfig {
+            policy: evict::Policy::AllkeysLfu,
+            ..lru
+        };
+        // Bits 10: LFU minute 0, counter 10.
+        assert_eq!(object_info(&entry("x"), 15, &lfu).freq, Some(10));
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut List>, Statu
 /// records) recreates it on replay.
 fn write_or_create<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut List, Status> {
     if write(ctx, key)?.is_none() {
-        let clock = ctx.shard.clock_s;
+        let clock = ctx.shard.fresh_lru();
         ctx.db().insert(key, Value::List(List::default()), 0, clock);
     }
     Ok(write(ctx, key)?.expect("present or just created"))
@@ -163,7 +163,7 @@ fn push_all(
         let mut list = List::default();
         args.rest().for_each(|value| list.push(end, value, fill));
         let len = list.len();
-        let clock = ctx.shard.clock_s;
+        let clock = ctx.shard.fresh_lru();
         ctx.db().insert(key, Value::List(list), 0, clock);
         len
     };

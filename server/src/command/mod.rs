@@ -27,8 +27,10 @@ pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod long_double;
+pub mod memory;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -232,6 +234,8 @@ impl Table {
             hll::COMMANDS,
             geo::COMMANDS,
             stream::COMMANDS,
+            memory::COMMANDS,
+            latency::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

@@ -194,8 +194,8 @@ pub fn apply(shard: &mut Shard, ops: &[u8]) {
                 expire_at_ms,
                 value,
             } => {
-                let clock = shard.clock_s;
-                shard.dbs[db].insert(key, value, expire_at_ms, clock);
+                let lru = shard.fresh_lru();
+                shard.dbs[db].insert(key, value, expire_at_ms, lru);
             }
             Op::FlushDb { db } => drop(shard.flush_dbs(db..db + 1)),
             Op::SwapDb { a, b } => shard.swap_dbs(a, b),

@@ -43,6 +43,18 @@ pub struct Settings {
     pub hll_sparse_max_bytes: u64,
     /// `client-output-buffer-limit`'s pubsub class: a subscriber past it is cut off.
     pub pubsub_output_limit: params::OutputLimit,
+    /// `maxmemory` (0: no limit) and how keys are evicted past it (shard/evict.rs).
+    pub maxmemory_bytes: u64,
+    /// `maxmemory-policy` as the configuration table numbers it (7: noeviction).
+    pub maxmemory_policy: u32,
+    pub maxmemory_samples: u64,
+    pub maxmemory_eviction_tenacity: u64,
+    pub lfu_log_factor: u64,
+    pub lfu_decay_time: u64,
+    /// LATENCY's events are recorded when they take at least this long (0: never).
+    pub latency_monitor_threshold_ms: u64,
+    /// `latency-tracking`: per-command latency histograms are kept.
+    pub latency_tracking: bool,
 }
 
 impl Default for Settings {
@@ -69,6 +81,14 @@ impl Default for Settings {
                 soft_bytes: 8 << 20,
                 soft_seconds: 60,
             },
+            maxmemory_bytes: 0,
+            maxmemory_policy: 7,
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            latency_monitor_threshold_ms: 0,
+            latency_tracking: true,
         }
     }
 }

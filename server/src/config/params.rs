@@ -876,8 +876,14 @@ const REPLICATION: Effect =
     Effect::Ignored("Holdfast replicas follow the quorum log (DESIGN.md), not Redis replication");
 const CLUSTER: Effect = Effect::Ignored("cluster mode is not available yet");
 const TLS: Effect = Effect::Ignored("Holdfast has no TLS listener yet");
-const EVICTION: Effect =
-    Effect::Ignored("Holdfast does not enforce a memory limit or evict keys yet");
+const EVICTION: Effect = Effect::Applied(
+    "past `maxmemory`, writes evict keys as the policy says or get -OOM (shard/evict.rs)",
+);
+const LATENCY: Effect = Effect::Applied(
+    "LATENCY's events and per-command histograms, INFO latencystats (core/latency.rs)",
+);
+const CLIENT_EVICTION: Effect =
+    Effect::Ignored("Holdfast does not evict clients (only keys, see maxmemory-policy)");
 const PROCESS: Effect =
     Effect::Ignored("Holdfast runs in the foreground, logs to stderr and handles signals itself");
 const THREADS: Effect = Effect::Ignored(
@@ -1149,13 +1155,13 @@ pub static PARAMS: &[Param] = &[
     param("io-threads-do-reads", "no", Kind::Bool, THREADS).flags(IMMUTABLE),
     param("jemalloc-bg-thread", "yes", Kind::Bool, ALLOCATOR),
     param("key-load-delay", "0", int(INT_MIN, INT_MAX), PERSISTENCE).flags(HIDDEN),
-    param("latency-monitor-threshold", "0", int(0, LONG_MAX), NOT_YET),
-    param("latency-tracking", "yes", Kind::Bool, NOT_YET),
+    param("latency-monitor-threshold", "0", int(0, LONG_MAX), LATENCY),
+    param("latency-tracking", "yes", Kind::Bool, LATENCY),
     param(
         "latency-tracking-info-percentiles",
         "50 99 99.9",
         Kind::Percentiles,
-        NOT_YET,
+        LATENCY,
     ),
     param("lazyfree-lazy-eviction", "no", Kind::Bool, ALLOCATOR),
     param("lazyfree-lazy-expire", "no", Kind::Bool, ALLOCATOR),
@@ -1201,7 +1207,7 @@ pub static PARAMS: &[Param] = &[
         "maxmemory-clients",
         "0",
         num(-100, LONG_MAX, NumFormat::MemoryOrPercent, false),
-        EVICTION,
+        CLIENT_EVICTION,
     ),
     param("maxmemory-eviction-tenacity", "10", int(0, 100), EVICTION),
     param(

@@ -276,6 +276,20 @@ impl ConfigStore {
                 Value::OutputBufferLimit(limits) => limits[2],
                 ref other => unreachable!("client-output-buffer-limit holds {other:?}"),
             },
+            maxmemory_bytes: unsigned("maxmemory"),
+            maxmemory_policy: match self.values[params::index_of("maxmemory-policy")] {
+                Value::Enum(n) => n,
+                ref other => unreachable!("maxmemory-policy holds {other:?}"),
+            },
+            maxmemory_samples: unsigned("maxmemory-samples"),
+            maxmemory_eviction_tenacity: unsigned("maxmemory-eviction-tenacity"),
+            lfu_log_factor: unsigned("lfu-log-factor"),
+            lfu_decay_time: unsigned("lfu-decay-time"),
+            latency_monitor_threshold_ms: unsigned("latency-monitor-threshold"),
+            latency_tracking: matches!(
+                self.values[params::index_of("latency-tracking")],
+                Value::Bool(true)
+            ),
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct ClientInfo {
     pub subscriptions: Cell<[usize; 3]>,
     /// Commands queued since MULTI (-1: not in a transaction), CLIENT LIST's `multi`.
     pub multi: Cell<i64>,
+    /// CLIENT NO-EVICT and CLIENT NO-TOUCH (flags `e` and `T`).
+    pub no_evict: Cell<bool>,
+    pub no_touch: Cell<bool>,
 }
 
 #[derive(Default)]
@@ -56,6 +59,8 @@ impl ClientInfo {
             omem: Default::default(),
             subscriptions: Default::default(),
             multi: Cell::new(-1),
+            no_evict: Default::default(),
+            no_touch: Default::default(),
         }
     }
 
@@ -73,7 +78,7 @@ impl ClientInfo {
         self.proto.get() == 2 && self.subscriptions.get().iter().any(|&n| n > 0)
     }
 
-    /// CLIENT LIST's flags: P subscribed, x in MULTI, N neither.
+    /// CLIENT LIST's flags: P subscribed, x in MULTI, e no-evict, T no-touch, N none.
     fn flags(&self) -> String {
         let mut flags = String::new();
         if self.subscriptions.get().iter().any(|&n| n > 0) {
@@ -81,6 +86,12 @@ impl ClientInfo {
         }
         if self.multi.get() >= 0 {
             flags.push('x');
+        }
+        if self.no_evict.get() {
+            flags.push('e');
+        }
+        if self.no_touch.get() {
+            flags.push('T');
         }
         if flags.is_empty() {
             flags.push('N');

@@ -13,7 +13,8 @@ use crate::shard::{Ctx, Shard};
 /// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
 /// when the command runs on its connection's core (for the slow log). Returns the LSN the
 /// reply depends on: its own record's for a write, the newest uncommitted write among the
-/// keys it read otherwise (0: nothing).
+/// keys it read otherwise (0: nothing). `no_touch`: the client is in CLIENT NO-TOUCH mode,
+/// so the keys' access bits stay as they are (TOUCH still touches, as in Redis).
 ///
 /// A write that succeeded is logged here, from the table's `write` flag, with its
 /// arguments as the effect (shard/effect.rs), or with the deterministic arguments the
@@ -28,14 +29,22 @@ pub fn execute_shard(
     args: &mut Args<'_>,
     reply: &mut Reply<'_>,
     client: Option<&ClientInfo>,
+    no_touch: bool,
 ) -> u64 {
     let Handler::Shard(handler) = spec.handler else {
         unreachable!("{} is not a single-shard command", spec.name);
     };
     let started = Stopwatch::start();
+    if spec.flags & flags::DENYOOM != 0 && shard.evict.config.maxmemory_bytes != 0 {
+        // The shard taking the write frees its share first (core/eviction.rs); logged as
+        // its own record, before this command's.
+        super::eviction::perform_on(core, shard);
+    }
     shard.journal.begin();
+    shard.evict.no_touch = no_touch && spec.name != "touch";
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
+    ctx.shard.evict.no_touch = false;
     ctx.shard.settle_watches(result.is_ok());
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
     if logged {
@@ -60,6 +69,7 @@ pub fn execute_shard(
         }
     }
     let took = started.elapsed();
+    core.command_timed(index, spec.flags & flags::FAST != 0, took);
     let mut stats = core.stats.borrow_mut();
     stats.record(index, took);
     if let Err(status) = result {
@@ -160,6 +170,7 @@ pub fn execute_batch(core: &Core, msg: BatchMsg) {
             &mut args,
             &mut encoder,
             None,
+            req.no_touch,
         ));
         ends.push(out.len() as u32);
     }

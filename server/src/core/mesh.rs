@@ -63,6 +63,8 @@ pub struct BatchReq {
     pub proto: Proto,
     /// Index in the command table.
     pub cmd: u16,
+    /// The client is in CLIENT NO-TOUCH mode (its reads leave access bits alone).
+    pub no_touch: bool,
     /// This request's arguments: `ranges[args.0..args.1]`.
     pub args: (u32, u32),
 }
@@ -86,6 +88,7 @@ impl Batch {
         db: u8,
         proto: Proto,
         cmd: u16,
+        no_touch: bool,
         args: impl Iterator<Item = impl AsRef<[u8]>>,
     ) {
         let first = self.ranges.len() as u32;
@@ -99,6 +102,7 @@ impl Batch {
             db,
             proto,
             cmd,
+            no_touch,
             args: (first, self.ranges.len() as u32),
         });
     }

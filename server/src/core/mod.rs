@@ -13,7 +13,9 @@
 //! across an await.
 
 pub mod clients;
+pub mod eviction;
 pub mod exec;
+pub mod latency;
 pub mod mesh;
 pub mod multi;
 pub mod outbox;
@@ -100,6 +102,10 @@ pub struct Core {
     sequencer: RefCell<Option<Rc<crate::commit::sequencer::Sequencer>>>,
     /// The channels and patterns this core's connections subscribe to.
     pub pubsub: RefCell<pubsub::PubSub>,
+    /// LATENCY's events seen on this core (latency.rs).
+    pub latency: RefCell<latency::Monitor>,
+    /// Per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats).
+    pub histograms: RefCell<latency::Histograms>,
 }
 
 impl Core {
@@ -113,10 +119,14 @@ impl Core {
         Rc::new(Core {
             id,
             cores,
-            shard: RefCell::new(if global.commit.journaled() {
-                Shard::journaled(0x9e37_79b9_7f4a_7c15 ^ id as u64, id == 0)
-            } else {
-                Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)
+            shard: RefCell::new({
+                let mut shard = if global.commit.journaled() {
+                    Shard::journaled(0x9e37_79b9_7f4a_7c15 ^ id as u64, id == 0)
+                } else {
+                    Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)
+                };
+                shard.evict.config = crate::shard::evict::EvictConfig::from_settings(&settings);
+                shard
             }),
             global,
             settings: RefCell::new(settings),
@@ -132,6 +142,8 @@ impl Core {
             shipper: Default::default(),
             sequencer: RefCell::new(None),
             pubsub: RefCell::default(),
+            latency: RefCell::default(),
+            histograms: RefCell::default(),
         })
     }
 
@@ -393,6 +405,40 @@ impl Core {
         stats.slowlog.truncate(max_len);
     }
 
+    /// Records a LATENCY event when it took at least `latency-monitor-threshold` ms
+    /// (Redis's latencyAddSampleIfNeeded; a threshold of 0 records nothing).
+    pub fn latency_event(&self, event: &'static str, took: std::time::Duration) {
+        let threshold_ms = self.settings.borrow().latency_monitor_threshold_ms;
+        let ms = took.as_millis() as u64;
+        if threshold_ms == 0 || ms < threshold_ms {
+            return;
+        }
+        let sample = latency::Sample {
+            unix_s: crate::shard::unix_ms() / 1000,
+            ms,
+        };
+        self.latency.borrow_mut().add(event, sample);
+    }
+
+    /// A command ran for `took`: the latency monitor's `command` / `fast-command` event
+    /// and, with `latency-tracking`, the command's histogram. Beside the commandstats
+    /// counters, from the same stopwatch reading.
+    pub fn command_timed(&self, index: u16, fast: bool, took: std::time::Duration) {
+        let (threshold_ms, tracking) = {
+            let settings = self.settings.borrow();
+            (
+                settings.latency_monitor_threshold_ms,
+                settings.latency_tracking,
+            )
+        };
+        if threshold_ms != 0 {
+            self.latency_event(if fast { "fast-command" } else { "command" }, took);
+        }
+        if tracking {
+            self.histograms.borrow_mut().record(index, took);
+        }
+    }
+
     /// The `timeout` setting: close connections idle for longer (0 disables it, the
     /// default). Shutting the socket down wakes the connection's pending read.
     fn close_idle_clients(&self) {
@@ -427,7 +473,10 @@ impl Core {
         self.close_idle_clients();
         if self.id == 0 {
             crate::process::sample_peak();
+            crate::process::refresh_used_memory(self.id);
         }
+        // Redis's eviction timer: keep freeing while over maxmemory, even with no writes.
+        eviction::perform(self);
         let mut shard = self.shard.borrow_mut();
         shard.tick_clock();
         // Expiring keys while a multi-core operation holds the shard would interleave
@@ -460,6 +509,8 @@ impl Core {
             self.wake_shipper();
         }
         shard.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;
+        drop(shard);
+        self.latency_event("expire-cycle", started.elapsed());
     }
 }
 

@@ -45,11 +45,12 @@ impl Outbox {
         db: u8,
         proto: Proto,
         cmd: u16,
+        no_touch: bool,
         args: impl Iterator<Item = &'a [u8]>,
     ) {
         self.pending.borrow_mut()[dest]
             .batch
-            .push(db, proto, cmd, args);
+            .push(db, proto, cmd, no_touch, args);
     }
 
     /// Closes the caller's run of commands for `dest`; the receiver yields their replies,

@@ -45,6 +45,8 @@ fn register(core: &Rc<Core>, socket: &Socket) -> Rc<ClientInfo> {
         omem: Default::default(),
         subscriptions: Default::default(),
         multi: std::cell::Cell::new(-1),
+        no_evict: Default::default(),
+        no_touch: Default::default(),
     });
     core.clients.borrow_mut().by_id.insert(id, info.clone());
     info

@@ -116,14 +116,14 @@ impl Db {
         self.segments[seg].table.find(hash, |e| &*e.key == key)
     }
 
-    /// Inserts or replaces the value for `key` (with its expiry); returns the previous
-    /// value.
+    /// Inserts or replaces the value for `key` (with its expiry and the access bits `lru`
+    /// a new value starts with, see evict.rs); returns the previous value.
     pub fn insert(
         &mut self,
         key: &[u8],
         value: Value,
         expire_at_ms: u64,
-        now_s: u32,
+        lru: u32,
     ) -> Option<Value> {
         let (hash, seg_index) = self.locate(key);
         let segment = &mut self.segments[seg_index];
@@ -131,7 +131,7 @@ impl Db {
             let delta = (expire_at_ms != 0) as isize - (entry.expire_at_ms != 0) as isize;
             let old_value = std::mem::replace(&mut entry.value, value);
             entry.expire_at_ms = expire_at_ms;
-            entry.touched_s = now_s;
+            entry.lru = lru;
             entry.edited_in_place = false;
             segment.volatile = (segment.volatile as isize + delta) as usize;
             self.volatile = (self.volatile as isize + delta) as usize;
@@ -140,7 +140,7 @@ impl Db {
         self.insert_new(
             hash,
             seg_index,
-            Entry::new(key.into(), value, expire_at_ms, now_s),
+            Entry::new(key.into(), value, expire_at_ms, lru),
         );
         None
     }
@@ -252,6 +252,66 @@ impl Db {
             }
         }
         None
+    }
+
+    /// Up to `count` entries from a random place, for eviction (Redis's dictGetSomeKeys):
+    /// a segment chosen by weight (its volatile keys when `volatile_only`), then
+    /// consecutive buckets from a random one, on into the next segments; at most ten
+    /// buckets per wanted entry are looked at (segments without candidates are passed
+    /// over free), so a sparse table costs a bounded walk.
+    pub fn sample(
+        &self,
+        count: usize,
+        volatile_only: bool,
+        rng: &mut super::Rng,
+        mut visit: impl FnMut(&Entry),
+    ) {
+        let weight = |s: &Segment| {
+            if volatile_only {
+                s.volatile
+            } else {
+                s.table.len()
+            }
+        };
+        let total = if volatile_only {
+            self.volatile
+        } else {
+            self.len
+        };
+        if total == 0 || count == 0 {
+            return;
+        }
+        let mut index = rng.below(total);
+        let Some(mut seg) = self.segments.iter().position(|s| {
+            let found = index < weight(s);
+            if !found {
+                index -= weight(s);
+            }
+            found
+        }) else {
+            return;
+        };
+        let mut bucket = rng.below(self.segments[seg].table.num_buckets());
+        let (mut found, mut steps) = (0, count.saturating_mul(10));
+        while steps > 0 {
+            let segment = &self.segments[seg];
+            if weight(segment) == 0 || bucket >= segment.table.num_buckets() {
+                seg = (seg + 1) % self.segments.len();
+                bucket = 0;
+                continue;
+            }
+            if let Some(entry) = segment.table.get_bucket(bucket) {
+                if !volatile_only || entry.expire_at_ms != 0 {
+                    visit(entry);
+                    found += 1;
+                    if found == count {
+                        return;
+                    }
+                }
+            }
+            bucket += 1;
+            steps -= 1;
+        }
     }
 
     /// A random entry, for RANDOMKEY: a segment chosen by weight, then random buckets

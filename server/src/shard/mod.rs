@@ -11,6 +11,7 @@
 pub mod blocking;
 pub mod db;
 pub mod effect;
+pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod hll;
@@ -38,6 +39,8 @@ pub struct ShardStats {
     pub expired_keys: u64,
     pub expired_stale_perc: f64,
     pub expire_cycle_cpu_ms: u64,
+    /// Keys removed under maxmemory (evict.rs).
+    pub evicted_keys: u64,
 }
 
 pub struct Shard {
@@ -77,6 +80,8 @@ pub struct Shard {
     pub hll_sparse_max_bytes: Option<u64>,
     /// The stream block limits, cached the same way.
     pub stream_limits: Option<stream::StreamLimits>,
+    /// maxmemory settings, the eviction pool and access-tracking state (evict.rs).
+    pub evict: evict::EvictState,
 }
 
 impl Shard {
@@ -100,6 +105,7 @@ impl Shard {
             zset_limits: None,
             hll_sparse_max_bytes: None,
             stream_limits: None,
+            evict: evict::EvictState::default(),
         }
     }
 
@@ -179,6 +185,26 @@ impl Shard {
     /// Redis refreshes its LRU clock, so reads never call the clock for it.
     pub fn tick_clock(&mut self) {
         self.clock_s = self.started.elapsed().as_secs() as u32;
+    }
+
+    /// The access bits a new key starts with under the current policy (evict.rs).
+    pub fn fresh_lru(&self) -> u32 {
+        evict::fresh_bits(self.evict.config.policy, self.clock_s)
+    }
+
+    /// An access to `entry` (Redis's lookupKey without LOOKUP_NOTOUCH): refreshes its LRU
+    /// clock or counts it in its LFU counter. A CLIENT NO-TOUCH client leaves it alone.
+    fn touch_entry(evict: &evict::EvictState, clock_s: u32, rng: &mut u64, entry: &mut Entry) {
+        if evict.no_touch {
+            return;
+        }
+        if evict.config.policy.is_lfu() {
+            let mut forked = Rng(*rng);
+            entry.lru = evict::touched_bits(entry.lru, &evict.config, clock_s, &mut forked);
+            *rng = forked.0;
+        } else {
+            entry.lru = evict::lru_clock(clock_s);
+        }
     }
 
     /// A random number in `0..n` (xorshift; RANDOMKEY and sampling need no crypto).
@@ -294,16 +320,23 @@ impl<'a> Ctx<'a> {
 
     /// A live entry for a write (no hit/miss accounting); expired entries are removed.
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.live(key, false)
+        self.live(key, false, true)
     }
 
     /// A live entry for a read: counts keyspace hits and misses and refreshes its access
     /// time (from the shard's coarse clock, so a read costs no clock call).
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.live(key, true)
+        self.live(key, true, true)
     }
 
-    fn live(&mut self, key: &[u8], read: bool) -> Option<&mut Entry> {
+    /// A live entry looked at without counting an access (Redis's LOOKUP_NOTOUCH: TYPE,
+    /// EXISTS, TTL, OBJECT); otherwise a read: hits and misses are counted, the reply
+    /// depends on the key's last write, and a WATCH of the key is not disturbed.
+    pub fn lookup_untouched(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.live(key, true, false)
+    }
+
+    fn live(&mut self, key: &[u8], read: bool, touch: bool) -> Option<&mut Entry> {
         let shard = &mut *self.shard;
         if read {
             shard.journal.read(self.db, key);
@@ -326,7 +359,9 @@ impl<'a> Ctx<'a> {
             Ok(entry) => {
                 if read {
                     shard.stats.keyspace_hits += 1;
-                    entry.touched_s = shard.clock_s;
+                }
+                if touch {
+                    Shard::touch_entry(&shard.evict, shard.clock_s, &mut shard.rng_state, entry);
                 }
                 Some(entry)
             }
@@ -384,8 +419,8 @@ impl<'a> Ctx<'a> {
         if journal.recording() {
             effect::put(journal.ops(), self.db, key, &value, expire_at_ms);
         }
-        let clock = self.shard.clock_s;
-        self.shard.dbs[self.db].insert(key, value, expire_at_ms, clock);
+        let lru = self.shard.fresh_lru();
+        self.shard.dbs[self.db].insert(key, value, expire_at_ms, lru);
     }
 
     pub fn delete(&mut self, key: &[u8]) -> bool {

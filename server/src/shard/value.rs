@@ -51,16 +51,17 @@ impl Value {
     }
 }
 
-/// One key's slot in a database table: the key, its value, its absolute expiry and when it
-/// was last touched (for OBJECT IDLETIME).
+/// One key's slot in a database table: the key, its value, its absolute expiry and its
+/// access history (OBJECT IDLETIME / FREQ and eviction).
 #[derive(Debug)]
 pub struct Entry {
     pub key: Key,
     pub value: Value,
     /// Absolute expiry in Unix milliseconds; 0 means no expiry.
     pub expire_at_ms: u64,
-    /// Seconds clock (server start relative) of the last access.
-    pub touched_s: u32,
+    /// 24 bits of access history, as Redis's object header keeps them: the LRU clock of
+    /// the last access, or the LFU minutes and counter (see shard/evict.rs).
+    pub lru: u32,
     /// The string was edited in place (APPEND to an existing key, SETRANGE): Redis keeps
     /// such a string as `raw` whatever its length, and OBJECT ENCODING says so. Any
     /// replacement of the value clears it.
@@ -68,12 +69,12 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(key: Key, value: Value, expire_at_ms: u64, touched_s: u32) -> Self {
+    pub fn new(key: Key, value: Value, expire_at_ms: u64, lru: u32) -> Self {
         Entry {
             key,
             value,
             expire_at_ms,
-            touched_s,
+            lru,
             edited_in_place: false,
         }
     }

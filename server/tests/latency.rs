@@ -1,0 +1,156 @@
+//! LATENCY through the real binary: events past `latency-monitor-threshold` from either
+//! core, merged; RESET; HISTOGRAM's RESP3 map shape and counts summed over cores; INFO
+//! latencystats with the configured percentiles; `latency-tracking no` keeps nothing.
+
+mod common;
+
+use common::Server;
+use redis::Connection;
+
+fn config_set(con: &mut Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .unwrap();
+}
+
+/// A script busy for about `ms` milliseconds: a slow `command` event.
+fn slow_command(con: &mut Connection, ms: u64) {
+    let script = "local deadline = tonumber(ARGV[1]) local t = redis.call('TIME') \
+        local start = t[1] * 1000 + t[2] / 1000 local i = 0 \
+        while true do i = i + 1 if i % 1000 == 0 then local now = redis.call('TIME') \
+        if now[1] * 1000 + now[2] / 1000 - start > deadline then return i end end end";
+    let _: i64 = redis::cmd("EVAL")
+        .arg(script)
+        .arg(0)
+        .arg(ms)
+        .query(con)
+        .unwrap();
+}
+
+#[test]
+fn events_past_the_threshold_are_kept_and_reset() {
+    let server = Server::start();
+    let mut con = server.client();
+    let latest: Vec<redis::Value> = redis::cmd("LATENCY").arg("LATEST").query(&mut con).unwrap();
+    assert!(latest.is_empty());
+    config_set(&mut con, "latency-monitor-threshold", "20");
+    slow_command(&mut con, 60);
+    let latest: Vec<(String, i64, i64, i64)> =
+        redis::cmd("LATENCY").arg("LATEST").query(&mut con).unwrap();
+    let command = latest
+        .iter()
+        .find(|e| e.0 == "command")
+        .expect("a command event");
+    assert!(command.2 >= 60 && command.3 >= command.2, "{command:?}");
+    let history: Vec<(i64, i64)> = redis::cmd("LATENCY")
+        .arg("HISTORY")
+        .arg("command")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    let doctor: String = redis::cmd("LATENCY").arg("DOCTOR").query(&mut con).unwrap();
+    assert!(doctor.contains("1. command: 1 latency spikes"), "{doctor}");
+    let graph: String = redis::cmd("LATENCY")
+        .arg("GRAPH")
+        .arg("command")
+        .query(&mut con)
+        .unwrap();
+    assert!(graph.starts_with("command - high "), "{graph}");
+    let reset: i64 = redis::cmd("LATENCY")
+        .arg("RESET")
+        .arg("command")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(reset, 1);
+    let history: Vec<(i64, i64)> = redis::cmd("LATENCY")
+        .arg("HISTORY")
+        .arg("command")
+        .query(&mut con)
+        .unwrap();
+    assert!(history.is_empty());
+    // Below the threshold nothing is recorded.
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut con).unwrap();
+    let history: Vec<(i64, i64)> = redis::cmd("LATENCY")
+        .arg("HISTORY")
+        .arg("fast-command")
+        .query(&mut con)
+        .unwrap();
+    assert!(history.is_empty());
+}
+
+#[test]
+fn histogram_counts_calls_on_both_cores_in_resp3_maps() {
+    let server = Server::start();
+    let mut con = server.client();
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg("v")
+            .query(&mut con)
+            .unwrap();
+    }
+    let reply: redis::Value = redis::cmd("LATENCY")
+        .arg("HISTOGRAM")
+        .arg("set")
+        .arg("nosuch")
+        .query(&mut con)
+        .unwrap();
+    let redis::Value::Array(items) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0], redis::Value::BulkString(b"set".to_vec()));
+    let redis::Value::Array(body) = &items[1] else {
+        panic!("{items:?}")
+    };
+    assert_eq!(body[0], redis::Value::BulkString(b"calls".to_vec()));
+    assert_eq!(body[1], redis::Value::Int(50));
+    let redis::Value::Array(points) = &body[3] else {
+        panic!("{body:?}")
+    };
+    // (usec, cumulative calls) pairs ending at every call.
+    assert_eq!(points.last(), Some(&redis::Value::Int(50)));
+    // RESP3: a map of maps. (The reply's length is not known in advance: read until the
+    // connection goes quiet.)
+    let mut resp3 = server.raw();
+    resp3.send(b"HELLO 3\r\nLATENCY HISTOGRAM set\r\n");
+    let reply = String::from_utf8_lossy(&resp3.read_exactly(1 << 16)).into_owned();
+    let shape = "%1\r\n$3\r\nset\r\n%2\r\n$5\r\ncalls\r\n:50\r\n$14\r\nhistogram_usec\r\n%";
+    assert!(reply.contains(shape), "{reply:?}");
+}
+
+#[test]
+fn info_latencystats_uses_the_configured_percentiles() {
+    let server = Server::start();
+    let mut con = server.client();
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut con).unwrap();
+    config_set(&mut con, "latency-tracking-info-percentiles", "50 99.9");
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+        .expect(&info);
+    let values = line.split(':').nth(1).unwrap();
+    let names: Vec<&str> = values
+        .split(',')
+        .map(|p| p.split('=').next().unwrap())
+        .collect();
+    assert_eq!(names, ["p50", "p99.9"]);
+    config_set(&mut con, "latency-tracking", "no");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut con).unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("latencystats")
+        .query(&mut con)
+        .unwrap();
+    assert!(!info.contains("latency_percentiles_usec_set"), "{info}");
+}
