@@ -90,6 +90,8 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
             core.shard.borrow_mut().set_limits = Some(SetLimits::from_settings(&settings));
             core.shard.borrow_mut().zset_limits =
                 Some(crate::shard::zset::ZsetLimits::from_settings(&settings));
+            core.shard.borrow_mut().notify_flags =
+                crate::shard::notify::effective(settings.notify_keyspace_events);
             *core.settings.borrow_mut() = settings;
         })
         .await;

@@ -43,6 +43,8 @@ pub struct Settings {
     pub hll_sparse_max_bytes: u64,
     /// `client-output-buffer-limit`'s pubsub class: a subscriber past it is cut off.
     pub pubsub_output_limit: params::OutputLimit,
+    /// `notify-keyspace-events` as flags (shard/notify.rs `class`); 0: off.
+    pub notify_keyspace_events: u32,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
                 soft_bytes: 8 << 20,
                 soft_seconds: 60,
             },
+            notify_keyspace_events: 0,
         }
     }
 }

@@ -1223,7 +1223,12 @@ pub static PARAMS: &[Param] = &[
     param("min-replicas-max-lag", "10", int(0, INT_MAX), REPLICATION).alias("min-slaves-max-lag"),
     param("min-replicas-to-write", "0", int(0, INT_MAX), REPLICATION).alias("min-slaves-to-write"),
     param("no-appendfsync-on-rewrite", "no", Kind::Bool, PERSISTENCE),
-    param("notify-keyspace-events", "", Kind::KeyspaceEvents, NOT_YET),
+    param(
+        "notify-keyspace-events",
+        "",
+        Kind::KeyspaceEvents,
+        Effect::Applied("keyspace events are published by every core (shard/notify.rs)"),
+    ),
     param(
         "oom-score-adj",
         "no",

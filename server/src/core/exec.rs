@@ -59,6 +59,7 @@ pub fn execute_shard(
             core.wake_shipper();
         }
     }
+    core.notifier.take_from(shard);
     let took = started.elapsed();
     let mut stats = core.stats.borrow_mut();
     stats.record(index, took);

@@ -16,6 +16,7 @@ pub mod clients;
 pub mod exec;
 pub mod mesh;
 pub mod multi;
+pub mod notify;
 pub mod outbox;
 pub mod pause;
 pub mod pubsub;
@@ -100,6 +101,8 @@ pub struct Core {
     sequencer: RefCell<Option<Rc<crate::commit::sequencer::Sequencer>>>,
     /// The channels and patterns this core's connections subscribe to.
     pub pubsub: RefCell<pubsub::PubSub>,
+    /// Keyspace events raised here, on their way to every core's subscribers.
+    pub notifier: notify::Notifier,
 }
 
 impl Core {
@@ -110,14 +113,16 @@ impl Core {
         senders: Option<Senders<Msg>>,
     ) -> Rc<Core> {
         let cores = global.cores;
+        let mut shard = if global.commit.journaled() {
+            Shard::journaled(0x9e37_79b9_7f4a_7c15 ^ id as u64, id == 0)
+        } else {
+            Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)
+        };
+        shard.notify_flags = crate::shard::notify::effective(settings.notify_keyspace_events);
         Rc::new(Core {
             id,
             cores,
-            shard: RefCell::new(if global.commit.journaled() {
-                Shard::journaled(0x9e37_79b9_7f4a_7c15 ^ id as u64, id == 0)
-            } else {
-                Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)
-            }),
+            shard: RefCell::new(shard),
             global,
             settings: RefCell::new(settings),
             clients: RefCell::new(Clients::default()),
@@ -132,6 +137,7 @@ impl Core {
             shipper: Default::default(),
             sequencer: RefCell::new(None),
             pubsub: RefCell::default(),
+            notifier: notify::Notifier::default(),
         })
     }
 
@@ -453,6 +459,7 @@ impl Core {
             now_ms,
             crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
         );
+        self.notifier.take_from(&mut shard);
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);
         if !ops.is_empty() {

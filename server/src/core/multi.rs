@@ -67,6 +67,9 @@ struct StepDone<R> {
     result: R,
     ops: Vec<u8>,
     dep: u64,
+    /// The keyspace events the step raised, delivered by the coordinating core so the
+    /// operation's events keep their execution order across cores (core/notify.rs).
+    events: Vec<crate::shard::notify::Event>,
 }
 
 impl MultiCore {
@@ -208,6 +211,7 @@ impl MultiCore {
             rx.await.expect("a core dropped a multi-core step")
         };
         done.map(|done| {
+            self.core.notifier.push(done.events);
             self.ops.borrow_mut().extend_from_slice(&done.ops);
             self.dep.set(self.dep.get().max(done.dep));
             done.result
@@ -277,7 +281,12 @@ fn journaled<R>(
         }
         shard.journal.mark_held(lsn);
     }
-    StepDone { result, ops, dep }
+    StepDone {
+        result,
+        ops,
+        dep,
+        events: shard.take_events(),
+    }
 }
 
 async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>, lsn: Option<u64>) {

@@ -16,6 +16,7 @@ pub mod hash;
 pub mod journal;
 pub mod key;
 pub mod list;
+pub mod notify;
 pub mod set;
 pub mod slot;
 pub mod value;
@@ -71,6 +72,11 @@ pub struct Shard {
     pub set_limits: Option<set::SetLimits>,
     /// The sorted set encoding thresholds, cached the same way.
     pub zset_limits: Option<zset::ZsetLimits>,
+    /// `notify-keyspace-events` as `notify::effective` reduces it (0: off, the default),
+    /// set at start and by CONFIG SET on every core.
+    pub notify_flags: u32,
+    /// Keyspace events raised and not yet handed to the core for delivery (notify.rs).
+    pub events: Vec<notify::Event>,
 }
 
 impl Shard {
@@ -92,6 +98,8 @@ impl Shard {
             blocked: blocking::Blocked::default(),
             set_limits: None,
             zset_limits: None,
+            notify_flags: 0,
+            events: Vec::new(),
         }
     }
 
@@ -249,6 +257,8 @@ pub struct Ctx<'a> {
     pub shard: &'a mut Shard,
     pub db: usize,
     now_ms: u64,
+    /// Log replay: the command already ran once, so it raises no keyspace events.
+    replaying: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -257,6 +267,7 @@ impl<'a> Ctx<'a> {
             shard,
             db,
             now_ms: 0,
+            replaying: false,
         }
     }
 
@@ -268,6 +279,7 @@ impl<'a> Ctx<'a> {
             // 0 would mean "not read yet"; a command that never read the clock cannot
             // depend on its value, so any fixed value does.
             now_ms: now_ms.max(1),
+            replaying: true,
         }
     }
 
@@ -323,12 +335,21 @@ impl<'a> Ctx<'a> {
                 Some(entry)
             }
             Err(expired) => {
+                let quiet = self.replaying;
                 if expired.is_some() {
                     shard.stats.expired_keys += 1;
                     shard.watches.touch(self.db, key, false);
+                    if !quiet {
+                        let (flags, class) = (shard.notify_flags, notify::class::EXPIRED);
+                        notify::record(&mut shard.events, flags, self.db, class, "expired", key);
+                    }
                 }
                 if read {
                     shard.stats.keyspace_misses += 1;
+                    if !quiet {
+                        let (flags, class) = (shard.notify_flags, notify::class::KEY_MISS);
+                        notify::record(&mut shard.events, flags, self.db, class, "keymiss", key);
+                    }
                 }
                 None
             }
@@ -343,6 +364,26 @@ impl<'a> Ctx<'a> {
     pub fn log_as(&mut self, args: Vec<Vec<u8>>) {
         if self.shard.journal.enabled() {
             self.shard.journal.rewrite(args);
+        }
+    }
+
+    /// Raises keyspace event `event` of `class` on `key` (see notify.rs for how commands
+    /// use it). Costs one flag test while notifications are off.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.shard.notify_flags & class != 0 && !self.replaying {
+            self.shard.notify(self.db, class, event, key);
+        }
+    }
+
+    /// Raises `new` (class n) if `key` is absent: a handler calls it before it creates
+    /// the key, as Redis's dbAdd does. `set` and `put_entry` call it themselves.
+    #[inline]
+    pub fn notify_new(&mut self, key: &[u8]) {
+        if self.shard.notify_flags & notify::class::NEW != 0
+            && self.shard.dbs[self.db].raw_get(key).is_none()
+        {
+            self.notify(notify::class::NEW, "new", key);
         }
     }
 
@@ -361,6 +402,7 @@ impl<'a> Ctx<'a> {
     /// says otherwise).
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
         self.note_watched(key);
+        self.notify_new(key);
         let journal = &mut self.shard.journal;
         journal.write(self.db, key);
         if journal.recording() {
@@ -388,6 +430,7 @@ impl<'a> Ctx<'a> {
     /// value, expiry and access time.
     pub fn put_entry(&mut self, entry: Entry) {
         self.note_watched(&entry.key);
+        self.notify_new(&entry.key);
         let journal = &mut self.shard.journal;
         journal.write(self.db, &entry.key);
         if journal.recording() {
