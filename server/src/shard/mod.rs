@@ -377,7 +377,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Raises `new` (class n) if `key` is absent: a handler calls it before it creates
-    /// the key, as Redis's dbAdd does. `set` and `put_entry` call it themselves.
+    /// the key, as Redis's dbAdd does. `set` calls it itself.
     #[inline]
     pub fn notify_new(&mut self, key: &[u8]) {
         if self.shard.notify_flags & notify::class::NEW != 0
@@ -427,10 +427,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// Places `entry` under its key, replacing what the key held; the entry keeps its
-    /// value, expiry and access time.
+    /// value, expiry and access time. Raises no `new`: the caller knows whether the entry
+    /// is a key put back (SMOVE) or one arriving (RENAME raises it in Redis's order).
     pub fn put_entry(&mut self, entry: Entry) {
         self.note_watched(&entry.key);
-        self.notify_new(&entry.key);
         let journal = &mut self.shard.journal;
         journal.write(self.db, &entry.key);
         if journal.recording() {

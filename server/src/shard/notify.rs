@@ -110,6 +110,18 @@ impl super::Shard {
     }
 }
 
+impl super::Ctx<'_> {
+    /// Runs `f` with `new` events held back, for a command that raises `new` itself where
+    /// Redis's order puts it (SMOVE raises the source's events first).
+    pub fn without_new<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let flags = self.shard.notify_flags;
+        self.shard.notify_flags &= !class::NEW;
+        let result = f(self);
+        self.shard.notify_flags = flags;
+        result
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
