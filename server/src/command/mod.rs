@@ -26,6 +26,7 @@ pub mod info;
 pub mod keys;
 pub mod list;
 pub mod long_double;
+pub mod monitor;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -217,6 +218,7 @@ impl Table {
             pubsub::COMMANDS,
             durability::COMMANDS,
             zset::COMMANDS,
+            monitor::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

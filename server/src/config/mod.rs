@@ -43,6 +43,8 @@ pub struct Settings {
     pub hll_sparse_max_bytes: u64,
     /// `client-output-buffer-limit`'s pubsub class: a subscriber past it is cut off.
     pub pubsub_output_limit: params::OutputLimit,
+    /// `client-output-buffer-limit`'s normal class: MONITOR clients are of it.
+    pub normal_output_limit: params::OutputLimit,
     /// `notify-keyspace-events` as flags (shard/notify.rs `class`); 0: off.
     pub notify_keyspace_events: u32,
 }
@@ -72,6 +74,11 @@ impl Default for Settings {
                 soft_seconds: 60,
             },
             notify_keyspace_events: 0,
+            normal_output_limit: params::OutputLimit {
+                hard_bytes: 0,
+                soft_bytes: 0,
+                soft_seconds: 0,
+            },
         }
     }
 }

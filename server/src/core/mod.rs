@@ -15,6 +15,7 @@
 pub mod clients;
 pub mod exec;
 pub mod mesh;
+pub mod monitor;
 pub mod multi;
 pub mod notify;
 pub mod outbox;
@@ -103,6 +104,8 @@ pub struct Core {
     pub pubsub: RefCell<pubsub::PubSub>,
     /// Keyspace events raised here, on their way to every core's subscribers.
     pub notifier: notify::Notifier,
+    /// MONITOR clients of this core, and the lines on their way to every core's.
+    pub monitors: monitor::Monitors,
 }
 
 impl Core {
@@ -138,6 +141,7 @@ impl Core {
             sequencer: RefCell::new(None),
             pubsub: RefCell::default(),
             notifier: notify::Notifier::default(),
+            monitors: monitor::Monitors::default(),
         })
     }
 
