@@ -100,6 +100,7 @@ async fn count_keys(
             })
             .await;
     }
+    op.sort_events(|key| argv.iter().skip(1).position(|k| k == key).unwrap_or(0));
     op.finish().await;
     s.reply().int(total);
     Ok(())

@@ -677,6 +677,12 @@ fn pairs_by_core(argv: &Argv, cores: usize) -> PairsByCore {
         .collect()
 }
 
+/// Where `key` first appears among MSET's keys: its events follow argument order, as in
+/// Redis, though the keys are set core by core.
+fn pair_rank(argv: &Argv, key: &[u8]) -> usize {
+    argv[1..].iter().step_by(2).position(|k| k == key).unwrap_or(0)
+}
+
 fn set_pairs(ctx: &mut Ctx, pairs: Vec<(Vec<u8>, Vec<u8>)>) {
     for (key, value) in pairs {
         ctx.set(&key, Value::Str(value), 0);
@@ -698,6 +704,7 @@ fn mset(s: &mut Session, argv: Argv) -> Done<'_> {
             })
             .await;
         }
+        op.sort_events(|key| pair_rank(&argv, key));
         op.finish().await;
         s.reply().ok();
         Ok(())
@@ -753,6 +760,7 @@ fn msetnx(s: &mut Session, argv: Argv) -> Done<'_> {
                 .await;
             }
         }
+        op.sort_events(|key| pair_rank(&argv, key));
         op.finish().await;
         s.reply().int(all_absent as i64);
         Ok(())
