@@ -66,7 +66,9 @@ impl Monitor {
 /// `+<seconds>.<6 digits> [<db> <source>] <args>` with the time checked and dropped, and
 /// a client address checked to be `addr` and replaced by `client`.
 fn normalized(line: &str, addr: &str) -> String {
-    let rest = line.strip_prefix('+').expect("a monitor line starts with +");
+    let rest = line
+        .strip_prefix('+')
+        .expect("a monitor line starts with +");
     let (time, rest) = rest.split_once(' ').unwrap();
     let (seconds, micros) = time.split_once('.').unwrap();
     assert!(seconds.parse::<u64>().unwrap() > 1_600_000_000, "{line}");
@@ -227,7 +229,13 @@ fn a_monitor_that_does_not_read_is_disconnected() {
         }
     }
     assert!(closed, "the slow monitor is still connected");
-    assert!(received < 30_000_000, "it received everything: {received} bytes");
+    assert!(
+        received < 30_000_000,
+        "it received everything: {received} bytes"
+    );
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();
-    assert_eq!(pong, "PONG", "the server serves others after cutting the monitor off");
+    assert_eq!(
+        pong, "PONG",
+        "the server serves others after cutting the monitor off"
+    );
 }

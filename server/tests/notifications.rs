@@ -48,7 +48,8 @@ fn run(con: &mut redis::Connection, words: &[String]) -> redis::Value {
     words[1..].iter().for_each(|w| {
         cmd.arg(w);
     });
-    cmd.query(con).unwrap_or_else(|e| redis::Value::SimpleString(format!("error: {e}")))
+    cmd.query(con)
+        .unwrap_or_else(|e| redis::Value::SimpleString(format!("error: {e}")))
 }
 
 /// A connection subscribed to every keyspace and keyevent channel, read with a RESP
@@ -59,7 +60,13 @@ struct Watcher {
 }
 
 fn watcher(url: &str) -> Watcher {
-    let port: String = url.rsplit(':').next().unwrap().chars().take_while(char::is_ascii_digit).collect();
+    let port: String = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     let port: u16 = port.parse().unwrap();
     let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -73,7 +80,9 @@ fn watcher(url: &str) -> Watcher {
         .stream
         .write_all(b"*2\r\n$10\r\nPSUBSCRIBE\r\n$10\r\n__key*__:*\r\n")
         .unwrap();
-    let confirmation = watch.frame(Duration::from_secs(5)).expect("psubscribe reply");
+    let confirmation = watch
+        .frame(Duration::from_secs(5))
+        .expect("psubscribe reply");
     assert_eq!(confirmation[0], "psubscribe");
     watch
 }
@@ -107,7 +116,12 @@ fn parse_array(buf: &[u8]) -> Option<(Vec<String>, usize)> {
         Some((&buf[at..end], end + 2))
     }
     let (head, mut at) = line(buf, 0)?;
-    assert_eq!(head[0], b'*', "unexpected frame {:?}", String::from_utf8_lossy(buf));
+    assert_eq!(
+        head[0],
+        b'*',
+        "unexpected frame {:?}",
+        String::from_utf8_lossy(buf)
+    );
     let count: usize = std::str::from_utf8(&head[1..]).ok()?.parse().ok()?;
     let mut parts = Vec::with_capacity(count);
     for _ in 0..count {
@@ -279,7 +293,9 @@ fn every_command_emits_what_redis_emits_to_subscribers_on_both_cores() {
         for (n, watch) in watchers.iter_mut().enumerate() {
             let got = receive(watch, want.len(), Duration::from_millis(30));
             if &got != want {
-                mismatches.push(format!("{line} (watcher {n}):\n  redis {want:?}\n  got   {got:?}"));
+                mismatches.push(format!(
+                    "{line} (watcher {n}):\n  redis {want:?}\n  got   {got:?}"
+                ));
             }
         }
     }
@@ -339,7 +355,9 @@ fn each_class_alone_lets_through_only_its_events() {
     }
     let created = events_with(&server, "En");
     assert_eq!(created.len(), 5, "new keys: {created:?}");
-    assert!(created.iter().all(|(channel, _)| channel == "__keyevent@0__:new"));
+    assert!(created
+        .iter()
+        .all(|(channel, _)| channel == "__keyevent@0__:new"));
     for flags in ["", "A", "g$lshzxetmn"] {
         assert_eq!(events_with(&server, flags), vec![], "flags {flags:?}");
     }
@@ -349,7 +367,10 @@ fn each_class_alone_lets_through_only_its_events() {
         .arg("notify-keyspace-events")
         .query(&mut con)
         .unwrap();
-    assert_eq!(shown[1], "g$lshzxetnm", "CONFIG GET shows Redis's class string");
+    assert_eq!(
+        shown[1], "g$lshzxetnm",
+        "CONFIG GET shows Redis's class string"
+    );
 }
 
 #[test]
@@ -395,11 +416,23 @@ fn a_cross_core_rename_raises_its_events_in_redis_order() {
         .query(&mut con)
         .unwrap();
     let (src, dst) = (key_on(1, "from:"), key_on(0, "to:"));
-    let _: () = redis::cmd("SET").arg(&src).arg("v").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&src)
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
     let mut watchers: Vec<_> = (0..4).map(|_| watcher(&server.url())).collect();
     for _ in 0..20 {
-        let _: () = redis::cmd("RENAME").arg(&src).arg(&dst).query(&mut con).unwrap();
-        let _: () = redis::cmd("RENAME").arg(&dst).arg(&src).query(&mut con).unwrap();
+        let _: () = redis::cmd("RENAME")
+            .arg(&src)
+            .arg(&dst)
+            .query(&mut con)
+            .unwrap();
+        let _: () = redis::cmd("RENAME")
+            .arg(&dst)
+            .arg(&src)
+            .query(&mut con)
+            .unwrap();
     }
     let pair = |from: &str, to: &str| -> Vec<Event> {
         let ks = |k: &str, e: &str| (format!("__keyspace@0__:{k}"), e.to_string());
@@ -442,7 +475,11 @@ fn replaying_the_log_raises_nothing() {
     let server = Server::start_with(&first);
     let mut con = server.client();
     for i in 0..50 {
-        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut con).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
     }
     let _: () = redis::cmd("DEL").arg("k0").query(&mut con).unwrap();
     drop(con);

@@ -17,8 +17,8 @@ use super::long_double::{self, Parsed};
 use super::{flags::*, Handler, Spec, Status, ONE_KEY};
 use crate::limits::SCAN_COUNT_DEFAULT;
 use crate::resp::{Proto, Reply};
-use crate::shard::notify::class;
 use crate::shard::hash::{Hash, HashLimits};
+use crate::shard::notify::class;
 use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::{Ctx, Rng};
 

@@ -533,12 +533,9 @@ fn run_on_one_shard(
     let outcome = finish_goal(goal, &sets, limits);
     drop(sets);
     match (outcome, dst) {
-        (Outcome::Members(result), Some(dst)) => Ok(Outcome::Count(store(
-            ctx,
-            dst,
-            result,
-            goal.algebra(),
-        ))),
+        (Outcome::Members(result), Some(dst)) => {
+            Ok(Outcome::Count(store(ctx, dst, result, goal.algebra())))
+        }
         (outcome, _) => Ok(outcome),
     }
 }

@@ -18,8 +18,8 @@ use super::{flags::*, Handler, KeySpec, Spec, Status, ONE_KEY};
 use crate::config::Settings;
 use crate::core::multi::MultiCore;
 use crate::resp::Reply;
-use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::notify::class;
+use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::{slot::key_core, Ctx};
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
@@ -680,7 +680,11 @@ fn pairs_by_core(argv: &Argv, cores: usize) -> PairsByCore {
 /// Where `key` first appears among MSET's keys: its events follow argument order, as in
 /// Redis, though the keys are set core by core.
 fn pair_rank(argv: &Argv, key: &[u8]) -> usize {
-    argv[1..].iter().step_by(2).position(|k| k == key).unwrap_or(0)
+    argv[1..]
+        .iter()
+        .step_by(2)
+        .position(|k| k == key)
+        .unwrap_or(0)
 }
 
 fn set_pairs(ctx: &mut Ctx, pairs: Vec<(Vec<u8>, Vec<u8>)>) {

@@ -112,7 +112,12 @@ fn format_line<'a>(
     source: Source<'_>,
     args: impl Iterator<Item = &'a [u8]>,
 ) {
-    let _ = write!(out, "+{}.{:06} [{db} ", unix_us / 1_000_000, unix_us % 1_000_000);
+    let _ = write!(
+        out,
+        "+{}.{:06} [{db} ",
+        unix_us / 1_000_000,
+        unix_us % 1_000_000
+    );
     match source {
         Source::Client(addr) => out.extend_from_slice(addr.as_bytes()),
         Source::Lua => out.extend_from_slice(b"lua"),
@@ -215,7 +220,13 @@ mod tests {
 
     fn line(db: usize, source: Source<'_>, args: &[&[u8]]) -> String {
         let mut out = Vec::new();
-        format_line(&mut out, 1_339_518_083_107_412, db, source, args.iter().copied());
+        format_line(
+            &mut out,
+            1_339_518_083_107_412,
+            db,
+            source,
+            args.iter().copied(),
+        );
         String::from_utf8(out).unwrap()
     }
 
@@ -226,7 +237,11 @@ mod tests {
             "+1339518083.107412 [0 127.0.0.1:60866] \"keys\" \"*\"\r\n"
         );
         assert_eq!(
-            line(3, Source::Lua, &[b"set", b"x\"y\\z", b"\x01\n\t\xff\r\x07\x08"]),
+            line(
+                3,
+                Source::Lua,
+                &[b"set", b"x\"y\\z", b"\x01\n\t\xff\r\x07\x08"]
+            ),
             "+1339518083.107412 [3 lua] \"set\" \"x\\\"y\\\\z\" \"\\x01\\n\\t\\xff\\r\\a\\b\"\r\n"
         );
     }

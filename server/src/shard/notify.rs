@@ -131,10 +131,16 @@ mod tests {
     fn only_enabled_classes_are_recorded_and_nothing_without_k_or_e() {
         let mut shard = Shard::new(1);
         shard.notify(0, class::STRING, "set", b"k");
-        assert!(shard.take_events().is_empty(), "notifications are off by default");
+        assert!(
+            shard.take_events().is_empty(),
+            "notifications are off by default"
+        );
         shard.notify_flags = effective(class::STRING | class::GENERIC);
         shard.notify(0, class::STRING, "set", b"k");
-        assert!(shard.take_events().is_empty(), "no K nor E: nothing is published");
+        assert!(
+            shard.take_events().is_empty(),
+            "no K nor E: nothing is published"
+        );
         shard.notify_flags = effective(class::KEYEVENT | class::STRING);
         shard.notify(3, class::STRING, "set", b"k");
         shard.notify(3, class::GENERIC, "del", b"k");
