@@ -1005,7 +1005,7 @@ pub static PARAMS: &[Param] = &[
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         Kind::OutputBufferLimit,
-        Effect::Applied("the pubsub class: a subscriber whose unsent messages pass it is disconnected (read at each SUBSCRIBE); the other classes are not enforced yet"),
+        Effect::Applied("the pubsub class: a subscriber whose unsent messages pass it is disconnected (read at each SUBSCRIBE); the normal class: a MONITOR client likewise (core/monitor.rs); the slave class is not enforced yet"),
     ),
     param(
         "client-query-buffer-limit",
