@@ -500,3 +500,46 @@ fn replaying_the_log_raises_nothing() {
     assert_eq!(names, want, "events after a restart: {got:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_blocked_pop_served_by_a_push_raises_redis_events_in_order() {
+    let server = Server::start();
+    let mut con = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("El")
+        .query(&mut con)
+        .unwrap();
+    let mut watch = watcher(&server.url());
+    // The blocked client's key and the pushing client's other key on different cores.
+    let (src, dst) = (key_on(0, "blk:"), key_on(1, "blk:"));
+    let url = server.url();
+    let (src2, dst2) = (src.clone(), dst.clone());
+    let blocked = std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let moved: String = redis::cmd("BLMOVE")
+            .arg(&src2)
+            .arg(&dst2)
+            .arg("LEFT")
+            .arg("RIGHT")
+            .arg(0)
+            .query(&mut con)
+            .unwrap();
+        moved
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let _: () = redis::cmd("LPUSH")
+        .arg(&src)
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(blocked.join().unwrap(), "v");
+    // What redis-server 7.0.15 publishes for the same two commands (`del` is class g).
+    let ke = |event: &str, key: &str| (format!("__keyevent@0__:{event}"), key.to_string());
+    let want = vec![ke("lpush", &src), ke("rpush", &dst), ke("lpop", &src)];
+    assert_eq!(
+        receive(&mut watch, want.len(), Duration::from_millis(100)),
+        want
+    );
+}
