@@ -8,7 +8,8 @@
 //!  -> resp/     parse requests in place (RESP2/RESP3, inline), encode replies
 //!  -> command/  one command table; dispatch: lookup, arity, route by key
 //!  -> core/     per-core runtime: local execution, cross-core batches (one message per
-//!               destination core per tick), multi-core operations holding their cores
+//!               destination core per tick), multi-core operations holding their cores;
+//!               keyspace events and MONITOR lines fanned out to every core's clients
 //!  -> shard/    the keyspace of one core: slots, databases, values, expiry; the journal
 //!               (effect records, dirty keys) of what a command did
 //!  -> commit/   records shipped to the log core, merged in LSN order into the log;

@@ -51,3 +51,8 @@ const _: () = assert!(READ_CHUNK_BYTES <= INLINE_REQUEST_BYTES_MAX);
 const _: () = assert!(READ_CHUNK_BYTES < READ_BUFFER_KEEP_BYTES);
 const _: () = assert!(REPLY_FLUSH_BYTES < REPLY_BUFFER_KEEP_BYTES);
 const _: () = assert!(SLOTS.is_power_of_two());
+
+/// MONITOR output waiting for a monitor that does not read, when the `normal` class of
+/// `client-output-buffer-limit` (its class in Redis) is unlimited: past it the monitor is
+/// disconnected rather than let grow without bound (core/monitor.rs).
+pub const MONITOR_PENDING_BYTES_MAX: u64 = 256 << 20;

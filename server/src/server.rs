@@ -209,6 +209,8 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 core.spawn_receivers(receivers);
                 crate::core::outbox::spawn_flusher(&core);
                 core.spawn_cron();
+                crate::core::notify::spawn(&core);
+                crate::core::monitor::spawn(&core);
                 let log = match log_dir.filter(|_| id == crate::commit::LOG_CORE) {
                     Some(dir) => match open_log(&dir).await {
                         Ok(log) => Some((log, dir)),

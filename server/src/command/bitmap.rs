@@ -21,6 +21,7 @@ use super::{flags::*, KeySpec, Spec, Status, ONE_KEY};
 use crate::config::Settings;
 use crate::core::multi::MultiCore;
 use crate::resp::Reply;
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::Value;
 use crate::shard::Ctx;
@@ -126,6 +127,10 @@ fn setbit(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
     let mask = 0x80 >> (offset & 7);
     let byte = &mut s[(offset >> 3) as usize];
     *byte = if on { *byte | mask } else { *byte & !mask };
+    // Redis 7.0.15 raises `setbit` only when the bit changed.
+    if was != on {
+        ctx.notify(class::STRING, "setbit", key);
+    }
     reply.int(was as i64);
     Ok(())
 }
@@ -424,7 +429,8 @@ fn signed_result(value: i64, incr: i64, bits: u32, overflow: Overflow) -> Option
 
 /// Runs one SET or INCRBY on `s` and replies: the old value for SET, the new for INCRBY,
 /// null (and no write) when FAIL refuses an overflow.
-fn write_field(s: &mut [u8], field: &Field, reply: &mut Reply) {
+/// Whether the field was written (OVERFLOW FAIL leaves it).
+fn write_field(s: &mut [u8], field: &Field, reply: &mut Reply) -> bool {
     let raw = get_field(s, field.offset, field.bits);
     let (set_to, incr) = match field.op {
         FieldOp::Set(value) => (Some(value), 0),
@@ -453,8 +459,12 @@ fn write_field(s: &mut [u8], field: &Field, reply: &mut Reply) {
         Some((stored, answer)) => {
             set_field(s, field.offset, field.bits, stored);
             reply.int(answer);
+            true
         }
-        None => reply.null(),
+        None => {
+            reply.null();
+            false
+        }
     }
 }
 
@@ -491,11 +501,16 @@ fn bitfield_generic(
     }
     let s = string_for_bits(ctx, key, max_bit)?;
     reply.array(fields.len());
+    let mut changed = false;
     for field in &fields {
         match field.op {
             FieldOp::Get => read_field(Some(s), field, reply),
-            _ => write_field(s, field, reply),
+            _ => changed |= write_field(s, field, reply),
         }
+    }
+    // One event for the command, and none when every write failed on overflow.
+    if changed {
+        ctx.notify(class::STRING, "setbit", key);
     }
     Ok(())
 }
@@ -576,10 +591,13 @@ fn lookup_strings(ctx: &mut Ctx, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>
 fn store_bitop(ctx: &mut Ctx, dst: &[u8], result: Vec<u8>) -> usize {
     let len = result.len();
     if len == 0 {
-        ctx.delete(dst);
+        if ctx.delete(dst) {
+            ctx.notify(class::GENERIC, "del", dst);
+        }
         return 0;
     }
     ctx.set(dst, Value::Str(result), 0);
+    ctx.notify(class::STRING, "set", dst);
     // Cosmetic (OBJECT ENCODING): the PUT effect cannot carry it, so a replayed copy
     // reports embstr or int where a short result would.
     if let Some(entry) = ctx.lookup_write(dst) {

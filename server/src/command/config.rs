@@ -95,6 +95,8 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
                 Some(crate::shard::stream::StreamLimits::from_settings(&settings));
             core.shard.borrow_mut().evict.config =
                 crate::shard::evict::EvictConfig::from_settings(&settings);
+            core.shard.borrow_mut().notify_flags =
+                crate::shard::notify::effective(settings.notify_keyspace_events);
             *core.settings.borrow_mut() = settings;
         })
         .await;

@@ -101,6 +101,13 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         transaction::queue(session, index, spec, flags, args.to_vec());
         return;
     }
+    // MONITOR shows what ran, after it ran (SELECT shows the new database), except the
+    // scripting commands Redis shows before the commands their script calls.
+    let monitored = crate::core::monitor::active() && flags & super::flags::ADMIN == 0;
+    let fed_before = monitored && crate::core::monitor::fed_before_run(spec.name);
+    if fed_before {
+        super::monitor::feed_client(session, args.all());
+    }
     match spec.handler {
         Handler::Shard(_) => route_shard(session, index, spec, &mut args).await,
         Handler::Multi(handler) | Handler::Conn(handler) => {
@@ -118,6 +125,9 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
             }
             core.slowlog_check(took, || args.all(), Some(&session.info));
         }
+    }
+    if monitored && !fed_before {
+        super::monitor::feed_client(session, args.all());
     }
 }
 

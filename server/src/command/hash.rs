@@ -18,6 +18,7 @@ use super::{flags::*, Handler, Spec, Status, ONE_KEY};
 use crate::limits::SCAN_COUNT_DEFAULT;
 use crate::resp::{Proto, Reply};
 use crate::shard::hash::{Hash, HashLimits};
+use crate::shard::notify::class;
 use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::{Ctx, Rng};
 
@@ -86,6 +87,7 @@ fn set_pairs(ctx: &mut Ctx, args: &mut Args) -> Result<i64, Status> {
     while let (Some(field), Some(value)) = (args.next(), args.next()) {
         added += hash.insert(field, value.to_vec(), limits) as i64;
     }
+    ctx.notify(class::HASH, "hset", key);
     Ok(added)
 }
 
@@ -114,6 +116,7 @@ fn hsetnx(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
         }
     }
     write_or_create(ctx, key)?.insert(field, value.to_vec(), limits);
+    ctx.notify(class::HASH, "hset", key);
     reply.int(1);
     Ok(())
 }
@@ -126,8 +129,13 @@ fn hdel(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
     };
     let hash = hash_mut(&mut entry.value)?;
     let deleted = args.rest().filter(|field| hash.remove(field)).count();
-    if hash.is_empty() {
+    let emptied = hash.is_empty();
+    if deleted > 0 {
+        ctx.notify(class::HASH, "hdel", key);
+    }
+    if emptied {
         ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
     }
     reply.int(deleted as i64);
     Ok(())
@@ -161,6 +169,7 @@ fn hincrby(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Stat
     };
     let new = old.checked_add(by).ok_or(Status::Overflow)?;
     store(ctx, key, field, new.to_string().into_bytes())?;
+    ctx.notify(class::HASH, "hincrby", key);
     reply.int(new);
     Ok(())
 }
@@ -189,7 +198,9 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(),
     let mut text = Vec::new();
     long_double::format_human(sum, &mut text);
     reply.bulk(&text);
-    store(ctx, key, field, text)
+    store(ctx, key, field, text)?;
+    ctx.notify(class::HASH, "hincrbyfloat", key);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ use crate::limits::{DATABASES, DB_SEGMENTS, SCAN_COUNT_DEFAULT};
 use crate::resp::Reply;
 use crate::shard::db::{Cursor, Db};
 use crate::shard::evict::{self, EvictConfig};
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::{parse_i64_strict, Entry, Value};
 use crate::shard::{unix_ms, Ctx, Shard};
@@ -94,19 +95,29 @@ async fn count_keys(
             })
             .await;
     }
+    op.sort_events(|key| argv.iter().skip(1).position(|k| k == key).unwrap_or(0));
     op.finish().await;
     s.reply().int(total);
     Ok(())
 }
 
 fn del(s: &mut Session, argv: Argv) -> Done<'_> {
-    count_keys(s, argv, |ctx, key| ctx.delete(key)).boxed_local()
+    count_keys(s, argv, delete_notified).boxed_local()
 }
 
 /// UNLINK frees a value in the background in Redis; strings are freed at once either way,
 /// so it is DEL until large collection values exist.
 fn unlink(s: &mut Session, argv: Argv) -> Done<'_> {
-    count_keys(s, argv, |ctx, key| ctx.delete(key)).boxed_local()
+    count_keys(s, argv, delete_notified).boxed_local()
+}
+
+/// Deletes a key for DEL/UNLINK, raising `del` when it existed.
+fn delete_notified(ctx: &mut Ctx, key: &[u8]) -> bool {
+    let deleted = ctx.delete(key);
+    if deleted {
+        ctx.notify(class::GENERIC, "del", key);
+    }
+    deleted
 }
 
 fn exists(s: &mut Session, argv: Argv) -> Done<'_> {
@@ -224,8 +235,10 @@ fn set_expiry(
     if when_ms <= now_ms {
         // Already past: the key goes now (the effect is a DEL, as Redis propagates it).
         ctx.db().remove(key);
+        ctx.notify(class::GENERIC, "del", key);
     } else {
         ctx.db().set_expire(key, when_ms as u64);
+        ctx.notify(class::GENERIC, "expire", key);
     }
     reply.int(1);
     Ok(())
@@ -300,6 +313,7 @@ fn persist(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Stat
         .is_some_and(|entry| entry.expire_at_ms != 0);
     if volatile {
         ctx.db().set_expire(key, 0);
+        ctx.notify(class::GENERIC, "persist", key);
     }
     reply.int(volatile as i64);
     Ok(())
@@ -312,7 +326,17 @@ fn persist(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Stat
 /// expiry and access time, as Redis moves the object itself.
 fn place_entry(shard: &mut Shard, db: usize, key: &[u8], mut entry: Entry) {
     entry.key = key.into();
-    Ctx::new(shard, db).put_entry(entry);
+    let mut ctx = Ctx::new(shard, db);
+    ctx.put_entry(entry);
+    ctx.notify(class::GENERIC, "rename_to", key);
+}
+
+/// The events of the source's side of a rename, in Redis's order: the destination is
+/// created (`new`, whether or not it existed: Redis deletes it, then adds) before the
+/// source goes (`rename_from`); `place_entry` then raises `rename_to`.
+fn notify_rename_from(ctx: &mut Ctx, src: &[u8], dst: &[u8]) {
+    ctx.notify(class::NEW, "new", dst);
+    ctx.notify(class::GENERIC, "rename_from", src);
 }
 
 /// Both keys on one core: the whole rename is one step. Ok(renamed).
@@ -331,6 +355,7 @@ fn rename_on_one_core(
         return Ok(false);
     }
     let entry = ctx.take(src).expect("the source was just found");
+    notify_rename_from(&mut ctx, src, dst);
     place_entry(shard, db, dst, entry);
     Ok(true)
 }
@@ -351,13 +376,18 @@ async fn rename_across_cores(
     } else {
         false
     };
+    let dst_name = dst.clone();
     let taken = op
         .run(src_core, move |shard| {
             let mut ctx = Ctx::new(shard, db);
             if !ctx.exists(&src) {
                 return Err(Status::NoSuchKey);
             }
-            Ok((!dst_taken).then(|| ctx.take(&src)).flatten())
+            let taken = (!dst_taken).then(|| ctx.take(&src)).flatten();
+            if taken.is_some() {
+                notify_rename_from(&mut ctx, &src, &dst_name);
+            }
+            Ok(taken)
         })
         .await?;
     let Some(entry) = taken else {
@@ -436,10 +466,15 @@ fn copy_place(
     replace: bool,
 ) -> bool {
     let mut ctx = Ctx::new(shard, db);
-    if ctx.exists(key) && !replace {
-        return false;
+    if ctx.exists(key) {
+        if !replace {
+            return false;
+        }
+        // Redis deletes the destination, then adds the copy: a new key either way.
+        ctx.notify(class::NEW, "new", key);
     }
     ctx.set(key, value, expire_at_ms);
+    ctx.notify(class::GENERIC, "copy_to", key);
     true
 }
 
@@ -493,6 +528,9 @@ fn move_(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
     }
     let entry = ctx.db().remove(key).expect("the key was just found");
     ctx.shard.dbs[dst_db].insert_entry(entry);
+    ctx.shard.notify(dst_db, class::NEW, "new", key);
+    ctx.notify(class::GENERIC, "move_from", key);
+    ctx.shard.notify(dst_db, class::GENERIC, "move_to", key);
     reply.int(1);
     Ok(())
 }

@@ -25,6 +25,7 @@ use crate::core::multi::MultiCore;
 use crate::resp::Reply;
 use crate::shard::effect;
 use crate::shard::list::{End, Fill, List};
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::Ctx;
@@ -78,6 +79,7 @@ fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut List>, Statu
 fn write_or_create<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut List, Status> {
     if write(ctx, key)?.is_none() {
         let clock = ctx.shard.fresh_lru();
+        ctx.notify_new(key);
         ctx.db().insert(key, Value::List(List::default()), 0, clock);
     }
     Ok(write(ctx, key)?.expect("present or just created"))
@@ -91,6 +93,17 @@ fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) {
     );
     if empty {
         ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
+    }
+}
+
+/// The event name of a push or pop at `end`, as Redis names it.
+fn event_name(end: End, pop: bool) -> &'static str {
+    match (end, pop) {
+        (End::Left, true) => "lpop",
+        (End::Right, true) => "rpop",
+        (End::Left, false) => "lpush",
+        (End::Right, false) => "rpush",
     }
 }
 
@@ -164,9 +177,11 @@ fn push_all(
         args.rest().for_each(|value| list.push(end, value, fill));
         let len = list.len();
         let clock = ctx.shard.fresh_lru();
+        ctx.notify_new(key);
         ctx.db().insert(key, Value::List(list), 0, clock);
         len
     };
+    ctx.notify(class::LIST, event_name(end, false), key);
     crate::shard::blocking::key_pushed(ctx, key);
     Ok(len)
 }
@@ -203,6 +218,7 @@ pub fn pop_some(ctx: &mut Ctx, key: &[u8], end: End, count: usize) -> Vec<Vec<u8
         .expect("the caller checked for a list");
     let take = count.min(list.len());
     let popped = (0..take).map(|_| list.pop(end).expect("counted")).collect();
+    ctx.notify(class::LIST, event_name(end, true), key);
     delete_if_empty(ctx, key);
     popped
 }
@@ -241,8 +257,13 @@ fn pop(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply, end: End) -> Result<()
             }
         }
     }
-    if list.is_empty() {
+    let emptied = list.is_empty();
+    if count != Some(0) {
+        ctx.notify(class::LIST, event_name(end, true), key);
+    }
+    if emptied {
         ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
     }
     Ok(())
 }
@@ -441,6 +462,7 @@ fn lset(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
     let index = parse_i64(index)?;
     let at = position(index, list.len()).ok_or(Status::OutOfRange)?;
     list.set(at, value, fill);
+    ctx.notify(class::LIST, "lset", key);
     reply.ok();
     Ok(())
 }
@@ -468,6 +490,7 @@ fn linsert(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Stat
     };
     list.insert(at + after as usize, value, fill);
     reply.int(list.len() as i64);
+    ctx.notify(class::LIST, "linsert", key);
     crate::shard::blocking::key_pushed(ctx, key);
     Ok(())
 }
@@ -507,6 +530,9 @@ fn lrem(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
             .map_or(len, |(i, _)| len - 1 - i);
         list.retain(fill, |index, value| index < from || value != element)
     };
+    if removed > 0 {
+        ctx.notify(class::LIST, "lrem", key);
+    }
     delete_if_empty(ctx, key);
     reply.int(removed as i64);
     Ok(())
@@ -518,11 +544,14 @@ fn ltrim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
     let start = parse_i64(args.required()?)?;
     let stop = parse_i64(args.required()?)?;
     if let Some(list) = write(ctx, key)? {
-        match range(start, stop, list.len()) {
-            Some((start, stop)) => list.trim(start, stop),
-            None => {
-                ctx.delete(key);
-            }
+        let kept = range(start, stop, list.len());
+        if let Some((start, stop)) = kept {
+            list.trim(start, stop);
+        }
+        ctx.notify(class::LIST, "ltrim", key);
+        if kept.is_none() {
+            ctx.delete(key);
+            ctx.notify(class::GENERIC, "del", key);
         }
     }
     reply.ok();
@@ -541,29 +570,57 @@ fn pushable(ctx: &mut Ctx, key: &[u8]) -> bool {
 /// Pops one element at `from` for a move: None when the source is missing; WRONGTYPE for
 /// a source of another type, or (when there is something to move) a destination that
 /// cannot take it.
+///
+/// Raises no event: `push_moved` raises the move's events, in Redis's order (the push,
+/// then the pop), once the element is pushed, even when the source is on another core.
 fn take_for_move(
     ctx: &mut Ctx,
     src: &[u8],
     from: End,
     dst_ok: bool,
-) -> Result<Option<Vec<u8>>, Status> {
-    if write(ctx, src)?.is_none() {
+) -> Result<Option<Taken>, Status> {
+    let Some(list) = write(ctx, src)? else {
         return Ok(None);
-    }
+    };
     if !dst_ok {
         return Err(Status::WrongType);
     }
+    let value = list.pop(from).expect("stored lists are never empty");
+    let emptied = list.is_empty();
+    if emptied {
+        ctx.delete(src);
+    }
     record(ctx, &[end_name(from, true), src]);
-    Ok(Some(pop_some(ctx, src, from, 1).remove(0)))
+    Ok(Some(Taken {
+        value,
+        src: src.to_vec(),
+        from,
+        emptied,
+    }))
 }
 
-/// Pushes a moved element (the destination was checked).
-pub fn push_moved(ctx: &mut Ctx, dst: &[u8], to: End, value: &[u8]) {
+/// An element a move took from its source, and what the source's events need.
+pub struct Taken {
+    pub value: Vec<u8>,
+    src: Vec<u8>,
+    from: End,
+    emptied: bool,
+}
+
+/// Pushes a moved element (the destination was checked), then raises the move's events
+/// as Redis does: `new` and the push on the destination, the pop (and `del` when it
+/// emptied) on the source.
+pub fn push_moved(ctx: &mut Ctx, dst: &[u8], to: End, taken: &Taken) {
     let fill = fill(ctx);
     write_or_create(ctx, dst)
         .expect("the destination was checked")
-        .push(to, value, fill);
-    record(ctx, &[end_name(to, false), dst, value]);
+        .push(to, &taken.value, fill);
+    record(ctx, &[end_name(to, false), dst, &taken.value]);
+    ctx.notify(class::LIST, event_name(to, false), dst);
+    ctx.notify(class::LIST, event_name(taken.from, true), &taken.src);
+    if taken.emptied {
+        ctx.notify(class::GENERIC, "del", &taken.src);
+    }
     crate::shard::blocking::key_pushed(ctx, dst);
 }
 
@@ -579,11 +636,11 @@ pub fn move_on_one_core(
         return Ok(None);
     }
     let dst_ok = pushable(ctx, dst);
-    let Some(value) = take_for_move(ctx, src, from, dst_ok)? else {
+    let Some(taken) = take_for_move(ctx, src, from, dst_ok)? else {
         return Ok(None);
     };
-    push_moved(ctx, dst, to, &value);
-    Ok(Some(value))
+    push_moved(ctx, dst, to, &taken);
+    Ok(Some(taken.value))
 }
 
 /// LMOVE with both cores held: the destination's type is checked on its core, the
@@ -613,12 +670,12 @@ pub async fn move_element(
             take_for_move(&mut Ctx::new(shard, db), &src, from, dst_ok)
         })
         .await?;
-    let Some(value) = taken else {
+    let Some(taken) = taken else {
         return Ok(None);
     };
-    let pushed = value.clone();
+    let value = taken.value.clone();
     op.run(dst_core, move |shard| {
-        push_moved(&mut Ctx::new(shard, db), &dst, to, &pushed)
+        push_moved(&mut Ctx::new(shard, db), &dst, to, &taken)
     })
     .await;
     Ok(Some(value))

@@ -31,6 +31,7 @@ pub mod latency;
 pub mod list;
 pub mod long_double;
 pub mod memory;
+pub mod monitor;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -236,6 +237,7 @@ impl Table {
             stream::COMMANDS,
             memory::COMMANDS,
             latency::COMMANDS,
+            monitor::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

@@ -24,6 +24,8 @@ pub struct Subscriptions {
     channels: Vec<Vec<u8>>,
     patterns: Vec<Vec<u8>>,
     shard_channels: Vec<Vec<u8>>,
+    /// MONITOR: the mailbox also receives every executed command (core/monitor.rs).
+    pub monitoring: bool,
 }
 
 impl Subscriptions {
@@ -139,11 +141,14 @@ fn unsubscribe_from(s: &mut Session, argv: Argv, kind: Kind) {
     }
 }
 
-/// Drops every subscription of the connection (RESET, close).
+/// Drops every subscription of the connection, and stops its MONITOR (RESET, close).
 pub fn unsubscribe_all(s: &mut Session) {
     let Some(mailbox) = s.subs.mailbox.take() else {
         return;
     };
+    if std::mem::take(&mut s.subs.monitoring) {
+        crate::core::monitor::stop(&s.core, &mailbox);
+    }
     s.info.subscriptions.set([0; 3]);
     let mut pubsub = s.core.pubsub.borrow_mut();
     for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {

@@ -28,6 +28,7 @@ use super::{flags::*, KeySpec, Spec, Status, ALL_KEYS, NO_KEYS, ONE_KEY};
 use crate::core::multi::MultiCore;
 use crate::limits::SCAN_COUNT_DEFAULT;
 use crate::resp::Reply;
+use crate::shard::notify::class;
 use crate::shard::set::{Member, Set, SetLimits};
 use crate::shard::slot::key_core;
 use crate::shard::value::Value;
@@ -106,12 +107,16 @@ fn sadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
     // One lookup when the set exists (the common case on the hot path).
     if let Some(set) = write(ctx, key)? {
         let added = args.rest().filter(|m| set.insert(m, limits)).count();
+        if added > 0 {
+            ctx.notify(class::SET, "sadd", key);
+        }
         reply.int(added as i64);
         return Ok(());
     }
     let mut set = Set::for_first(args.peek().expect("arity guarantees a member"));
     let added = args.rest().filter(|m| set.insert(m, limits)).count();
     ctx.set(key, Value::Set(set), 0);
+    ctx.notify(class::SET, "sadd", key);
     reply.int(added as i64);
     Ok(())
 }
@@ -123,8 +128,13 @@ fn srem(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
         return Ok(());
     };
     let removed = args.rest().filter(|m| set.remove(m)).count();
-    if set.is_empty() {
+    let emptied = set.is_empty();
+    if removed > 0 {
+        ctx.notify(class::SET, "srem", key);
+    }
+    if emptied {
         ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
     }
     reply.int(removed as i64);
     Ok(())
@@ -158,8 +168,13 @@ fn spop(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
         }
         Some(count) => pop_many(set, count, &mut rng, reply),
     };
-    if set.is_empty() {
+    let emptied = set.is_empty();
+    if !popped.is_empty() {
+        ctx.notify(class::SET, "spop", key);
+    }
+    if emptied {
         ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
     }
     // Without a log (durability none) the rewrite would be built for nothing.
     if !popped.is_empty() && ctx.shard.journal.enabled() {
@@ -399,6 +414,17 @@ enum Algebra {
     Diff,
 }
 
+impl Algebra {
+    /// The event the STORE form raises on its destination.
+    fn store_event(self) -> &'static str {
+        match self {
+            Algebra::Inter => "sinterstore",
+            Algebra::Union => "sunionstore",
+            Algebra::Diff => "sdiffstore",
+        }
+    }
+}
+
 /// The sets at `keys` on one shard, in order (None for a missing key), or WRONGTYPE if
 /// any key holds another type. Every key is looked up first (expiring what is due and
 /// counting hits), then all are borrowed together.
@@ -485,6 +511,16 @@ enum Goal {
     Cardinality(usize),
 }
 
+impl Goal {
+    /// The algebra computed (SINTERCARD intersects).
+    fn algebra(self) -> Algebra {
+        match self {
+            Goal::Reply(algebra) | Goal::Store(algebra) => algebra,
+            Goal::Cardinality(_) => Algebra::Inter,
+        }
+    }
+}
+
 /// The whole command on one shard (every key on one core): computed in place.
 fn run_on_one_shard(
     ctx: &mut Ctx,
@@ -497,7 +533,9 @@ fn run_on_one_shard(
     let outcome = finish_goal(goal, &sets, limits);
     drop(sets);
     match (outcome, dst) {
-        (Outcome::Members(result), Some(dst)) => Ok(Outcome::Count(store(ctx, dst, result))),
+        (Outcome::Members(result), Some(dst)) => {
+            Ok(Outcome::Count(store(ctx, dst, result, goal.algebra())))
+        }
         (outcome, _) => Ok(outcome),
     }
 }
@@ -516,13 +554,18 @@ fn finish_goal(goal: Goal, sets: &[Option<&Set>], limits: SetLimits) -> Outcome 
 
 /// Stores a result at `dst` (replacing any value and TTL, as Redis's setKey), or deletes
 /// `dst` when the result is empty; the size stored.
-fn store(ctx: &mut Ctx, dst: &[u8], result: Set) -> usize {
+fn store(ctx: &mut Ctx, dst: &[u8], result: Set, algebra: Algebra) -> usize {
     let len = result.len();
     match len {
         0 => {
-            ctx.delete(dst);
+            if ctx.delete(dst) {
+                ctx.notify(class::GENERIC, "del", dst);
+            }
         }
-        _ => ctx.set(dst, Value::Set(result), 0),
+        _ => {
+            ctx.set(dst, Value::Set(result), 0);
+            ctx.notify(class::SET, algebra.store_event(), dst);
+        }
     }
     len
 }
@@ -572,7 +615,7 @@ async fn run_across_cores(
         (Outcome::Members(result), Some((core, dst))) => {
             let stored = op
                 .run(core, move |shard| {
-                    store(&mut Ctx::new(shard, db), &dst, result)
+                    store(&mut Ctx::new(shard, db), &dst, result, goal.algebra())
                 })
                 .await;
             Ok(Outcome::Count(stored))
@@ -708,28 +751,48 @@ fn smove_check_destination(ctx: &mut Ctx, dst: &[u8]) -> Result<(), Status> {
 /// Removes `member` from the set at `key` (deleting an emptied set). The entry is taken
 /// out and put back so the change is recorded as a PUT of the whole set (the multi-core
 /// path logs physical ops); it keeps its TTL.
-fn remove_member(ctx: &mut Ctx, key: &[u8], member: &[u8]) {
+/// Returns whether the set emptied.
+fn remove_member(ctx: &mut Ctx, key: &[u8], member: &[u8]) -> bool {
     let mut entry = ctx.take(key).expect("the source was just found");
     let set = set_mut(&mut entry.value).expect("type checked just now");
     set.remove(member);
-    if !set.is_empty() {
+    let emptied = set.is_empty();
+    if !emptied {
         ctx.put_entry(entry);
     }
+    emptied
 }
 
-/// Adds `member` to the set at `key`, creating it as SADD would.
-fn add_member(ctx: &mut Ctx, key: &[u8], member: &[u8], limits: SetLimits) {
+/// SMOVE's events in Redis's order, raised once both sides are done (the destination
+/// may have been written first, on another core): `srem` (and `del`) on the source,
+/// then `new` and `sadd` on the destination.
+fn notify_smove(ctx: &mut Ctx, src: &[u8], emptied: bool, dst: &[u8], created: bool) {
+    ctx.notify(class::SET, "srem", src);
+    if emptied {
+        ctx.notify(class::GENERIC, "del", src);
+    }
+    if created {
+        ctx.notify(class::NEW, "new", dst);
+    }
+    ctx.notify(class::SET, "sadd", dst);
+}
+
+/// Adds `member` to the set at `key`, creating it as SADD would; whether it created it.
+/// Raises no event (see `notify_smove`).
+fn add_member(ctx: &mut Ctx, key: &[u8], member: &[u8], limits: SetLimits) -> bool {
     match ctx.take(key) {
         Some(mut entry) => {
             set_mut(&mut entry.value)
                 .expect("type checked just now")
                 .insert(member, limits);
             ctx.put_entry(entry);
+            false
         }
         None => {
             let mut set = Set::for_first(member);
             set.insert(member, limits);
-            ctx.set(key, Value::Set(set), 0);
+            ctx.without_new(|ctx| ctx.set(key, Value::Set(set), 0));
+            true
         }
     }
 }
@@ -749,8 +812,9 @@ fn smove_on_one_core(
     if src == dst || !is_member {
         return Ok(is_member);
     }
-    remove_member(&mut ctx, src, member);
-    add_member(&mut ctx, dst, member, limits);
+    let emptied = remove_member(&mut ctx, src, member);
+    let created = add_member(&mut ctx, dst, member, limits);
+    notify_smove(&mut ctx, src, emptied, dst, created);
     Ok(true)
 }
 
@@ -774,19 +838,20 @@ async fn smove_across_cores(
         return Ok(false);
     };
     let member_for_dst = member_again.clone();
-    op.run(dst_core, move |shard| {
-        let limits = limits(shard);
-        let mut ctx = Ctx::new(shard, db);
-        smove_check_destination(&mut ctx, &dst)?;
-        if is_member {
-            add_member(&mut ctx, &dst, &member_for_dst, limits);
-        }
-        Ok::<_, Status>(())
-    })
-    .await?;
+    let dst_again = dst.clone();
+    let created = op
+        .run(dst_core, move |shard| {
+            let limits = limits(shard);
+            let mut ctx = Ctx::new(shard, db);
+            smove_check_destination(&mut ctx, &dst)?;
+            Ok::<_, Status>(is_member && add_member(&mut ctx, &dst, &member_for_dst, limits))
+        })
+        .await?;
     if is_member {
         op.run(src_core, move |shard| {
-            remove_member(&mut Ctx::new(shard, db), &src_again, &member_again)
+            let mut ctx = Ctx::new(shard, db);
+            let emptied = remove_member(&mut ctx, &src_again, &member_again);
+            notify_smove(&mut ctx, &src_again, emptied, &dst_again, created);
         })
         .await;
     }

@@ -18,6 +18,7 @@ use super::{flags::*, Handler, KeySpec, Spec, Status, ONE_KEY};
 use crate::config::Settings;
 use crate::core::multi::MultiCore;
 use crate::resp::Reply;
+use crate::shard::notify::class;
 use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::{slot::key_core, Ctx};
 use futures::future::LocalBoxFuture;
@@ -89,6 +90,7 @@ fn getdel(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
         }
     }
     ctx.db().remove(key);
+    ctx.notify(class::GENERIC, "del", key);
     Ok(())
 }
 
@@ -111,14 +113,19 @@ fn getex(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
     match change {
         TtlChange::Keep => {}
         TtlChange::Persist => {
-            ctx.db().set_expire(key, 0);
+            if ctx.db().raw_get(key).is_some_and(|e| e.expire_at_ms != 0) {
+                ctx.db().set_expire(key, 0);
+                ctx.notify(class::GENERIC, "persist", key);
+            }
         }
         TtlChange::At(at_ms) if at_ms <= now_ms => {
             // An EXAT/PXAT already past deletes the key now, as Redis does.
             ctx.db().remove(key);
+            ctx.notify(class::GENERIC, "del", key);
         }
         TtlChange::At(at_ms) => {
             ctx.db().set_expire(key, at_ms);
+            ctx.notify(class::GENERIC, "expire", key);
         }
     }
     Ok(())
@@ -132,6 +139,7 @@ fn getset(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
         None => reply.null(),
     }
     ctx.set(key, Value::Str(value.to_vec()), 0);
+    ctx.notify(class::STRING, "set", key);
     Ok(())
 }
 
@@ -370,6 +378,10 @@ fn set_generic(
         TtlChange::At(at_ms) => at_ms,
     };
     ctx.set(key, Value::Str(value.to_vec()), expire_at_ms);
+    ctx.notify(class::STRING, "set", key);
+    if let TtlChange::At(_) = ttl {
+        ctx.notify(class::GENERIC, "expire", key);
+    }
     Ok(true)
 }
 
@@ -451,6 +463,7 @@ fn append(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
             tail.len()
         }
     };
+    ctx.notify(class::STRING, "append", key);
     reply.int(len as i64);
     Ok(())
 }
@@ -493,6 +506,9 @@ fn setrange(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Sta
             total as usize
         }
     };
+    if !patch.is_empty() {
+        ctx.notify(class::STRING, "setrange", key);
+    }
     reply.int(len as i64);
     Ok(())
 }
@@ -544,6 +560,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64, reply: &mut Reply) -> Result<(
             delta
         }
     };
+    ctx.notify(class::STRING, "incrby", key);
     reply.int(value);
     Ok(())
 }
@@ -571,6 +588,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), 
             ctx.set(key, Value::Str(s), 0);
         }
     }
+    ctx.notify(class::STRING, "incrbyfloat", key);
     Ok(())
 }
 
@@ -659,9 +677,20 @@ fn pairs_by_core(argv: &Argv, cores: usize) -> PairsByCore {
         .collect()
 }
 
+/// Where `key` first appears among MSET's keys: its events follow argument order, as in
+/// Redis, though the keys are set core by core.
+fn pair_rank(argv: &Argv, key: &[u8]) -> usize {
+    argv[1..]
+        .iter()
+        .step_by(2)
+        .position(|k| k == key)
+        .unwrap_or(0)
+}
+
 fn set_pairs(ctx: &mut Ctx, pairs: Vec<(Vec<u8>, Vec<u8>)>) {
     for (key, value) in pairs {
         ctx.set(&key, Value::Str(value), 0);
+        ctx.notify(class::STRING, "set", &key);
     }
 }
 
@@ -679,6 +708,7 @@ fn mset(s: &mut Session, argv: Argv) -> Done<'_> {
             })
             .await;
         }
+        op.sort_events(|key| pair_rank(&argv, key));
         op.finish().await;
         s.reply().ok();
         Ok(())
@@ -734,6 +764,7 @@ fn msetnx(s: &mut Session, argv: Argv) -> Done<'_> {
                 .await;
             }
         }
+        op.sort_events(|key| pair_rank(&argv, key));
         op.finish().await;
         s.reply().int(all_absent as i64);
         Ok(())

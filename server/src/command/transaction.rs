@@ -331,6 +331,9 @@ async fn watch_broken(s: &Session, tx: &mut MultiCore) -> bool {
 /// Runs one queued command inside EXEC; its reply (or error) goes into EXEC's array.
 async fn run_queued(s: &mut Session, tx: &mut MultiCore, index: u16, argv: Argv) {
     let spec = table().get(index);
+    // MONITOR shows a queued command once EXEC ran it (before EXEC's own line).
+    let monitored = crate::core::monitor::active() && super::monitor::shown(spec, &argv);
+    let line = monitored.then(|| argv.clone());
     match spec.handler {
         Handler::Shard(_) => {
             let owner = shard_core(s, spec, &argv);
@@ -358,6 +361,9 @@ async fn run_queued(s: &mut Session, tx: &mut MultiCore, index: u16, argv: Argv)
                 core.stats.borrow_mut().failed(index, &text);
             }
         }
+    }
+    if let Some(line) = line {
+        super::monitor::feed_client(s, line.iter().map(Vec::as_slice));
     }
 }
 

@@ -28,6 +28,7 @@ use super::zset_range::{
 use super::{flags::*, zset_multi, Handler, KeySpec, Spec, Status, ONE_KEY};
 use crate::limits::SCAN_COUNT_DEFAULT;
 use crate::resp::{Proto, Reply};
+use crate::shard::notify::class;
 use crate::shard::value::Value;
 use crate::shard::zset::{Zset, ZsetLimits};
 use crate::shard::{Ctx, Rng};
@@ -304,6 +305,10 @@ fn add_generic<'a>(
             outcome
         }
     };
+    if added + updated > 0 {
+        let event = if flags.incr { "zincr" } else { "zadd" };
+        ctx.notify(class::ZSET, event, key);
+    }
     reply_added(reply, flags, added, updated, last)
 }
 
@@ -355,9 +360,11 @@ fn zrem(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
         return Ok(());
     };
     let removed = args.rest().filter(|m| zset.remove(m).is_some()).count();
-    if zset.is_empty() {
-        ctx.delete(key);
+    let emptied = zset.is_empty();
+    if removed > 0 {
+        ctx.notify(class::ZSET, "zrem", key);
     }
+    delete_emptied(ctx, key, emptied);
     reply.int(removed as i64);
     Ok(())
 }
@@ -444,6 +451,7 @@ fn remove_ranks(
     ctx: &mut Ctx,
     key: &[u8],
     reply: &mut Reply,
+    event: &'static str,
     select: impl FnOnce(&Zset) -> Range<usize>,
 ) -> Result<(), Status> {
     let Some(zset) = write(ctx, key)? else {
@@ -452,9 +460,11 @@ fn remove_ranks(
     };
     let ranks = select(zset);
     let removed = zset.remove_range(ranks);
-    if zset.is_empty() {
-        ctx.delete(key);
+    let emptied = zset.is_empty();
+    if removed > 0 {
+        ctx.notify(class::ZSET, event, key);
     }
+    delete_emptied(ctx, key, emptied);
     reply.int(removed as i64);
     Ok(())
 }
@@ -462,7 +472,7 @@ fn remove_ranks(
 fn zremrangebyrank(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
     let key = args.required()?;
     let (start, end) = (args.i64()?, args.i64()?);
-    remove_ranks(ctx, key, reply, |z| {
+    remove_ranks(ctx, key, reply, "zremrangebyrank", |z| {
         rank_range(z.len(), start, end).unwrap_or(0..0)
     })
 }
@@ -470,13 +480,17 @@ fn zremrangebyrank(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<
 fn zremrangebyscore(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
     let key = args.required()?;
     let (min, max) = score_range(args.required()?, args.required()?)?;
-    remove_ranks(ctx, key, reply, |z| score_ranks(z, min, max))
+    remove_ranks(ctx, key, reply, "zremrangebyscore", |z| {
+        score_ranks(z, min, max)
+    })
 }
 
 fn zremrangebylex(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
     let key = args.required()?;
     let (min, max) = lex_range(args.required()?, args.required()?)?;
-    remove_ranks(ctx, key, reply, |z| lex_ranks(z, &min, &max))
+    remove_ranks(ctx, key, reply, "zremrangebylex", |z| {
+        lex_ranks(z, &min, &max)
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -487,6 +501,25 @@ fn zremrangebylex(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(
 pub(super) enum End {
     Min,
     Max,
+}
+
+impl End {
+    /// The keyspace event of a pop at this end.
+    pub(super) fn event(self) -> &'static str {
+        match self {
+            End::Min => "zpopmin",
+            End::Max => "zpopmax",
+        }
+    }
+}
+
+/// Deletes a set the command emptied, raising `del` as Redis does after the command's
+/// own event.
+pub(super) fn delete_emptied(ctx: &mut Ctx, key: &[u8], emptied: bool) {
+    if emptied {
+        ctx.delete(key);
+        ctx.notify(class::GENERIC, "del", key);
+    }
 }
 
 /// Removes up to `count` elements from `end`, returning them in pop order (lowest first
@@ -528,9 +561,9 @@ fn pop_generic(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply, end: End) -> R
         return Ok(());
     }
     let popped = pop(zset, end, count.unwrap_or(1));
-    if zset.is_empty() {
-        ctx.delete(key);
-    }
+    let emptied = zset.is_empty();
+    ctx.notify(class::ZSET, end.event(), key);
+    delete_emptied(ctx, key, emptied);
     let nested = count.is_some() && reply.proto == Proto::Resp3;
     reply.array(if nested {
         popped.len()

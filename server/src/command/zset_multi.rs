@@ -19,6 +19,7 @@ use super::zset::{self, pop, reply_element, reply_elements_header, zset_mut, zse
 use super::zset_range::{parse_score, RangeQuery};
 use super::Status;
 use crate::core::multi::MultiCore;
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::Value;
 use crate::shard::zset::Zset;
@@ -127,15 +128,23 @@ async fn gather<R: Send + 'static>(
 
 /// Replaces `dst` with a set of `elements`, or deletes it when there are none; returns
 /// the size stored.
-fn store(ctx: &mut Ctx, dst: &[u8], elements: &[(Vec<u8>, f64)]) -> usize {
+fn store(ctx: &mut Ctx, dst: &[u8], elements: &[(Vec<u8>, f64)], event: &'static str) -> usize {
     if elements.is_empty() {
-        ctx.delete(dst);
+        delete_destination(ctx, dst);
         return 0;
     }
     let limits = zset::limits(ctx);
     let set = Zset::build(elements.iter().map(|(m, s)| (&m[..], *s)), limits);
     ctx.set(dst, Value::Zset(set), 0);
+    ctx.notify(class::ZSET, event, dst);
     elements.len()
+}
+
+/// An empty result deletes the destination, raising `del` if it existed.
+fn delete_destination(ctx: &mut Ctx, dst: &[u8]) {
+    if ctx.delete(dst) {
+        ctx.notify(class::GENERIC, "del", dst);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -360,7 +369,7 @@ async fn setop(s: &mut Session, argv: Argv, form: Form) -> Result<(), Status> {
         let options = options?;
         let elements = combine(form, sources, &options);
         Ok(match &dst {
-            Some(dst) => Outcome::Count(store(ctx, dst, &elements)),
+            Some(dst) => Outcome::Count(store(ctx, dst, &elements, form.name)),
             None if form.card => Outcome::Count(elements.len()),
             None => Outcome::Elements(elements, options.withscores),
         })
@@ -410,7 +419,7 @@ setop_command!(zintercard, SetOp::Inter, false, true);
 /// long member converts the set.
 fn store_in_order(ctx: &mut Ctx, dst: &[u8], elements: &[(Vec<u8>, f64)], by_rank: bool) -> usize {
     if elements.is_empty() {
-        ctx.delete(dst);
+        delete_destination(ctx, dst);
         return 0;
     }
     let limits = zset::limits(ctx);
@@ -422,6 +431,7 @@ fn store_in_order(ctx: &mut Ctx, dst: &[u8], elements: &[(Vec<u8>, f64)], by_ran
         set.insert(member, *score, limits);
     }
     ctx.set(dst, Value::Zset(set), 0);
+    ctx.notify(class::ZSET, "zrangestore", dst);
     elements.len()
 }
 
@@ -501,8 +511,13 @@ fn pop_first(ctx: &mut Ctx, keys: &[Vec<u8>], end: End, count: usize) -> Result<
         let mut entry = ctx.take(key).expect("live just now");
         let zset = zset_mut(&mut entry.value)?;
         let popped = pop(zset, end, count);
-        if !zset.is_empty() {
+        let emptied = zset.is_empty();
+        if !emptied {
             ctx.put_entry(entry);
+        }
+        ctx.notify(class::ZSET, end.event(), key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
         }
         return Ok(Some((key.clone(), popped)));
     }

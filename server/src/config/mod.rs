@@ -55,6 +55,10 @@ pub struct Settings {
     pub latency_monitor_threshold_ms: u64,
     /// `latency-tracking`: per-command latency histograms are kept.
     pub latency_tracking: bool,
+    /// `client-output-buffer-limit`'s normal class: MONITOR clients are of it.
+    pub normal_output_limit: params::OutputLimit,
+    /// `notify-keyspace-events` as flags (shard/notify.rs `class`); 0: off.
+    pub notify_keyspace_events: u32,
 }
 
 impl Default for Settings {
@@ -89,6 +93,12 @@ impl Default for Settings {
             lfu_decay_time: 1,
             latency_monitor_threshold_ms: 0,
             latency_tracking: true,
+            notify_keyspace_events: 0,
+            normal_output_limit: params::OutputLimit {
+                hard_bytes: 0,
+                soft_bytes: 0,
+                soft_seconds: 0,
+            },
         }
     }
 }

@@ -1011,7 +1011,7 @@ pub static PARAMS: &[Param] = &[
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         Kind::OutputBufferLimit,
-        Effect::Applied("the pubsub class: a subscriber whose unsent messages pass it is disconnected (read at each SUBSCRIBE); the other classes are not enforced yet"),
+        Effect::Applied("the pubsub class: a subscriber whose unsent messages pass it is disconnected (read at each SUBSCRIBE); the normal class: a MONITOR client likewise (core/monitor.rs); the slave class is not enforced yet"),
     ),
     param(
         "client-query-buffer-limit",
@@ -1229,7 +1229,12 @@ pub static PARAMS: &[Param] = &[
     param("min-replicas-max-lag", "10", int(0, INT_MAX), REPLICATION).alias("min-slaves-max-lag"),
     param("min-replicas-to-write", "0", int(0, INT_MAX), REPLICATION).alias("min-slaves-to-write"),
     param("no-appendfsync-on-rewrite", "no", Kind::Bool, PERSISTENCE),
-    param("notify-keyspace-events", "", Kind::KeyspaceEvents, NOT_YET),
+    param(
+        "notify-keyspace-events",
+        "",
+        Kind::KeyspaceEvents,
+        Effect::Applied("keyspace events are published by every core (shard/notify.rs)"),
+    ),
     param(
         "oom-score-adj",
         "no",

@@ -290,6 +290,14 @@ impl ConfigStore {
                 self.values[params::index_of("latency-tracking")],
                 Value::Bool(true)
             ),
+            normal_output_limit: match self.values[params::index_of("client-output-buffer-limit")] {
+                Value::OutputBufferLimit(limits) => limits[0],
+                ref other => unreachable!("client-output-buffer-limit holds {other:?}"),
+            },
+            notify_keyspace_events: match self.values[params::index_of("notify-keyspace-events")] {
+                Value::KeyspaceEvents(flags) => flags,
+                ref other => unreachable!("notify-keyspace-events holds {other:?}"),
+            },
         }
     }
 }

@@ -17,7 +17,9 @@ pub mod eviction;
 pub mod exec;
 pub mod latency;
 pub mod mesh;
+pub mod monitor;
 pub mod multi;
+pub mod notify;
 pub mod outbox;
 pub mod pause;
 pub mod pubsub;
@@ -106,6 +108,10 @@ pub struct Core {
     pub latency: RefCell<latency::Monitor>,
     /// Per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats).
     pub histograms: RefCell<latency::Histograms>,
+    /// Keyspace events raised here, on their way to every core's subscribers.
+    pub notifier: notify::Notifier,
+    /// MONITOR clients of this core, and the lines on their way to every core's.
+    pub monitors: monitor::Monitors,
 }
 
 impl Core {
@@ -116,18 +122,17 @@ impl Core {
         senders: Option<Senders<Msg>>,
     ) -> Rc<Core> {
         let cores = global.cores;
+        let mut shard = if global.commit.journaled() {
+            Shard::journaled(0x9e37_79b9_7f4a_7c15 ^ id as u64, id == 0)
+        } else {
+            Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)
+        };
+        shard.notify_flags = crate::shard::notify::effective(settings.notify_keyspace_events);
+        shard.evict.config = crate::shard::evict::EvictConfig::from_settings(&settings);
         Rc::new(Core {
             id,
             cores,
-            shard: RefCell::new({
-                let mut shard = if global.commit.journaled() {
-                    Shard::journaled(0x9e37_79b9_7f4a_7c15 ^ id as u64, id == 0)
-                } else {
-                    Shard::new(0x9e37_79b9_7f4a_7c15 ^ id as u64)
-                };
-                shard.evict.config = crate::shard::evict::EvictConfig::from_settings(&settings);
-                shard
-            }),
+            shard: RefCell::new(shard),
             global,
             settings: RefCell::new(settings),
             clients: RefCell::new(Clients::default()),
@@ -144,6 +149,8 @@ impl Core {
             pubsub: RefCell::default(),
             latency: RefCell::default(),
             histograms: RefCell::default(),
+            notifier: notify::Notifier::default(),
+            monitors: monitor::Monitors::default(),
         })
     }
 
@@ -502,6 +509,7 @@ impl Core {
             now_ms,
             crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
         );
+        self.notifier.take_from(&mut shard);
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);
         if !ops.is_empty() {

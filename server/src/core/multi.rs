@@ -26,6 +26,7 @@
 use super::mesh::{Msg, TxId, TxOp};
 use super::{Core, Global};
 use crate::command::session::Session;
+use crate::shard::notify::Event;
 use crate::shard::Shard;
 use futures::channel::oneshot;
 use std::cell::{Cell, RefCell};
@@ -50,6 +51,13 @@ pub struct MultiCore {
     /// Runs inside a transaction (EXEC) that already holds every core it may touch: no
     /// hold of its own, no record of its own, no release.
     nested: bool,
+    /// The keyspace events the steps raised, in execution order; delivered when the
+    /// operation ends (see `Drop`), after `sort_events` if the command asked. Shared with
+    /// the operations a transaction runs inside itself, like `ops`, so a script's or
+    /// EXEC's events keep the order of its commands.
+    events: Rc<RefCell<Vec<Event>>>,
+    /// Where this operation's own events start in `events` (not 0 when nested).
+    events_from: usize,
 }
 
 /// A transaction in progress on a connection: what an operation started by one of its
@@ -60,6 +68,7 @@ pub struct Scope {
     tx: TxId,
     cores: Vec<usize>,
     ops: Rc<RefCell<Vec<u8>>>,
+    events: Rc<RefCell<Vec<Event>>>,
 }
 
 /// What a step sends back besides its result.
@@ -67,6 +76,9 @@ struct StepDone<R> {
     result: R,
     ops: Vec<u8>,
     dep: u64,
+    /// The keyspace events the step raised, delivered by the coordinating core so the
+    /// operation's events keep their execution order across cores (core/notify.rs).
+    events: Vec<Event>,
 }
 
 impl MultiCore {
@@ -89,6 +101,8 @@ impl MultiCore {
                 dep: session.dep.clone(),
                 always_hold: true,
                 nested: true,
+                events_from: scope.events.borrow().len(),
+                events: scope.events.clone(),
             };
         }
         MultiCore {
@@ -100,6 +114,8 @@ impl MultiCore {
             dep: session.dep.clone(),
             always_hold: false,
             nested: false,
+            events: Rc::default(),
+            events_from: 0,
         }
     }
 
@@ -117,6 +133,7 @@ impl MultiCore {
             tx: self.tx,
             cores: self.cores.clone(),
             ops: self.ops.clone(),
+            events: self.events.clone(),
         }
     }
 
@@ -208,10 +225,18 @@ impl MultiCore {
             rx.await.expect("a core dropped a multi-core step")
         };
         done.map(|done| {
+            self.events.borrow_mut().extend(done.events);
             self.ops.borrow_mut().extend_from_slice(&done.ops);
             self.dep.set(self.dep.get().max(done.dep));
             done.result
         })
+    }
+
+    /// Orders the events raised so far by `rank` of their key (stable), for a command that
+    /// ran its keys grouped by core but whose events Redis raises in argument order
+    /// (MSET, DEL).
+    pub fn sort_events(&mut self, rank: impl Fn(&[u8]) -> usize) {
+        self.events.borrow_mut()[self.events_from..].sort_by_key(|event| rank(&event.key));
     }
 
     fn mark_held(&mut self, core: usize) {
@@ -278,7 +303,12 @@ fn journaled<R>(
         shard.journal.mark_held(lsn);
         serve_waiters(shard, global);
     }
-    StepDone { result, ops, dep }
+    StepDone {
+        result,
+        ops,
+        dep,
+        events: shard.take_events(),
+    }
 }
 
 /// A step that holds nothing is over like a single-shard command: clients blocked on keys
@@ -316,6 +346,13 @@ impl Drop for MultiCore {
     /// An operation abandoned mid-way (its task was dropped) must not leave cores held,
     /// nor changes unlogged.
     fn drop(&mut self) {
+        // Finished or abandoned, what the steps did raises its events (a nested
+        // operation's are the transaction's to deliver).
+        if !self.nested {
+            self.core
+                .notifier
+                .push(std::mem::take(&mut *self.events.borrow_mut()));
+        }
         if self.held.is_empty() || self.nested {
             return;
         }

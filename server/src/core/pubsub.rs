@@ -74,6 +74,25 @@ impl Mailbox {
         self.signal.raise();
     }
 
+    /// Appends bytes already encoded (MONITOR's lines, core/monitor.rs), with the same
+    /// output limit as messages.
+    pub fn deliver_raw(&self, bytes: &[u8], limit: OutputLimit) {
+        if self.client.killed.get() {
+            return;
+        }
+        let pending = {
+            let mut frames = self.frames.borrow_mut();
+            frames.extend_from_slice(bytes);
+            frames.len() as u64
+        };
+        self.client.omem.set(pending as usize);
+        if self.over_limit(pending, limit) {
+            self.frames.borrow_mut().clear();
+            self.client.kill();
+        }
+        self.signal.raise();
+    }
+
     fn over_limit(&self, pending: u64, limit: OutputLimit) -> bool {
         if limit.hard_bytes > 0 && pending > limit.hard_bytes {
             return true;

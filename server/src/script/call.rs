@@ -102,7 +102,15 @@ pub fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
         CTX.set(Some(ctx));
         return error("ERR Write commands are not allowed from read-only scripts.");
     }
+    // MONITOR shows a command the script ran ("[db lua]"), not one refused before running.
+    let monitored = crate::core::monitor::active() && crate::command::monitor::shown(spec, &argv);
+    let line = monitored.then(|| argv.clone());
     let outcome = run(&mut ctx, index, argv);
+    if let (Some(line), Ok(_)) = (&line, &outcome) {
+        let (core, db) = (&ctx.session.core, ctx.session.db);
+        let source = crate::core::monitor::Source::Lua;
+        crate::core::monitor::feed(core, db, source, line.iter().map(Vec::as_slice));
+    }
     let proto = ctx.proto;
     CTX.set(Some(ctx));
     let encoded = match outcome {

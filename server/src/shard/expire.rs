@@ -42,6 +42,7 @@ pub fn active_cycle(shard: &mut Shard, now_ms: u64, budget: usize) -> usize {
             if shard.dbs[index].remove(&key).is_some() {
                 removed += 1;
                 shard.watches.touch(index, &key, false);
+                shard.notify(index, super::notify::class::EXPIRED, "expired", &key);
                 if shard.journal.recording() {
                     super::effect::del(shard.journal.ops(), index, &key);
                 }

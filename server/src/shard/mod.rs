@@ -18,6 +18,7 @@ pub mod hll;
 pub mod journal;
 pub mod key;
 pub mod list;
+pub mod notify;
 pub mod set;
 pub mod slot;
 pub mod stream;
@@ -82,6 +83,11 @@ pub struct Shard {
     pub stream_limits: Option<stream::StreamLimits>,
     /// maxmemory settings, the eviction pool and access-tracking state (evict.rs).
     pub evict: evict::EvictState,
+    /// `notify-keyspace-events` as `notify::effective` reduces it (0: off, the default),
+    /// set at start and by CONFIG SET on every core.
+    pub notify_flags: u32,
+    /// Keyspace events raised and not yet handed to the core for delivery (notify.rs).
+    pub events: Vec<notify::Event>,
 }
 
 impl Shard {
@@ -106,6 +112,8 @@ impl Shard {
             hll_sparse_max_bytes: None,
             stream_limits: None,
             evict: evict::EvictState::default(),
+            notify_flags: 0,
+            events: Vec::new(),
         }
     }
 
@@ -283,6 +291,8 @@ pub struct Ctx<'a> {
     pub shard: &'a mut Shard,
     pub db: usize,
     now_ms: u64,
+    /// Log replay: the command already ran once, so it raises no keyspace events.
+    replaying: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -291,6 +301,7 @@ impl<'a> Ctx<'a> {
             shard,
             db,
             now_ms: 0,
+            replaying: false,
         }
     }
 
@@ -302,6 +313,7 @@ impl<'a> Ctx<'a> {
             // 0 would mean "not read yet"; a command that never read the clock cannot
             // depend on its value, so any fixed value does.
             now_ms: now_ms.max(1),
+            replaying: true,
         }
     }
 
@@ -366,12 +378,21 @@ impl<'a> Ctx<'a> {
                 Some(entry)
             }
             Err(expired) => {
+                let quiet = self.replaying;
                 if expired.is_some() {
                     shard.stats.expired_keys += 1;
                     shard.watches.touch(self.db, key, false);
+                    if !quiet {
+                        let (flags, class) = (shard.notify_flags, notify::class::EXPIRED);
+                        notify::record(&mut shard.events, flags, self.db, class, "expired", key);
+                    }
                 }
                 if read {
                     shard.stats.keyspace_misses += 1;
+                    if !quiet {
+                        let (flags, class) = (shard.notify_flags, notify::class::KEY_MISS);
+                        notify::record(&mut shard.events, flags, self.db, class, "keymiss", key);
+                    }
                 }
                 None
             }
@@ -398,6 +419,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Raises keyspace event `event` of `class` on `key` (see notify.rs for how commands
+    /// use it). Costs one flag test while notifications are off.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.shard.notify_flags & class != 0 && !self.replaying {
+            self.shard.notify(self.db, class, event, key);
+        }
+    }
+
+    /// Raises `new` (class n) if `key` is absent: a handler calls it before it creates
+    /// the key, as Redis's dbAdd does. `set` calls it itself.
+    #[inline]
+    pub fn notify_new(&mut self, key: &[u8]) {
+        if self.shard.notify_flags & notify::class::NEW != 0
+            && self.shard.dbs[self.db].raw_get(key).is_none()
+        {
+            self.notify(notify::class::NEW, "new", key);
+        }
+    }
+
     /// `key` is about to change: its watchers are touched if the command succeeds.
     fn note_watched(&mut self, key: &[u8]) {
         if !self.shard.watches.is_empty() {
@@ -414,6 +455,7 @@ impl<'a> Ctx<'a> {
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: u64) {
         self.note_watched(key);
         self.note_replaced(key);
+        self.notify_new(key);
         let journal = &mut self.shard.journal;
         journal.write(self.db, key);
         if journal.recording() {
@@ -439,7 +481,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// Places `entry` under its key, replacing what the key held; the entry keeps its
-    /// value, expiry and access time.
+    /// value, expiry and access time. Raises no `new`: the caller knows whether the entry
+    /// is a key put back (SMOVE) or one arriving (RENAME raises it in Redis's order).
     pub fn put_entry(&mut self, entry: Entry) {
         self.note_watched(&entry.key);
         let journal = &mut self.shard.journal;

@@ -1,0 +1,545 @@
+//! Keyspace notifications (`notify-keyspace-events`) with keys on both cores
+//! (`--threads 2`), compared with the real redis-server where it can be.
+//!
+//! The one-connection differential harness cannot show what a second, subscribed
+//! connection receives, so these tests subscribe to `__key*__:*` on several connections
+//! (spread over both cores) and compare what each one receives:
+//!
+//! - every write command emits exactly the events redis-server 7.0 emits, names and
+//!   order, with every class on (`KEA` plus `n` and `m`), for keys on either core and
+//!   for commands whose keys span both cores (MSET, RENAME, SMOVE, LMOVE, SUNIONSTORE,
+//!   ZUNIONSTORE, COPY, MULTI/EXEC, EVAL);
+//! - each class alone (with K or E) lets through only its own events, and nothing is
+//!   published without K or E;
+//! - the active expiry cycle raises `expired` on both cores for keys nobody reads;
+//! - replaying the log at start raises nothing.
+
+mod common;
+use common::{RedisServer, Server};
+use holdfast_server::shard::slot::key_core;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+type Event = (String, String);
+
+fn key_on(core: usize, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|key| key_core(key.as_bytes(), 2) == core)
+        .unwrap()
+}
+
+/// `@0x` names a key of core 0 (prefix `x:`), `@1x` one of core 1; other words as is.
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace()
+        .map(|word| match word.strip_prefix('@') {
+            Some(rest) => {
+                let core = rest[..1].parse().unwrap();
+                key_on(core, &format!("{}:", &rest[1..]))
+            }
+            None => word.to_owned(),
+        })
+        .collect()
+}
+
+fn run(con: &mut redis::Connection, words: &[String]) -> redis::Value {
+    let mut cmd = redis::cmd(&words[0]);
+    words[1..].iter().for_each(|w| {
+        cmd.arg(w);
+    });
+    cmd.query(con)
+        .unwrap_or_else(|e| redis::Value::SimpleString(format!("error: {e}")))
+}
+
+/// A connection subscribed to every keyspace and keyevent channel, read with a RESP
+/// reader of its own that keeps partial input across read timeouts.
+struct Watcher {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+fn watcher(url: &str) -> Watcher {
+    let port: String = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let port: u16 = port.parse().unwrap();
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let mut watch = Watcher {
+        stream,
+        buf: Vec::new(),
+    };
+    watch
+        .stream
+        .write_all(b"*2\r\n$10\r\nPSUBSCRIBE\r\n$10\r\n__key*__:*\r\n")
+        .unwrap();
+    let confirmation = watch
+        .frame(Duration::from_secs(5))
+        .expect("psubscribe reply");
+    assert_eq!(confirmation[0], "psubscribe");
+    watch
+}
+
+impl Watcher {
+    /// One array of bulk strings (a message), within `wait`.
+    fn frame(&mut self, wait: Duration) -> Option<Vec<String>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some((parts, used)) = parse_array(&self.buf) {
+                self.buf.drain(..used);
+                return Some(parts);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("the server closed a watcher"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// A complete `*N` array of `$` bulk strings at the start of `buf`, and its length.
+fn parse_array(buf: &[u8]) -> Option<(Vec<String>, usize)> {
+    fn line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let end = buf[at..].windows(2).position(|w| w == b"\r\n")? + at;
+        Some((&buf[at..end], end + 2))
+    }
+    let (head, mut at) = line(buf, 0)?;
+    assert_eq!(
+        head[0],
+        b'*',
+        "unexpected frame {:?}",
+        String::from_utf8_lossy(buf)
+    );
+    let count: usize = std::str::from_utf8(&head[1..]).ok()?.parse().ok()?;
+    let mut parts = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (head, next) = line(buf, at)?;
+        let text = std::str::from_utf8(&head[1..]).ok()?;
+        if head[0] == b':' {
+            parts.push(text.to_owned());
+            at = next;
+            continue;
+        }
+        let len: usize = text.parse().ok()?;
+        if buf.len() < next + len + 2 {
+            return None;
+        }
+        parts.push(String::from_utf8_lossy(&buf[next..next + len]).into_owned());
+        at = next + len + 2;
+    }
+    Some((parts, at))
+}
+
+/// The next message within `wait`, as (channel, payload).
+fn next_event(watch: &mut Watcher, wait: Duration) -> Option<Event> {
+    let parts = watch.frame(wait)?;
+    assert_eq!(parts[0], "pmessage", "unexpected push {parts:?}");
+    Some((parts[2].clone(), parts[3].clone()))
+}
+
+/// Messages until none came for `quiet`.
+fn drain(con: &mut Watcher, quiet: Duration) -> Vec<Event> {
+    std::iter::from_fn(|| next_event(con, quiet)).collect()
+}
+
+/// `count` messages (waiting up to 5 s for them), then whatever else arrives within
+/// `quiet`: a missing event fails by count, an extra one by the quiet period.
+fn receive(con: &mut Watcher, count: usize, quiet: Duration) -> Vec<Event> {
+    let mut got: Vec<Event> = Vec::new();
+    while got.len() < count {
+        match next_event(con, Duration::from_secs(5)) {
+            Some(event) => got.push(event),
+            None => break,
+        }
+    }
+    got.extend(drain(con, quiet));
+    got
+}
+
+/// Commands touching every type, keys on both cores; each line's events are compared.
+const SCRIPT: &[&str] = &[
+    "SET @0s 1",
+    "SET @0s 2 EX 100",
+    "SETEX @1s 100 v",
+    "SETNX @1s 1",
+    "GETSET @1s 2",
+    "GETEX @1s PERSIST",
+    "GETEX @1s EX 100",
+    "GETDEL @1s",
+    "APPEND @0a x",
+    "INCR @0n",
+    "DECRBY @0n 3",
+    "INCRBYFLOAT @1f 1.5",
+    "SETRANGE @1r 2 ab",
+    "GET @1missing",
+    "MSET @0m 1 @1m 2 @0m2 3",
+    "MSETNX @1mx 1 @0mx 2",
+    "DEL @1m @0m @1nothing @0m2",
+    "UNLINK @1mx @0mx",
+    "EXPIRE @0s 200",
+    "PEXPIRE @0s 300000",
+    "EXPIRE @0s 100 NX",
+    "PERSIST @0s",
+    "EXPIRE @0a 0",
+    "SET @1x 1",
+    "RENAME @0s @1x",
+    "RENAME @1x @1y",
+    "RENAMENX @1y @0n",
+    "COPY @1y @0c",
+    "COPY @1y @0c REPLACE",
+    "MOVE @0c 3",
+    "SETBIT @0b 7 1",
+    "SETBIT @0b 7 1",
+    "BITFIELD @1bf SET u8 0 200 INCRBY u8 0 100",
+    "BITOP OR @0bo @0b @1bf",
+    "BITOP AND @1bo @1nothing",
+    "RPUSH @0l a b c d",
+    "LPUSH @0l z",
+    "LPUSHX @1nothing z",
+    "LINSERT @0l BEFORE a y",
+    "LSET @0l 0 w",
+    "LREM @0l 1 w",
+    "LTRIM @0l 0 3",
+    "LPOP @0l",
+    "RPOP @0l 2",
+    "LMOVE @0l @1l LEFT RIGHT",
+    "RPOPLPUSH @1l @0l",
+    "LMPOP 2 @1nothing @0l LEFT COUNT 5",
+    "HSET @1h a 1 b 2",
+    "HSETNX @1h c 3",
+    "HINCRBY @1h a 5",
+    "HINCRBYFLOAT @1h a 0.5",
+    "HDEL @1h a nofield",
+    "HDEL @1h b c",
+    "SADD @0t a b c",
+    "SADD @1t c d",
+    "SREM @0t a",
+    "SMOVE @0t @1t b",
+    "SMOVE @0t @1new c",
+    "SUNIONSTORE @0u @1t @1new",
+    "SINTERSTORE @1i @1t @1new",
+    "SDIFFSTORE @0u @1t @1t",
+    "SPOP @1new",
+    "ZADD @0z 1 a 2 b 3 c",
+    "ZADD @0z XX CH 5 a",
+    "ZINCRBY @0z 1 b",
+    "ZINCRBY @0z 0 b",
+    "ZREM @0z nomember b",
+    "ZADD @1z 1 x 2 y",
+    "ZUNIONSTORE @1zu 2 @0z @1z",
+    "ZINTERSTORE @0zi 2 @0z @1z",
+    "ZRANGESTORE @0zr @1z 0 -1",
+    "ZREMRANGEBYSCORE @1z 0 1",
+    "ZPOPMIN @0z",
+    "ZPOPMAX @0z",
+    "ZMPOP 1 @1z MIN COUNT 3",
+    "MULTI",
+    "SET @0tx 1",
+    "LPUSH @1tx a",
+    "EXEC",
+    "EVAL redis.call('set',KEYS[1],'v');redis.call('del',KEYS[1]) 1 @0ev",
+];
+
+/// Each line's events, as redis-server emits them.
+fn redis_streams() -> Option<Vec<Vec<Event>>> {
+    let redis = RedisServer::start(&["--notify-keyspace-events", "KEAnm"])?;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let mut con = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut watch = watcher(&url);
+    let streams = SCRIPT
+        .iter()
+        .map(|line| {
+            run(&mut con, &words(line));
+            drain(&mut watch, Duration::from_millis(50))
+        })
+        .collect();
+    Some(streams)
+}
+
+#[test]
+fn every_command_emits_what_redis_emits_to_subscribers_on_both_cores() {
+    let Some(expected) = redis_streams() else {
+        eprintln!("redis-server is not installed: nothing to compare with");
+        return;
+    };
+    let server = Server::start();
+    let mut con = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KEAnm")
+        .query(&mut con)
+        .unwrap();
+    // Connections land on either core: several watchers cover both.
+    let mut watchers: Vec<_> = (0..4).map(|_| watcher(&server.url())).collect();
+    let mut mismatches = Vec::new();
+    for (line, want) in SCRIPT.iter().zip(&expected) {
+        run(&mut con, &words(line));
+        for (n, watch) in watchers.iter_mut().enumerate() {
+            let got = receive(watch, want.len(), Duration::from_millis(30));
+            if &got != want {
+                mismatches.push(format!(
+                    "{line} (watcher {n}):\n  redis {want:?}\n  got   {got:?}"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert!(
+        expected.iter().map(Vec::len).sum::<usize>() > 150,
+        "the script exercises too little"
+    );
+}
+
+/// One command per class and the events it raises with every class on.
+const BY_CLASS: &[(char, &str, &[&str])] = &[
+    ('$', "SET @0str v", &["set"]),
+    ('l', "LPUSH @1list a", &["lpush"]),
+    ('s', "SADD @0set a", &["sadd"]),
+    ('h', "HSET @1hash f v", &["hset"]),
+    ('z', "ZADD @0zset 1 a", &["zadd"]),
+    ('g', "EXPIRE @1list 100", &["expire"]),
+    ('m', "GET @0absent", &["keymiss"]),
+];
+
+/// The event names a subscriber receives while `flags` is set, for the BY_CLASS commands
+/// run on fresh keys (db 0 flushed first).
+fn events_with(server: &Server, flags: &str) -> Vec<Event> {
+    let mut con = server.client();
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg(flags)
+        .query(&mut con)
+        .unwrap();
+    let mut watch = watcher(&server.url());
+    for (_, line, _) in BY_CLASS {
+        run(&mut con, &words(line));
+    }
+    drain(&mut watch, Duration::from_millis(300))
+}
+
+#[test]
+fn each_class_alone_lets_through_only_its_events() {
+    let server = Server::start();
+    for &(class, line, names) in BY_CLASS {
+        let key = words(line)[1].clone();
+        for (channel_flag, channel) in [('K', "keyspace"), ('E', "keyevent")] {
+            let flags = format!("{channel_flag}{class}");
+            let got = events_with(&server, &flags);
+            let want: Vec<Event> = names
+                .iter()
+                .map(|name| match channel {
+                    "keyspace" => (format!("__keyspace@0__:{key}"), name.to_string()),
+                    _ => (format!("__keyevent@0__:{name}"), key.clone()),
+                })
+                .collect();
+            assert_eq!(got, want, "notify-keyspace-events {flags}");
+        }
+    }
+    let created = events_with(&server, "En");
+    assert_eq!(created.len(), 5, "new keys: {created:?}");
+    assert!(created
+        .iter()
+        .all(|(channel, _)| channel == "__keyevent@0__:new"));
+    for flags in ["", "A", "g$lshzxetmn"] {
+        assert_eq!(events_with(&server, flags), vec![], "flags {flags:?}");
+    }
+    let mut con = server.client();
+    let shown: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        shown[1], "g$lshzxetnm",
+        "CONFIG GET shows Redis's class string"
+    );
+}
+
+#[test]
+fn the_active_expiry_cycle_raises_expired_on_both_cores() {
+    let server = Server::start();
+    let mut con = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Ex")
+        .query(&mut con)
+        .unwrap();
+    let mut watch = watcher(&server.url());
+    let keys = [key_on(0, "exp:"), key_on(1, "exp:")];
+    for key in &keys {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("v")
+            .arg("PX")
+            .arg(50)
+            .query(&mut con)
+            .unwrap();
+    }
+    // Nobody reads the keys again: only the active cycle can expire them.
+    let mut got = receive(&mut watch, 2, Duration::from_millis(100));
+    got.sort();
+    let mut want: Vec<Event> = keys
+        .iter()
+        .map(|key| ("__keyevent@0__:expired".to_string(), key.clone()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_cross_core_rename_raises_its_events_in_redis_order() {
+    let server = Server::start();
+    let mut con = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KEgn")
+        .query(&mut con)
+        .unwrap();
+    let (src, dst) = (key_on(1, "from:"), key_on(0, "to:"));
+    let _: () = redis::cmd("SET")
+        .arg(&src)
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let mut watchers: Vec<_> = (0..4).map(|_| watcher(&server.url())).collect();
+    for _ in 0..20 {
+        let _: () = redis::cmd("RENAME")
+            .arg(&src)
+            .arg(&dst)
+            .query(&mut con)
+            .unwrap();
+        let _: () = redis::cmd("RENAME")
+            .arg(&dst)
+            .arg(&src)
+            .query(&mut con)
+            .unwrap();
+    }
+    let pair = |from: &str, to: &str| -> Vec<Event> {
+        let ks = |k: &str, e: &str| (format!("__keyspace@0__:{k}"), e.to_string());
+        let ke = |e: &str, k: &str| (format!("__keyevent@0__:{e}"), k.to_string());
+        vec![
+            ks(to, "new"),
+            ke("new", to),
+            ks(from, "rename_from"),
+            ke("rename_from", from),
+            ks(to, "rename_to"),
+            ke("rename_to", to),
+        ]
+    };
+    let mut want = Vec::new();
+    for _ in 0..20 {
+        want.extend(pair(&src, &dst));
+        want.extend(pair(&dst, &src));
+    }
+    for watch in &mut watchers {
+        assert_eq!(receive(watch, want.len(), Duration::from_millis(50)), want);
+    }
+}
+
+#[test]
+fn replaying_the_log_raises_nothing() {
+    let dir = common::temp_dir("notify-replay");
+    let config = dir.join("holdfast.conf");
+    std::fs::write(&config, "notify-keyspace-events KEA\n").unwrap();
+    let data = dir.join("data");
+    let args = |data: &std::path::Path| -> Vec<String> {
+        ["--threads", "2", "--durability", "local", "--dir"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([data.display().to_string()])
+            .chain(["--config".into(), config.display().to_string()])
+            .collect()
+    };
+    let first = args(&data);
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let server = Server::start_with(&first);
+    let mut con = server.client();
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    let _: () = redis::cmd("DEL").arg("k0").query(&mut con).unwrap();
+    drop(con);
+    server.kill();
+    let server = Server::start_with(&first);
+    let mut watch = watcher(&server.url());
+    let mut con = server.client();
+    // Commands on both cores: any event left from the replay would come out with theirs.
+    let (a, b) = (key_on(0, "after:"), key_on(1, "after:"));
+    for key in [&a, &b] {
+        let _: () = redis::cmd("SET").arg(key).arg("v").query(&mut con).unwrap();
+    }
+    let got = receive(&mut watch, 4, Duration::from_millis(200));
+    let mut names: Vec<&str> = got.iter().map(|(_, payload)| payload.as_str()).collect();
+    names.sort();
+    let mut want = vec!["set", "set", a.as_str(), b.as_str()];
+    want.sort();
+    assert_eq!(names, want, "events after a restart: {got:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_blocked_pop_served_by_a_push_raises_redis_events_in_order() {
+    let server = Server::start();
+    let mut con = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("El")
+        .query(&mut con)
+        .unwrap();
+    let mut watch = watcher(&server.url());
+    // The blocked client's key and the pushing client's other key on different cores.
+    let (src, dst) = (key_on(0, "blk:"), key_on(1, "blk:"));
+    let url = server.url();
+    let (src2, dst2) = (src.clone(), dst.clone());
+    let blocked = std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let moved: String = redis::cmd("BLMOVE")
+            .arg(&src2)
+            .arg(&dst2)
+            .arg("LEFT")
+            .arg("RIGHT")
+            .arg(0)
+            .query(&mut con)
+            .unwrap();
+        moved
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let _: () = redis::cmd("LPUSH")
+        .arg(&src)
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(blocked.join().unwrap(), "v");
+    // What redis-server 7.0.15 publishes for the same two commands (`del` is class g).
+    let ke = |event: &str, key: &str| (format!("__keyevent@0__:{event}"), key.to_string());
+    let want = vec![ke("lpush", &src), ke("rpush", &dst), ke("lpop", &src)];
+    assert_eq!(
+        receive(&mut watch, want.len(), Duration::from_millis(100)),
+        want
+    );
+}
