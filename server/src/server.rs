@@ -209,6 +209,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 core.spawn_receivers(receivers);
                 crate::core::outbox::spawn_flusher(&core);
                 core.spawn_cron();
+                crate::core::tracking::spawn_sender(&core);
                 let log = match log_dir.filter(|_| id == crate::commit::LOG_CORE) {
                     Some(dir) => match open_log(&dir).await {
                         Ok(log) => Some((log, dir)),

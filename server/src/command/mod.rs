@@ -33,6 +33,7 @@ pub mod session;
 pub mod set;
 pub mod status;
 pub mod string;
+pub mod tracking;
 pub mod transaction;
 pub mod zset;
 pub mod zset_multi;

@@ -43,6 +43,8 @@ pub struct Settings {
     pub hll_sparse_max_bytes: u64,
     /// `client-output-buffer-limit`'s pubsub class: a subscriber past it is cut off.
     pub pubsub_output_limit: params::OutputLimit,
+    /// CLIENT TRACKING: keys the tracking table may hold before it evicts (0: no limit).
+    pub tracking_table_max_keys: u64,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
                 soft_bytes: 8 << 20,
                 soft_seconds: 60,
             },
+            tracking_table_max_keys: 1_000_000,
         }
     }
 }

@@ -276,6 +276,7 @@ impl ConfigStore {
                 Value::OutputBufferLimit(limits) => limits[2],
                 ref other => unreachable!("client-output-buffer-limit holds {other:?}"),
             },
+            tracking_table_max_keys: unsigned("tracking-table-max-keys"),
         }
     }
 }

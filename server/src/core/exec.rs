@@ -8,6 +8,7 @@ use super::stopwatch::Stopwatch;
 use super::Core;
 use crate::command::{flags, table, Args, Handler, Spec};
 use crate::resp::{Proto, Reply};
+use crate::shard::tracking::Caller;
 use crate::shard::{Ctx, Shard};
 
 /// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
@@ -28,15 +29,22 @@ pub fn execute_shard(
     args: &mut Args<'_>,
     reply: &mut Reply<'_>,
     client: Option<&ClientInfo>,
+    caller: Caller,
 ) -> u64 {
     let Handler::Shard(handler) = spec.handler else {
         unreachable!("{} is not a single-shard command", spec.name);
     };
     let started = Stopwatch::start();
     shard.journal.begin();
+    shard.tracking.caller = caller;
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
     ctx.shard.settle_watches(result.is_ok());
+    if caller.remember {
+        remember_keys(ctx.shard, spec, args.len(), |at| args.get(at));
+        let max_keys = core.settings.borrow().tracking_table_max_keys;
+        ctx.shard.tracking.enforce_limit(max_keys);
+    }
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
     if logged {
         let now_ms = ctx.now_ms();
@@ -69,7 +77,25 @@ pub fn execute_shard(
     }
     drop(stats);
     core.slowlog_check(took, || args.all(), client);
+    crate::core::tracking::deliver_from(core, shard);
     dep
+}
+
+/// CLIENT TRACKING: a read-only command's keys are remembered for its client, by the
+/// command's key positions whatever it did with them, as Redis's trackingRememberKeys
+/// (Pub/Sub commands name channels, not keys).
+fn remember_keys<'a>(
+    shard: &mut Shard,
+    spec: &Spec,
+    argc: usize,
+    arg: impl Fn(usize) -> &'a [u8],
+) {
+    if spec.flags & flags::READONLY == 0 || spec.flags & flags::PUBSUB != 0 {
+        return;
+    }
+    for at in spec.keys.positions(argc) {
+        shard.tracking.remember(arg(at));
+    }
 }
 
 /// What a single-shard command run inside a transaction step sends back to the
@@ -104,6 +130,10 @@ pub fn execute_in_step(
     let result = handler(&mut ctx, &mut args, &mut reply);
     let now_ms = ctx.now_ms();
     shard.settle_watches(result.is_ok());
+    // Inside a transaction or script the step's operation set the caller (multi.rs).
+    if shard.tracking.caller.remember {
+        remember_keys(shard, spec, argv.len(), |at| &argv[at]);
+    }
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0;
     let rewrite = shard.journal.take_rewrite();
     let effect = logged.then(|| match &rewrite {
@@ -160,6 +190,7 @@ pub fn execute_batch(core: &Core, msg: BatchMsg) {
             &mut args,
             &mut encoder,
             None,
+            req.caller,
         ));
         ends.push(out.len() as u32);
     }

@@ -65,6 +65,8 @@ pub struct BatchReq {
     pub cmd: u16,
     /// This request's arguments: `ranges[args.0..args.1]`.
     pub args: (u32, u32),
+    /// The client sending it, for CLIENT TRACKING.
+    pub caller: crate::shard::tracking::Caller,
 }
 
 /// The replies to a batch: each request's encoded reply ends at `ends[i]` in `out`, and
@@ -87,6 +89,7 @@ impl Batch {
         proto: Proto,
         cmd: u16,
         args: impl Iterator<Item = impl AsRef<[u8]>>,
+        caller: crate::shard::tracking::Caller,
     ) {
         let first = self.ranges.len() as u32;
         for arg in args {
@@ -100,6 +103,7 @@ impl Batch {
             proto,
             cmd,
             args: (first, self.ranges.len() as u32),
+            caller,
         });
     }
 

@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod signal;
 pub mod stats;
 pub mod stopwatch;
+pub mod tracking;
 
 use crate::config::Settings;
 use crate::shard::Shard;
@@ -100,6 +101,8 @@ pub struct Core {
     sequencer: RefCell<Option<Rc<crate::commit::sequencer::Sequencer>>>,
     /// The channels and patterns this core's connections subscribe to.
     pub pubsub: RefCell<pubsub::PubSub>,
+    /// This core's CLIENT TRACKING clients and their invalidations (tracking.rs).
+    pub tracking: tracking::Registry,
 }
 
 impl Core {
@@ -132,6 +135,7 @@ impl Core {
             shipper: Default::default(),
             sequencer: RefCell::new(None),
             pubsub: RefCell::default(),
+            tracking: Default::default(),
         })
     }
 
@@ -230,7 +234,10 @@ impl Core {
                 _ => {
                     self.hold.held_by.set(Some(tx));
                     if let Some(job) = op.job {
-                        job(&mut self.shard.borrow_mut());
+                        let mut shard = self.shard.borrow_mut();
+                        job(&mut shard);
+                        tracking::deliver_from(self, &mut shard);
+                        drop(shard);
                         self.ship_if_logged();
                     }
                     if !op.keep {
@@ -453,6 +460,7 @@ impl Core {
             now_ms,
             crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
         );
+        tracking::deliver_from(self, &mut shard);
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);
         if !ops.is_empty() {

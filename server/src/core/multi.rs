@@ -50,6 +50,8 @@ pub struct MultiCore {
     /// Runs inside a transaction (EXEC) that already holds every core it may touch: no
     /// hold of its own, no record of its own, no release.
     nested: bool,
+    /// The client running the operation, for CLIENT TRACKING (NOLOOP, remembered reads).
+    caller: crate::shard::tracking::Caller,
 }
 
 /// A transaction in progress on a connection: what an operation started by one of its
@@ -75,6 +77,7 @@ impl MultiCore {
         cores.sort_unstable();
         cores.dedup();
         let core = &session.core;
+        let caller = super::tracking::caller(core, &session.info);
         if let Some(scope) = &session.exec {
             assert!(
                 cores.iter().all(|c| scope.cores.contains(c)),
@@ -89,6 +92,7 @@ impl MultiCore {
                 dep: session.dep.clone(),
                 always_hold: true,
                 nested: true,
+                caller,
             };
         }
         MultiCore {
@@ -100,6 +104,7 @@ impl MultiCore {
             dep: session.dep.clone(),
             always_hold: false,
             nested: false,
+            caller,
         }
     }
 
@@ -173,7 +178,13 @@ impl MultiCore {
     ) -> Option<R> {
         let keep = !self.single();
         let global = self.core.global.clone();
-        let step = step.map(|step| move |shard: &mut Shard| journaled(shard, step, keep, &global));
+        let caller = self.caller;
+        let step = step.map(|step| {
+            move |shard: &mut Shard| {
+                shard.tracking.caller = caller;
+                journaled(shard, step, keep, &global)
+            }
+        });
         let done = if target == self.core.id {
             if keep {
                 self.core.acquire(self.tx).await;
@@ -181,7 +192,10 @@ impl MultiCore {
             } else {
                 self.core.wait_unheld().await;
             }
-            let done = step.map(|step| step(&mut self.core.shard.borrow_mut()));
+            let mut shard = self.core.shard.borrow_mut();
+            let done = step.map(|step| step(&mut shard));
+            super::tracking::deliver_from(&self.core, &mut shard);
+            drop(shard);
             self.core.ship_if_logged();
             done
         } else {

@@ -46,10 +46,11 @@ impl Outbox {
         proto: Proto,
         cmd: u16,
         args: impl Iterator<Item = &'a [u8]>,
+        caller: crate::shard::tracking::Caller,
     ) {
         self.pending.borrow_mut()[dest]
             .batch
-            .push(db, proto, cmd, args);
+            .push(db, proto, cmd, args, caller);
     }
 
     /// Closes the caller's run of commands for `dest`; the receiver yields their replies,

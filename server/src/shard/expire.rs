@@ -42,6 +42,11 @@ pub fn active_cycle(shard: &mut Shard, now_ms: u64, budget: usize) -> usize {
             if shard.dbs[index].remove(&key).is_some() {
                 removed += 1;
                 shard.watches.touch(index, &key, false);
+                if !shard.tracking.is_empty() {
+                    // No client caused this change: NOLOOP spares nobody.
+                    shard.tracking.caller = Default::default();
+                    shard.tracking.invalidate(&key);
+                }
                 if shard.journal.recording() {
                     super::effect::del(shard.journal.ops(), index, &key);
                 }

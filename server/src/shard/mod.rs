@@ -18,6 +18,7 @@ pub mod key;
 pub mod list;
 pub mod set;
 pub mod slot;
+pub mod tracking;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -71,6 +72,8 @@ pub struct Shard {
     pub set_limits: Option<set::SetLimits>,
     /// The sorted set encoding thresholds, cached the same way.
     pub zset_limits: Option<zset::ZsetLimits>,
+    /// Which clients read which keys here, for CLIENT TRACKING (see tracking.rs).
+    pub tracking: tracking::Tracking,
 }
 
 impl Shard {
@@ -92,6 +95,7 @@ impl Shard {
             blocked: blocking::Blocked::default(),
             set_limits: None,
             zset_limits: None,
+            tracking: tracking::Tracking::default(),
         }
     }
 
@@ -126,6 +130,7 @@ impl Shard {
             let db = &self.dbs[index];
             self.watches
                 .touch_db(index, |key| db.raw_get(key).is_some());
+            self.tracking.flush();
             self.journal.write_db(index);
             if self.journal.recording() && self.records_keyless {
                 effect::flushdb(self.journal.ops(), index);
@@ -156,6 +161,9 @@ impl Shard {
     /// The running command (or multi-core step) ended: touch the watched keys it changed
     /// if it succeeded, forget them if it failed.
     pub fn settle_watches(&mut self, succeeded: bool) {
+        if !self.tracking.is_empty() {
+            self.tracking.settle(succeeded);
+        }
         if self.watches.is_empty() {
             return;
         }
@@ -304,6 +312,9 @@ impl<'a> Ctx<'a> {
             if !shard.watches.is_empty() {
                 shard.watches.note(self.db, key);
             }
+            if !shard.tracking.is_empty() {
+                shard.tracking.note(key);
+            }
         }
         let now_ms = &mut self.now_ms;
         let last_now_ms = &mut shard.last_now_ms;
@@ -326,6 +337,9 @@ impl<'a> Ctx<'a> {
                 if expired.is_some() {
                     shard.stats.expired_keys += 1;
                     shard.watches.touch(self.db, key, false);
+                    if !shard.tracking.is_empty() {
+                        shard.tracking.invalidate(key);
+                    }
                 }
                 if read {
                     shard.stats.keyspace_misses += 1;
@@ -350,6 +364,9 @@ impl<'a> Ctx<'a> {
     fn note_watched(&mut self, key: &[u8]) {
         if !self.shard.watches.is_empty() {
             self.shard.watches.note(self.db, key);
+        }
+        if !self.shard.tracking.is_empty() {
+            self.shard.tracking.note(key);
         }
     }
 
