@@ -172,7 +172,9 @@ async fn gather_stats(s: &Session) -> Totals {
 
 /// The tracking tables of every shard as Redis's one table: keys and items add up (a key
 /// lives on one shard), the BCAST prefixes are the same on every shard.
-fn tracking_tables(per_shard: impl Iterator<Item = (usize, usize, usize)>) -> (usize, usize, usize) {
+fn tracking_tables(
+    per_shard: impl Iterator<Item = (usize, usize, usize)>,
+) -> (usize, usize, usize) {
     per_shard.fold((0, 0, 0), |(keys, items, prefixes), (k, i, p)| {
         (keys + k, items + i, prefixes.max(p))
     })

@@ -9,11 +9,11 @@
 
 use super::session::Session;
 use super::{flags, Handler, Spec, Status};
+use crate::core::pubsub::Mailbox;
 use crate::core::tracking::{Mode, Tracker};
 use crate::core::Core;
 use crate::shard::slot::key_core;
 use crate::shard::tracking::Reader;
-use crate::core::pubsub::Mailbox;
 
 type Argv = Vec<Vec<u8>>;
 

@@ -84,12 +84,7 @@ pub fn execute_shard(
 /// CLIENT TRACKING: a read-only command's keys are remembered for its client, by the
 /// command's key positions whatever it did with them, as Redis's trackingRememberKeys
 /// (Pub/Sub commands name channels, not keys).
-fn remember_keys<'a>(
-    shard: &mut Shard,
-    spec: &Spec,
-    argc: usize,
-    arg: impl Fn(usize) -> &'a [u8],
-) {
+fn remember_keys<'a>(shard: &mut Shard, spec: &Spec, argc: usize, arg: impl Fn(usize) -> &'a [u8]) {
     if spec.flags & flags::READONLY == 0 || spec.flags & flags::PUBSUB != 0 {
         return;
     }

@@ -13,6 +13,10 @@
 //! client that stopped tracking, left (or entered) BCAST mode, or asked for NOLOOP about
 //! its own write is dropped, as Redis checks the target's flags when it invalidates.
 //!
+//! BCAST invalidations are gathered for one turn of the core's sender task, so the keys
+//! a command (or a pipeline, a transaction) changed under a client's prefixes come in one
+//! message, as Redis gathers them until it sleeps.
+//!
 //! Invalidations go through the connection's mailbox (core/pubsub.rs), which the
 //! connection sends when it is idle or before its next reply: on the writer's own
 //! connection the invalidation therefore follows the write's reply, as Redis 7.0 sends
@@ -53,8 +57,6 @@ pub struct Tracker {
     pub prefixes: RefCell<Vec<Vec<u8>>>,
     /// CLIENT CACHING YES/NO was given: it decides the next command (or transaction).
     pub caching: Cell<bool>,
-    /// CLIENT CACHING was the command that just ran: the flag survives it.
-    caching_fresh: Cell<bool>,
 }
 
 impl Tracker {
@@ -65,7 +67,6 @@ impl Tracker {
             mode: Cell::new(mode),
             prefixes: RefCell::default(),
             caching: Cell::new(false),
-            caching_fresh: Cell::new(false),
         })
     }
 
@@ -80,7 +81,6 @@ impl Tracker {
     /// CLIENT CACHING YES|NO.
     pub fn arm_caching(&self) {
         self.caching.set(true);
-        self.caching_fresh.set(true);
     }
 
     /// CLIENT LIST's view of the mode.
@@ -270,8 +270,10 @@ impl Registry {
     }
 
     fn receive(&self, core: &Core, work: Vec<Remote>) {
+        let mut bcast: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
         for remote in work {
             match remote {
+                Remote::Note(note) if note.bcast => self.gather_bcast(&mut bcast, note),
                 Remote::Note(note) => self.deliver(core, note),
                 Remote::Redirect {
                     to,
@@ -281,6 +283,32 @@ impl Registry {
                 } => self.to_redirect(core, to, from, keys, null_resp3),
                 Remote::Broken { client } => self.broken(client),
             }
+        }
+        for (client, mut keys) in bcast {
+            let Some(tracker) = self.get(client) else {
+                continue;
+            };
+            // Redis sends a prefix's keys from its radix tree: sorted, each once.
+            keys.sort();
+            keys.dedup();
+            self.send(core, &tracker, Some(keys));
+        }
+    }
+
+    /// Adds a BCAST note's keys to what its client gets this turn, unless the client left
+    /// BCAST mode or asked for NOLOOP about its own changes.
+    fn gather_bcast(&self, bcast: &mut Vec<(u64, Vec<Vec<u8>>)>, note: Note) {
+        let Some(tracker) = self.get(note.target.id) else {
+            return;
+        };
+        let mode = tracker.mode.get();
+        if !mode.bcast || (mode.noloop && note.by_target) {
+            return;
+        }
+        let keys = note.keys.unwrap_or_default();
+        match bcast.iter_mut().find(|(id, _)| *id == note.target.id) {
+            Some((_, gathered)) => gathered.extend(keys),
+            None => bcast.push((note.target.id, keys)),
         }
     }
 }
@@ -298,7 +326,9 @@ pub fn deliver_from(core: &Core, shard: &mut Shard) {
     }
     for note in notes {
         let dest = note.target.core as usize;
-        if dest == core.id {
+        // BCAST notes wait for the sender's turn, which gathers every change of this
+        // turn into one message per client, as Redis sends them before it sleeps.
+        if dest == core.id && !note.bcast {
             registry.deliver(core, note);
         } else {
             registry.queue(dest, Remote::Note(note));
@@ -322,6 +352,10 @@ pub fn spawn_sender(core: &Rc<Core>) {
                 if work.is_empty() {
                     continue;
                 }
+                if dest == core.id {
+                    core.tracking.receive(&core, work);
+                    continue;
+                }
                 let call = move |core: &Core| core.tracking.receive(core, work);
                 core.send(dest, Msg::Call(Box::new(call))).await;
             }
@@ -339,16 +373,14 @@ pub fn caller(core: &Core, info: &ClientInfo) -> Caller {
     }
 }
 
-/// A command of `info`'s connection ended: CLIENT CACHING's flag lasts one command, or a
-/// whole transaction (Redis keeps it while the client is in MULTI).
+/// A command of `info`'s connection ended: CLIENT CACHING's flag lasts until the next
+/// command, or the whole transaction, as Redis's resetClient keeps it while the client is
+/// in MULTI and after any CLIENT command (CACHING itself, but also TRACKINGINFO).
 pub fn after_command(core: &Core, info: &ClientInfo, in_multi: bool) {
     let Some(tracker) = core.tracking.get(info.id) else {
         return;
     };
-    if in_multi {
-        return;
-    }
-    if !tracker.caching_fresh.replace(false) {
+    if !in_multi && info.last_cmd.get().0 != "client" {
         tracker.caching.set(false);
     }
 }
