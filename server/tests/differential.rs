@@ -64,7 +64,8 @@ case_files!(
     transactions,
     scripting,
     functions,
-    pubsub
+    pubsub,
+    tracking
 );
 
 /// Case files that wait for a feature, each with its own ignored test.
