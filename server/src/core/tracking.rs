@@ -75,7 +75,14 @@ impl Tracker {
     pub fn remembers(&self) -> bool {
         let mode = self.mode.get();
         let caching = self.caching.get();
-        !mode.bcast && !(mode.optin && !caching) && !(mode.optout && caching)
+        let allowed = if mode.optin {
+            caching
+        } else if mode.optout {
+            !caching
+        } else {
+            true
+        };
+        !mode.bcast && allowed
     }
 
     /// CLIENT CACHING YES|NO.
@@ -109,12 +116,15 @@ enum Remote {
     Broken { client: u64 },
 }
 
+/// A connection a redirected invalidation can reach.
+type Reachable = (Rc<ClientInfo>, Rc<Mailbox>);
+
 #[derive(Default)]
 pub struct Registry {
     trackers: RefCell<HashMap<u64, Rc<Tracker>>>,
     /// Every connection of this core with a mailbox (subscribed or tracking): where a
     /// redirected invalidation can land.
-    mailboxes: RefCell<HashMap<u64, (Rc<ClientInfo>, Rc<Mailbox>)>>,
+    mailboxes: RefCell<HashMap<u64, Reachable>>,
     outbound: RefCell<Vec<(usize, Remote)>>,
     signal: Signal,
 }

@@ -258,6 +258,13 @@ fn push_bcast(notes: &mut Vec<Note>, target: Reader, key: &[u8], by_target: bool
 mod tests {
     use super::*;
 
+    fn table(caller: Caller) -> Tracking {
+        Tracking {
+            caller,
+            ..Tracking::default()
+        }
+    }
+
     fn reader(id: u64) -> Caller {
         Caller {
             id,
@@ -268,8 +275,7 @@ mod tests {
 
     #[test]
     fn a_change_tells_each_reader_once_and_forgets_them() {
-        let mut t = Tracking::default();
-        t.caller = reader(1);
+        let mut t = table(reader(1));
         t.remember(b"k");
         t.remember(b"k");
         t.caller = reader(2);
@@ -291,11 +297,10 @@ mod tests {
 
     #[test]
     fn a_failed_command_and_an_unremembering_caller_change_nothing() {
-        let mut t = Tracking::default();
-        t.caller = Caller {
+        let mut t = table(Caller {
             remember: false,
             ..reader(1)
-        };
+        });
         t.remember(b"k");
         assert!(t.is_empty());
         t.caller = reader(1);
@@ -328,8 +333,7 @@ mod tests {
 
     #[test]
     fn the_writers_own_change_is_marked_for_noloop() {
-        let mut t = Tracking::default();
-        t.caller = reader(4);
+        let mut t = table(reader(4));
         t.remember(b"k");
         t.note(b"k");
         t.settle(true);
@@ -338,8 +342,7 @@ mod tests {
 
     #[test]
     fn a_flush_empties_the_table_and_owes_everyone_a_null() {
-        let mut t = Tracking::default();
-        t.caller = reader(1);
+        let mut t = table(reader(1));
         t.remember(b"a");
         t.flush();
         assert_eq!(t.counts(), (0, 0, 0));
