@@ -247,12 +247,16 @@ fn redirect_to_a_resp2_subscriber_on_either_core_and_broken_redirect() {
         listener.expect(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n");
 
         drop(listener);
-        std::thread::sleep(Duration::from_millis(100));
-        tracker.call(&["GET", &key], b"$-1\r\n");
-        writer.call(&["SET", &key, "2"], b"+OK\r\n");
         let info = format!("*6\r\n$5\r\nflags\r\n*2\r\n$2\r\non\r\n$15\r\nbroken_redirect\r\n$8\r\nredirect\r\n:{listener_id}\r\n$8\r\nprefixes\r\n*0\r\n");
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
+            // Until the server has seen the listener go, invalidations still reach it:
+            // read and change the key again each round.
+            tracker.send(&["GET", &key]);
+            tracker.fill_to(1, Duration::from_secs(5));
+            tracker.pending.clear();
+            writer.call(&["SET", &key, "2"], b"+OK\r\n");
+            std::thread::sleep(Duration::from_millis(20));
             tracker.send(&["CLIENT", "TRACKINGINFO"]);
             tracker.fill_to(info.len(), Duration::from_secs(5));
             let got: Vec<u8> = tracker.pending.drain(..).collect();
@@ -281,13 +285,22 @@ fn resp3_client_with_a_gone_redirect_is_told() {
         b"+OK\r\n",
     );
     let key = key_on(1, "g");
-    tracker.call(&["GET", &key], b"_\r\n");
     drop(listener);
-    std::thread::sleep(Duration::from_millis(100));
     let mut writer = Conn::open(&server, false);
-    writer.call(&["SET", &key, "1"], b"+OK\r\n");
     let broken = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{listener_id}\r\n");
-    tracker.expect(broken.as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Until the server has seen the listener go, invalidations still reach it: read and
+    // change the key again each round.
+    while !tracker
+        .pending
+        .windows(broken.len())
+        .any(|w| w == broken.as_bytes())
+    {
+        assert!(Instant::now() < deadline, "no tracking-redir-broken push");
+        tracker.send(&["GET", &key]);
+        writer.call(&["SET", &key, "1"], b"+OK\r\n");
+        tracker.read_some(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -304,7 +317,7 @@ fn flushes_expiry_and_scripts_invalidate() {
     reader.expect_silence();
     // Expiry, found by the active cycle (nobody reads the key again).
     let key = key_on(1, "e");
-    writer.call(&["SET", &key, "v", "PX", "50"], b"+OK\r\n");
+    writer.call(&["SET", &key, "v", "PX", "400"], b"+OK\r\n");
     reader.call(&["GET", &key], &bulk("v"));
     reader.expect(&push(&[&key]));
     // A script's writes, on both cores, from a script allowed to cross them.

@@ -289,6 +289,8 @@ impl Core {
             "release by a transaction that does not hold the shard"
         );
         self.hold.held_by.set(None);
+        // BCAST invalidations waited for the operation's end (core/tracking.rs).
+        tracking::deliver_from(self, &mut self.shard.borrow_mut());
         if self.hold.draining.replace(true) {
             return;
         }

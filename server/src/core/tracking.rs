@@ -329,7 +329,7 @@ pub fn deliver_from(core: &Core, shard: &mut Shard) {
     if !shard.tracking.has_notes() {
         return;
     }
-    let (notes, flushed) = shard.tracking.take_notes();
+    let (notes, flushed) = shard.tracking.take_notes(core.is_held());
     let registry = &core.tracking;
     if flushed {
         registry.null_to_all(core);

@@ -163,11 +163,16 @@ impl Tracking {
     }
 
     /// The invalidations owed, and whether a flush owes every tracking client a null.
-    pub fn take_notes(&mut self) -> (Vec<Note>, bool) {
-        (
-            std::mem::take(&mut self.notes),
-            std::mem::replace(&mut self.flushed, false),
-        )
+    /// `keep_bcast`: a multi-core operation still holds the shard, and BCAST keys wait
+    /// for its end, to go out together as Redis sends a whole transaction's.
+    pub fn take_notes(&mut self, keep_bcast: bool) -> (Vec<Note>, bool) {
+        let mut notes = std::mem::take(&mut self.notes);
+        if keep_bcast {
+            let (bcast, now) = notes.into_iter().partition(|note| note.bcast);
+            self.notes = bcast;
+            notes = now;
+        }
+        (notes, std::mem::replace(&mut self.flushed, false))
     }
 
     pub fn has_notes(&self) -> bool {
@@ -285,14 +290,14 @@ mod tests {
         t.note(b"k");
         t.note(b"other");
         t.settle(true);
-        let (notes, flushed) = t.take_notes();
+        let (notes, flushed) = t.take_notes(false);
         assert!(!flushed);
         let ids: Vec<u64> = notes.iter().map(|n| n.target.id).collect();
         assert_eq!(ids, vec![1, 2]);
         assert!(notes.iter().all(|n| n.keys == Some(vec![b"k".to_vec()])));
         assert!(t.is_empty(), "readers are forgotten once told");
         t.invalidate(b"k");
-        assert!(t.take_notes().0.is_empty());
+        assert!(t.take_notes(false).0.is_empty());
     }
 
     #[test]
@@ -307,7 +312,7 @@ mod tests {
         t.remember(b"k");
         t.note(b"k");
         t.settle(false);
-        assert!(t.take_notes().0.is_empty());
+        assert!(t.take_notes(false).0.is_empty());
         assert_eq!(t.counts().0, 1);
     }
 
@@ -320,7 +325,11 @@ mod tests {
             t.note(key);
         }
         t.settle(true);
-        let (notes, _) = t.take_notes();
+        assert!(
+            t.take_notes(true).0.is_empty(),
+            "kept while the shard is held"
+        );
+        let (notes, _) = t.take_notes(false);
         assert_eq!(notes.len(), 1);
         assert_eq!(
             notes[0].keys,
@@ -337,7 +346,7 @@ mod tests {
         t.remember(b"k");
         t.note(b"k");
         t.settle(true);
-        assert!(t.take_notes().0[0].by_target);
+        assert!(t.take_notes(false).0[0].by_target);
     }
 
     #[test]
@@ -346,7 +355,7 @@ mod tests {
         t.remember(b"a");
         t.flush();
         assert_eq!(t.counts(), (0, 0, 0));
-        let (notes, flushed) = t.take_notes();
+        let (notes, flushed) = t.take_notes(false);
         assert!(notes.is_empty() && flushed);
         assert!(!t.has_notes());
     }
