@@ -371,3 +371,34 @@ fn tracking_table_max_keys_evicts_with_invalidations() {
         "{told}"
     );
 }
+
+#[test]
+fn reads_in_a_transaction_are_remembered_and_reads_invalidate_nothing() {
+    let server = Server::start();
+    let mut reader = Conn::open(&server, true);
+    let mut writer = Conn::open(&server, true);
+    let (a, b) = (key_on(0, "x"), key_on(1, "x"));
+    writer.call(&["MSET", &a, "1", &b, "1"], b"+OK\r\n");
+    reader.call(&["CLIENT", "TRACKING", "on"], b"+OK\r\n");
+    reader.call(&["MULTI"], b"+OK\r\n");
+    reader.call(&["MGET", &a, &b], b"+QUEUED\r\n");
+    reader.call(&["EXEC"], b"*1\r\n*2\r\n$1\r\n1\r\n$1\r\n1\r\n");
+    // Reads of every kind by any client change nothing: no invalidation.
+    let reads: [(&[&str], &[u8]); 6] = [
+        (&["GET", &a], b"$1\r\n1\r\n"),
+        (&["STRLEN", &a], b":1\r\n"),
+        (&["TYPE", &a], b"+string\r\n"),
+        (&["TTL", &a], b":-1\r\n"),
+        (&["EXISTS", &a, &b], b":2\r\n"),
+        (&["OBJECT", "ENCODING", &a], b"$3\r\nint\r\n"),
+    ];
+    for (args, reply) in reads {
+        writer.call(args, reply);
+        reader.call(args, reply);
+    }
+    reader.expect_silence();
+    writer.call(&["SET", &a, "2"], b"+OK\r\n");
+    reader.expect(&push(&[&a]));
+    writer.call(&["SET", &b, "2"], b"+OK\r\n");
+    reader.expect(&push(&[&b]));
+}

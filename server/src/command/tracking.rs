@@ -13,7 +13,7 @@ use crate::core::pubsub::Mailbox;
 use crate::core::tracking::{Mode, Tracker};
 use crate::core::Core;
 use crate::shard::slot::key_core;
-use crate::shard::tracking::Reader;
+use crate::shard::tracking::{Caller, Reader};
 
 type Argv = Vec<Vec<u8>>;
 
@@ -310,23 +310,43 @@ fn info_flags(tracker: &Tracker) -> Vec<&'static str> {
 /// as during it: a change after the remembering is invalidated, and the value read is
 /// never older than the remembering.
 pub async fn remember_before(s: &Session, spec: &Spec, args: &super::Args<'_>) {
+    if let Some(caller) = remembering(s, spec) {
+        let keys = spec
+            .keys
+            .positions(args.len())
+            .map(|at| args.get(at).to_vec());
+        remember_keys(s, caller, keys.collect()).await;
+    }
+}
+
+/// `remember_before` for a command queued in MULTI, run by EXEC.
+pub async fn remember_queued(s: &Session, spec: &Spec, argv: &[Vec<u8>]) {
+    if let Some(caller) = remembering(s, spec) {
+        let keys = spec.keys.positions(argv.len()).map(|at| argv[at].clone());
+        remember_keys(s, caller, keys.collect()).await;
+    }
+}
+
+/// The caller, if this command's keys are remembered for it (single-shard commands
+/// remember on their shard, core/exec.rs).
+fn remembering(s: &Session, spec: &Spec) -> Option<Caller> {
     if matches!(spec.handler, Handler::Shard(_))
         || spec.flags & flags::READONLY == 0
         || spec.flags & flags::PUBSUB != 0
         // As Redis, a read-only script's keys are not remembered, only what it reads.
         || matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
     {
-        return;
+        return None;
     }
     let caller = crate::core::tracking::caller(&s.core, &s.info);
-    if !caller.remember {
-        return;
-    }
+    caller.remember.then_some(caller)
+}
+
+async fn remember_keys(s: &Session, caller: Caller, keys: Vec<Vec<u8>>) {
     let cores = s.core.cores;
     let mut by_core: Vec<Vec<Vec<u8>>> = vec![Vec::new(); cores];
-    for at in spec.keys.positions(args.len()) {
-        let key = args.get(at);
-        by_core[key_core(key, cores)].push(key.to_vec());
+    for key in keys {
+        by_core[key_core(&key, cores)].push(key);
     }
     for (dest, keys) in by_core.into_iter().enumerate() {
         if keys.is_empty() {

@@ -39,6 +39,7 @@ pub fn execute_shard(
     shard.tracking.caller = caller;
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
+    settle_tracking(ctx.shard, spec, result.is_ok());
     ctx.shard.settle_watches(result.is_ok());
     if caller.remember {
         remember_keys(ctx.shard, spec, args.len(), |at| args.get(at));
@@ -79,6 +80,17 @@ pub fn execute_shard(
     core.slowlog_check(took, || args.all(), client);
     crate::core::tracking::deliver_from(core, shard);
     dep
+}
+
+/// CLIENT TRACKING: only a write that succeeded invalidates the keys it noted; a
+/// read-only command that looked a key up for writing (and WATCH's imprecision) must not
+/// make readers drop what they cache.
+fn settle_tracking(shard: &mut Shard, spec: &Spec, succeeded: bool) {
+    if !shard.tracking.is_empty() {
+        shard
+            .tracking
+            .settle(succeeded && spec.flags & flags::WRITE != 0);
+    }
 }
 
 /// CLIENT TRACKING: a read-only command's keys are remembered for its client, by the
@@ -124,6 +136,7 @@ pub fn execute_in_step(
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, &mut args, &mut reply);
     let now_ms = ctx.now_ms();
+    settle_tracking(shard, spec, result.is_ok());
     shard.settle_watches(result.is_ok());
     // Inside a transaction or script the step's operation set the caller (multi.rs).
     if shard.tracking.caller.remember {

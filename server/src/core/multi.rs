@@ -77,7 +77,7 @@ impl MultiCore {
         cores.sort_unstable();
         cores.dedup();
         let core = &session.core;
-        let caller = super::tracking::caller(core, &session.info);
+        let caller = super::tracking::operation_caller(core, &session.info);
         if let Some(scope) = &session.exec {
             assert!(
                 cores.iter().all(|c| scope.cores.contains(c)),

@@ -380,6 +380,24 @@ pub fn caller(core: &Core, info: &ClientInfo) -> Caller {
         id: info.id,
         core: core.id as u16,
         remember: core.tracking.get(info.id).is_some_and(|t| t.remembers()),
+        read_only: false,
+    }
+}
+
+/// `caller` for a multi-core operation, which does not know its command: the connection's
+/// current one decides whether it can change keys (EXEC and scripts can; EXISTS cannot).
+pub fn operation_caller(core: &Core, info: &ClientInfo) -> Caller {
+    let (name, sub) = info.last_cmd.get();
+    let flags = crate::command::table()
+        .lookup(name.as_bytes())
+        .map_or(0, |(_, spec)| {
+            let sub = spec.subcommands.iter().find(|(n, _, _)| Some(*n) == sub);
+            spec.flags | sub.map_or(0, |&(_, _, flags)| flags)
+        });
+    let read_only = flags & crate::command::flags::READONLY != 0;
+    Caller {
+        read_only,
+        ..caller(core, info)
     }
 }
 

@@ -371,7 +371,12 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        self.lookup_write(key).is_some()
+        let noted = self.shard.tracking.noted();
+        let exists = self.lookup_write(key).is_some();
+        // A probe changes nothing: readers tracking the key keep their copy (a write
+        // that follows notes the key again where it changes it).
+        self.shard.tracking.unnote(noted);
+        exists
     }
 
     /// Stores a value, replacing whatever the key held (and its TTL unless `expire_at_ms`

@@ -33,6 +33,9 @@ pub struct Caller {
     /// Whether the keys a read-only command names are remembered for this client: it
     /// tracks in default mode and OPTIN/OPTOUT with CLIENT CACHING allow this command.
     pub remember: bool,
+    /// The command is read-only: what it looked up for writing (a probe without touching
+    /// the access time, as EXISTS does) changed nothing.
+    pub read_only: bool,
 }
 
 /// A tracking client, where its connection lives.
@@ -114,10 +117,20 @@ impl Tracking {
         }
     }
 
+    /// How many keys the running command noted so far (see `unnote`).
+    pub fn noted(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets the keys noted after the first `noted`: they were only probed.
+    pub fn unnote(&mut self, noted: usize) {
+        self.pending.truncate(noted);
+    }
+
     /// The running command ended: invalidate what it noted if it succeeded.
     pub fn settle(&mut self, succeeded: bool) {
         let pending = std::mem::take(&mut self.pending);
-        if succeeded {
+        if succeeded && !self.caller.read_only {
             pending.iter().for_each(|key| self.invalidate(key));
         }
     }
@@ -275,6 +288,7 @@ mod tests {
             id,
             core: 0,
             remember: true,
+            read_only: false,
         }
     }
 
