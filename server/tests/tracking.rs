@@ -396,6 +396,10 @@ fn reads_in_a_transaction_are_remembered_and_reads_invalidate_nothing() {
         writer.call(args, reply);
         reader.call(args, reply);
     }
+    // Deleting a key that is not there changes nothing either.
+    let missing = key_on(1, "missing");
+    reader.call(&["GET", &missing], b"_\r\n");
+    writer.call(&["DEL", &missing], b":0\r\n");
     reader.expect_silence();
     writer.call(&["SET", &a, "2"], b"+OK\r\n");
     reader.expect(&push(&[&a]));

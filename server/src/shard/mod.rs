@@ -398,7 +398,12 @@ impl<'a> Ctx<'a> {
 
     /// Removes a live key and returns its entry (RENAME moves it elsewhere).
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
-        self.lookup_write(key)?;
+        let noted = self.shard.tracking.noted();
+        if self.lookup_write(key).is_none() {
+            // Nothing to remove (DEL of a missing key): tracking readers keep their copy.
+            self.shard.tracking.unnote(noted);
+            return None;
+        }
         let journal = &mut self.shard.journal;
         if journal.recording() {
             effect::del(journal.ops(), self.db, key);
