@@ -211,6 +211,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 core.spawn_cron();
                 crate::core::notify::spawn(&core);
                 crate::core::monitor::spawn(&core);
+                crate::core::tracking::spawn_sender(&core);
                 let log = match log_dir.filter(|_| id == crate::commit::LOG_CORE) {
                     Some(dir) => match open_log(&dir).await {
                         Ok(log) => Some((log, dir)),

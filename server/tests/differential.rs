@@ -68,7 +68,8 @@ case_files!(
     hll,
     geo,
     streams,
-    memory
+    memory,
+    tracking
 );
 
 /// Case files that wait for a feature, each with its own ignored test.

@@ -142,6 +142,7 @@ fn reset(s: &mut Session, _argv: Argv) -> Done<'_> {
     async move {
         super::transaction::reset(s).await;
         super::pubsub::unsubscribe_all(s);
+        super::tracking::disable(s).await;
         s.db = 0;
         s.info.db.set(0);
         s.proto = Proto::Resp2;
@@ -333,8 +334,13 @@ fn client(s: &mut Session, argv: Argv) -> Done<'_> {
                 s.reply().ok();
             }
             b"help" if argv.len() == 2 => reply_help(s, CLIENT_HELP),
+            b"tracking" if argv.len() >= 3 => super::tracking::client_tracking(s, &argv).await?,
+            b"caching" if argv.len() == 3 => super::tracking::client_caching(s, &argv)?,
+            b"getredir" if argv.len() == 2 => super::tracking::client_getredir(s),
+            b"trackinginfo" if argv.len() == 2 => super::tracking::client_trackinginfo(s),
             b"id" | b"getname" | b"setname" | b"setinfo" | b"reply" | b"info" | b"kill"
-            | b"unblock" | b"pause" | b"unpause" | b"help" | b"no-evict" | b"no-touch" => {
+            | b"unblock" | b"pause" | b"unpause" | b"help" | b"no-evict" | b"no-touch"
+            | b"tracking" | b"caching" | b"getredir" | b"trackinginfo" => {
                 return Err(arity_error())
             }
             _ => return Err(unknown_subcommand("client", &argv[1])),
@@ -602,6 +608,10 @@ pub static COMMANDS: &[Spec] = &[
             ("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE),
             ("no-touch", 3, NOSCRIPT | LOADING | STALE),
             ("help", 2, LOADING | STALE),
+            ("tracking", -3, LOADING | STALE),
+            ("caching", 3, LOADING | STALE),
+            ("getredir", 2, LOADING | STALE),
+            ("trackinginfo", 2, LOADING | STALE),
         ],
         ..conn(
             "client",

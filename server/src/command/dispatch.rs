@@ -27,6 +27,8 @@ pub async fn dispatch(session: &mut Session, args: Args<'_>) {
     }
     let before = session.out.len();
     run(session, args).await;
+    let in_multi = session.multi.is_some();
+    crate::core::tracking::after_command(&session.core, &session.info, in_multi);
     if mode_before != ReplyMode::On || session.reply_mode != ReplyMode::On {
         session.finish_run().await;
         apply_reply_mode(session, before);
@@ -112,6 +114,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
         Handler::Shard(_) => route_shard(session, index, spec, &mut args).await,
         Handler::Multi(handler) | Handler::Conn(handler) => {
             session.finish_run().await;
+            super::tracking::remember_before(session, spec, &args).await;
             let started = Stopwatch::start();
             let result = handler(session, args.to_vec()).await;
             let took = started.elapsed();
@@ -217,8 +220,9 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
         let mut reply = crate::resp::Reply::new(&mut session.out, session.proto);
         let (db, info) = (session.db, Some(&*session.info));
         let no_touch = session.info.no_touch.get();
+        let caller = crate::core::tracking::caller(&core, info.expect("set above"));
         let dep = execute_shard(
-            &core, index, spec, &mut shard, db, args, &mut reply, info, no_touch,
+            &core, index, spec, &mut shard, db, args, &mut reply, info, no_touch, caller,
         );
         session.depend(dep);
     } else {
@@ -226,6 +230,7 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
             session.finish_run().await;
         }
         let no_touch = session.info.no_touch.get();
+        let caller = crate::core::tracking::caller(&core, &session.info);
         core.outbox().push(
             dest,
             session.db as u8,
@@ -233,6 +238,7 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
             index,
             no_touch,
             args.all(),
+            caller,
         );
         session.run = Some(dest);
     }

@@ -126,6 +126,9 @@ struct Totals {
     pubsub: [usize; 3],
     /// Clients waiting in a blocking command, on every core.
     blocked_clients: usize,
+    /// CLIENT TRACKING: clients tracking, and (keys, items, prefixes) of the tables.
+    tracking_clients: usize,
+    tracking: (usize, usize, usize),
 }
 
 async fn gather_stats(s: &Session) -> Totals {
@@ -137,13 +140,14 @@ async fn gather_stats(s: &Session) -> Totals {
             let pubsub = core.pubsub.borrow();
             let names = [Kind::Channel, Kind::Pattern, Kind::Shard].map(|k| pubsub.names(k, None));
             let blocked = core.shard.borrow().blocked.blocked_clients();
-            (core.stats.borrow().clone(), names, blocked)
+            let tracking = (core.tracking.len(), core.shard.borrow().tracking.counts());
+            (core.stats.borrow().clone(), names, blocked, tracking)
         })
         .await;
     let pubsub = [0, 1, 2].map(|kind| {
         let mut all: Vec<&Vec<u8>> = per_core
             .iter()
-            .flat_map(|(_, names, _)| &names[kind])
+            .flat_map(|(_, names, _, _)| &names[kind])
             .collect();
         all.sort();
         all.dedup();
@@ -155,15 +159,27 @@ async fn gather_stats(s: &Session) -> Totals {
         input: 0.0,
         output: 0.0,
         pubsub,
-        blocked_clients: per_core.iter().map(|(_, _, blocked)| blocked).sum(),
+        blocked_clients: per_core.iter().map(|(_, _, blocked, _)| blocked).sum(),
+        tracking_clients: per_core.iter().map(|(.., (clients, _))| clients).sum(),
+        tracking: tracking_tables(per_core.iter().map(|(.., (_, counts))| *counts)),
     };
-    for (stats, _, _) in &per_core {
+    for (stats, _, _, _) in &per_core {
         totals.stats.add(stats);
         totals.ops += stats.ops.rate();
         totals.input += stats.input.rate();
         totals.output += stats.output.rate();
     }
     totals
+}
+
+/// The tracking tables of every shard as Redis's one table: keys and items add up (a key
+/// lives on one shard), the BCAST prefixes are the same on every shard.
+fn tracking_tables(
+    per_shard: impl Iterator<Item = (usize, usize, usize)>,
+) -> (usize, usize, usize) {
+    per_shard.fold((0, 0, 0), |(keys, items, prefixes), (k, i, p)| {
+        (keys + k, items + i, prefixes.max(p))
+    })
 }
 
 async fn gather_keyspace(s: &Session) -> Keyspace {
@@ -299,7 +315,7 @@ fn clients(s: &Session, totals: &Totals) -> Fields {
         f("client_recent_max_input_buffer", 0),
         f("client_recent_max_output_buffer", 0),
         f("blocked_clients", totals.blocked_clients),
-        f("tracking_clients", 0),
+        f("tracking_clients", totals.tracking_clients),
         f("clients_in_timeout_table", 0),
     ]
 }
@@ -440,6 +456,9 @@ fn stats_section(totals: &Totals, shard: &ShardStats) -> Fields {
         f("pubsubshard_channels", totals.pubsub[2]),
         f("latest_fork_usec", 0),
         f("total_forks", 0),
+        f("tracking_total_keys", totals.tracking.0),
+        f("tracking_total_items", totals.tracking.1),
+        f("tracking_total_prefixes", totals.tracking.2),
         f("unexpected_error_replies", 0),
         f("total_error_replies", stats.total_error_replies),
         f("total_reads_processed", stats.total_reads_processed),

@@ -104,6 +104,8 @@ fn subscribe_to(s: &mut Session, argv: Argv, kind: Kind) {
         .clone();
     mailbox.proto.set(s.proto);
     let core = s.core.clone();
+    // A subscriber can be the REDIRECT target of a tracking client.
+    core.tracking.add_mailbox(&s.info, &mailbox);
     core.pubsub.borrow_mut().limit = core.settings.borrow().pubsub_output_limit;
     for name in argv.into_iter().skip(1) {
         if !s.subs.list(kind).contains(&name) {

@@ -351,6 +351,7 @@ async fn run_queued(s: &mut Session, tx: &mut MultiCore, index: u16, argv: Argv)
             }
         }
         Handler::Multi(handler) | Handler::Conn(handler) => {
+            super::tracking::remember_queued(s, spec, &argv).await;
             let started = Stopwatch::start();
             let result = handler(s, argv).await;
             let core = s.core.clone();

@@ -59,6 +59,8 @@ pub struct Settings {
     pub normal_output_limit: params::OutputLimit,
     /// `notify-keyspace-events` as flags (shard/notify.rs `class`); 0: off.
     pub notify_keyspace_events: u32,
+    /// CLIENT TRACKING: keys the tracking table may hold before it evicts (0: no limit).
+    pub tracking_table_max_keys: u64,
 }
 
 impl Default for Settings {
@@ -99,6 +101,7 @@ impl Default for Settings {
                 soft_bytes: 0,
                 soft_seconds: 0,
             },
+            tracking_table_max_keys: 1_000_000,
         }
     }
 }

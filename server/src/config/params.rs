@@ -1463,7 +1463,9 @@ pub static PARAMS: &[Param] = &[
         "tracking-table-max-keys",
         "1000000",
         uint(0, LONG_MAX),
-        NOT_YET,
+        Effect::Applied(
+            "CLIENT TRACKING: past it, remembered keys are dropped with an invalidation",
+        ),
     ),
     param("unixsocket", "", NULLABLE, SOCKETS).flags(IMMUTABLE),
     param(

@@ -298,6 +298,7 @@ impl ConfigStore {
                 Value::KeyspaceEvents(flags) => flags,
                 ref other => unreachable!("notify-keyspace-events holds {other:?}"),
             },
+            tracking_table_max_keys: unsigned("tracking-table-max-keys"),
         }
     }
 }

@@ -30,6 +30,16 @@ pub struct ClientInfo {
     /// CLIENT NO-EVICT and CLIENT NO-TOUCH (flags `e` and `T`).
     pub no_evict: Cell<bool>,
     pub no_touch: Cell<bool>,
+    /// CLIENT TRACKING's mode as CLIENT LIST shows it (None: not tracking).
+    pub tracking: Cell<Option<Tracking>>,
+}
+
+/// What CLIENT LIST shows of a tracking client: flags t, R, B and `redir`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tracking {
+    pub redirect: u64,
+    pub broken: bool,
+    pub bcast: bool,
 }
 
 #[derive(Default)]
@@ -61,6 +71,7 @@ impl ClientInfo {
             multi: Cell::new(-1),
             no_evict: Default::default(),
             no_touch: Default::default(),
+            tracking: Cell::new(None),
         }
     }
 
@@ -87,6 +98,16 @@ impl ClientInfo {
         if self.multi.get() >= 0 {
             flags.push('x');
         }
+        // Redis's order: tracking's t, R, B come before e and T.
+        if let Some(tracking) = self.tracking.get() {
+            flags.push('t');
+            if tracking.broken {
+                flags.push('R');
+            }
+            if tracking.bcast {
+                flags.push('B');
+            }
+        }
         if self.no_evict.get() {
             flags.push('e');
         }
@@ -105,7 +126,7 @@ impl ClientInfo {
         let lib_name = String::from_utf8_lossy(&self.lib_name.borrow()).into_owned();
         let lib_ver = String::from_utf8_lossy(&self.lib_ver.borrow()).into_owned();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -125,6 +146,7 @@ impl ClientInfo {
                 (name, Some(sub)) => format!("{name}|{sub}"),
                 (name, None) => name.to_string(),
             },
+            self.tracking.get().map_or(-1, |t| t.redirect as i64),
             self.proto.get(),
             lib_name,
             lib_ver,

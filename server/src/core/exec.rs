@@ -8,6 +8,7 @@ use super::stopwatch::Stopwatch;
 use super::Core;
 use crate::command::{flags, table, Args, Handler, Spec};
 use crate::resp::{Proto, Reply};
+use crate::shard::tracking::Caller;
 use crate::shard::{Ctx, Shard};
 
 /// Runs a `Handler::Shard` command; errors become Redis error replies. `client` is known
@@ -30,6 +31,7 @@ pub fn execute_shard(
     reply: &mut Reply<'_>,
     client: Option<&ClientInfo>,
     no_touch: bool,
+    caller: Caller,
 ) -> u64 {
     let Handler::Shard(handler) = spec.handler else {
         unreachable!("{} is not a single-shard command", spec.name);
@@ -42,10 +44,17 @@ pub fn execute_shard(
     }
     shard.journal.begin();
     shard.evict.no_touch = no_touch && spec.name != "touch";
+    shard.tracking.caller = caller;
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
     ctx.shard.evict.no_touch = false;
+    settle_tracking(ctx.shard, spec, result.is_ok());
     ctx.shard.settle_watches(result.is_ok());
+    if caller.remember {
+        remember_keys(ctx.shard, spec, args.len(), |at| args.get(at));
+        let max_keys = core.settings.borrow().tracking_table_max_keys;
+        ctx.shard.tracking.enforce_limit(max_keys);
+    }
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
     if logged {
         let now_ms = ctx.now_ms();
@@ -80,7 +89,31 @@ pub fn execute_shard(
     }
     drop(stats);
     core.slowlog_check(took, || args.all(), client);
+    crate::core::tracking::deliver_from(core, shard);
     dep
+}
+
+/// CLIENT TRACKING: only a write that succeeded invalidates the keys it noted; a
+/// read-only command that looked a key up for writing (and WATCH's imprecision) must not
+/// make readers drop what they cache.
+fn settle_tracking(shard: &mut Shard, spec: &Spec, succeeded: bool) {
+    if !shard.tracking.is_empty() {
+        shard
+            .tracking
+            .settle(succeeded && spec.flags & flags::WRITE != 0);
+    }
+}
+
+/// CLIENT TRACKING: a read-only command's keys are remembered for its client, by the
+/// command's key positions whatever it did with them, as Redis's trackingRememberKeys
+/// (Pub/Sub commands name channels, not keys).
+fn remember_keys<'a>(shard: &mut Shard, spec: &Spec, argc: usize, arg: impl Fn(usize) -> &'a [u8]) {
+    if spec.flags & flags::READONLY == 0 || spec.flags & flags::PUBSUB != 0 {
+        return;
+    }
+    for at in spec.keys.positions(argc) {
+        shard.tracking.remember(arg(at));
+    }
 }
 
 /// What a single-shard command run inside a transaction step sends back to the
@@ -114,7 +147,12 @@ pub fn execute_in_step(
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, &mut args, &mut reply);
     let now_ms = ctx.now_ms();
+    settle_tracking(shard, spec, result.is_ok());
     shard.settle_watches(result.is_ok());
+    // Inside a transaction or script the step's operation set the caller (multi.rs).
+    if shard.tracking.caller.remember {
+        remember_keys(shard, spec, argv.len(), |at| &argv[at]);
+    }
     let logged = result.is_ok() && spec.flags & flags::WRITE != 0;
     let rewrite = shard.journal.take_rewrite();
     let effect = logged.then(|| match &rewrite {
@@ -172,6 +210,7 @@ pub fn execute_batch(core: &Core, msg: BatchMsg) {
             &mut encoder,
             None,
             req.no_touch,
+            req.caller,
         ));
         ends.push(out.len() as u32);
     }

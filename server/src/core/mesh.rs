@@ -67,6 +67,8 @@ pub struct BatchReq {
     pub no_touch: bool,
     /// This request's arguments: `ranges[args.0..args.1]`.
     pub args: (u32, u32),
+    /// The client sending it, for CLIENT TRACKING.
+    pub caller: crate::shard::tracking::Caller,
 }
 
 /// The replies to a batch: each request's encoded reply ends at `ends[i]` in `out`, and
@@ -90,6 +92,7 @@ impl Batch {
         cmd: u16,
         no_touch: bool,
         args: impl Iterator<Item = impl AsRef<[u8]>>,
+        caller: crate::shard::tracking::Caller,
     ) {
         let first = self.ranges.len() as u32;
         for arg in args {
@@ -104,6 +107,7 @@ impl Batch {
             cmd,
             no_touch,
             args: (first, self.ranges.len() as u32),
+            caller,
         });
     }
 

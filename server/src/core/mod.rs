@@ -26,6 +26,7 @@ pub mod pubsub;
 pub mod signal;
 pub mod stats;
 pub mod stopwatch;
+pub mod tracking;
 
 use crate::config::Settings;
 use crate::shard::Shard;
@@ -112,6 +113,8 @@ pub struct Core {
     pub notifier: notify::Notifier,
     /// MONITOR clients of this core, and the lines on their way to every core's.
     pub monitors: monitor::Monitors,
+    /// This core's CLIENT TRACKING clients and their invalidations (tracking.rs).
+    pub tracking: tracking::Registry,
 }
 
 impl Core {
@@ -151,6 +154,7 @@ impl Core {
             histograms: RefCell::default(),
             notifier: notify::Notifier::default(),
             monitors: monitor::Monitors::default(),
+            tracking: Default::default(),
         })
     }
 
@@ -249,7 +253,10 @@ impl Core {
                 _ => {
                     self.hold.held_by.set(Some(tx));
                     if let Some(job) = op.job {
-                        job(&mut self.shard.borrow_mut());
+                        let mut shard = self.shard.borrow_mut();
+                        job(&mut shard);
+                        tracking::deliver_from(self, &mut shard);
+                        drop(shard);
                         self.ship_if_logged();
                     }
                     if !op.keep {
@@ -301,6 +308,8 @@ impl Core {
             "release by a transaction that does not hold the shard"
         );
         self.hold.held_by.set(None);
+        // BCAST invalidations waited for the operation's end (core/tracking.rs).
+        tracking::deliver_from(self, &mut self.shard.borrow_mut());
         if self.hold.draining.replace(true) {
             return;
         }
@@ -510,6 +519,7 @@ impl Core {
             crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
         );
         self.notifier.take_from(&mut shard);
+        tracking::deliver_from(self, &mut shard);
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);
         if !ops.is_empty() {

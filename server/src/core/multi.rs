@@ -58,6 +58,8 @@ pub struct MultiCore {
     events: Rc<RefCell<Vec<Event>>>,
     /// Where this operation's own events start in `events` (not 0 when nested).
     events_from: usize,
+    /// The client running the operation, for CLIENT TRACKING (NOLOOP, remembered reads).
+    caller: crate::shard::tracking::Caller,
 }
 
 /// A transaction in progress on a connection: what an operation started by one of its
@@ -87,6 +89,7 @@ impl MultiCore {
         cores.sort_unstable();
         cores.dedup();
         let core = &session.core;
+        let caller = super::tracking::operation_caller(core, &session.info);
         if let Some(scope) = &session.exec {
             assert!(
                 cores.iter().all(|c| scope.cores.contains(c)),
@@ -103,6 +106,7 @@ impl MultiCore {
                 nested: true,
                 events_from: scope.events.borrow().len(),
                 events: scope.events.clone(),
+                caller,
             };
         }
         MultiCore {
@@ -116,6 +120,7 @@ impl MultiCore {
             nested: false,
             events: Rc::default(),
             events_from: 0,
+            caller,
         }
     }
 
@@ -190,7 +195,13 @@ impl MultiCore {
     ) -> Option<R> {
         let keep = !self.single();
         let global = self.core.global.clone();
-        let step = step.map(|step| move |shard: &mut Shard| journaled(shard, step, keep, &global));
+        let caller = self.caller;
+        let step = step.map(|step| {
+            move |shard: &mut Shard| {
+                shard.tracking.caller = caller;
+                journaled(shard, step, keep, &global)
+            }
+        });
         let done = if target == self.core.id {
             if keep {
                 self.core.acquire(self.tx).await;
@@ -198,7 +209,10 @@ impl MultiCore {
             } else {
                 self.core.wait_unheld().await;
             }
-            let done = step.map(|step| step(&mut self.core.shard.borrow_mut()));
+            let mut shard = self.core.shard.borrow_mut();
+            let done = step.map(|step| step(&mut shard));
+            super::tracking::deliver_from(&self.core, &mut shard);
+            drop(shard);
             self.core.ship_if_logged();
             done
         } else {

@@ -47,10 +47,11 @@ impl Outbox {
         cmd: u16,
         no_touch: bool,
         args: impl Iterator<Item = &'a [u8]>,
+        caller: crate::shard::tracking::Caller,
     ) {
         self.pending.borrow_mut()[dest]
             .batch
-            .push(db, proto, cmd, no_touch, args);
+            .push(db, proto, cmd, no_touch, args, caller);
     }
 
     /// Closes the caller's run of commands for `dest`; the receiver yields their replies,

@@ -53,6 +53,18 @@ impl Mailbox {
         std::mem::take(&mut *self.frames.borrow_mut())
     }
 
+    /// Queues one frame encoded by the caller (CLIENT TRACKING's invalidations).
+    pub fn push_frame(&self, frame: &[u8]) {
+        if self.client.killed.get() {
+            return;
+        }
+        let mut frames = self.frames.borrow_mut();
+        frames.extend_from_slice(frame);
+        self.client.omem.set(frames.len());
+        drop(frames);
+        self.signal.raise();
+    }
+
     fn deliver(&self, parts: &[&[u8]], limit: OutputLimit) {
         if self.client.killed.get() {
             return;

@@ -47,6 +47,7 @@ fn register(core: &Rc<Core>, socket: &Socket) -> Rc<ClientInfo> {
         multi: std::cell::Cell::new(-1),
         no_evict: Default::default(),
         no_touch: Default::default(),
+        tracking: std::cell::Cell::new(None),
     });
     core.clients.borrow_mut().by_id.insert(id, info.clone());
     info
@@ -59,6 +60,8 @@ pub async fn serve(core: Rc<Core>, mut socket: Socket) {
     let _ = serve_requests(&mut session, &mut socket).await;
     crate::command::transaction::reset(&mut session).await;
     crate::command::pubsub::unsubscribe_all(&mut session);
+    crate::command::tracking::disable(&mut session).await;
+    core.tracking.forget(info.id);
     core.clients.borrow_mut().by_id.remove(&info.id);
     core.global
         .connected_clients

@@ -43,6 +43,11 @@ pub fn active_cycle(shard: &mut Shard, now_ms: u64, budget: usize) -> usize {
                 removed += 1;
                 shard.watches.touch(index, &key, false);
                 shard.notify(index, super::notify::class::EXPIRED, "expired", &key);
+                if !shard.tracking.is_empty() {
+                    // No client caused this change: NOLOOP spares nobody.
+                    shard.tracking.caller = Default::default();
+                    shard.tracking.invalidate(&key);
+                }
                 if shard.journal.recording() {
                     super::effect::del(shard.journal.ops(), index, &key);
                 }

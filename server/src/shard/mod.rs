@@ -22,6 +22,7 @@ pub mod notify;
 pub mod set;
 pub mod slot;
 pub mod stream;
+pub mod tracking;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -88,6 +89,8 @@ pub struct Shard {
     pub notify_flags: u32,
     /// Keyspace events raised and not yet handed to the core for delivery (notify.rs).
     pub events: Vec<notify::Event>,
+    /// Which clients read which keys here, for CLIENT TRACKING (see tracking.rs).
+    pub tracking: tracking::Tracking,
 }
 
 impl Shard {
@@ -114,6 +117,7 @@ impl Shard {
             evict: evict::EvictState::default(),
             notify_flags: 0,
             events: Vec::new(),
+            tracking: tracking::Tracking::default(),
         }
     }
 
@@ -148,6 +152,7 @@ impl Shard {
             let db = &self.dbs[index];
             self.watches
                 .touch_db(index, |key| db.raw_get(key).is_some());
+            self.tracking.flush();
             self.journal.write_db(index);
             if self.journal.recording() && self.records_keyless {
                 effect::flushdb(self.journal.ops(), index);
@@ -178,6 +183,9 @@ impl Shard {
     /// The running command (or multi-core step) ended: touch the watched keys it changed
     /// if it succeeded, forget them if it failed.
     pub fn settle_watches(&mut self, succeeded: bool) {
+        if !self.tracking.is_empty() {
+            self.tracking.settle(succeeded);
+        }
         if self.watches.is_empty() {
             return;
         }
@@ -357,6 +365,9 @@ impl<'a> Ctx<'a> {
             if !shard.watches.is_empty() {
                 shard.watches.note(self.db, key);
             }
+            if !shard.tracking.is_empty() {
+                shard.tracking.note(key);
+            }
         }
         let now_ms = &mut self.now_ms;
         let last_now_ms = &mut shard.last_now_ms;
@@ -385,6 +396,9 @@ impl<'a> Ctx<'a> {
                     if !quiet {
                         let (flags, class) = (shard.notify_flags, notify::class::EXPIRED);
                         notify::record(&mut shard.events, flags, self.db, class, "expired", key);
+                    }
+                    if !shard.tracking.is_empty() {
+                        shard.tracking.invalidate(key);
                     }
                 }
                 if read {
@@ -444,10 +458,18 @@ impl<'a> Ctx<'a> {
         if !self.shard.watches.is_empty() {
             self.shard.watches.note(self.db, key);
         }
+        if !self.shard.tracking.is_empty() {
+            self.shard.tracking.note(key);
+        }
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        self.lookup_write(key).is_some()
+        let noted = self.shard.tracking.noted();
+        let exists = self.lookup_write(key).is_some();
+        // A probe changes nothing: readers tracking the key keep their copy (a write
+        // that follows notes the key again where it changes it).
+        self.shard.tracking.unnote(noted);
+        exists
     }
 
     /// Stores a value, replacing whatever the key held (and its TTL unless `expire_at_ms`
@@ -471,7 +493,12 @@ impl<'a> Ctx<'a> {
 
     /// Removes a live key and returns its entry (RENAME moves it elsewhere).
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
-        self.lookup_write(key)?;
+        let noted = self.shard.tracking.noted();
+        if self.lookup_write(key).is_none() {
+            // Nothing to remove (DEL of a missing key): tracking readers keep their copy.
+            self.shard.tracking.unnote(noted);
+            return None;
+        }
         self.note_replaced(key);
         let journal = &mut self.shard.journal;
         if journal.recording() {
