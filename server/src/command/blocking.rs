@@ -49,7 +49,7 @@ const LIVENESS_CHECK_MS: u64 = 100;
 /// hex included) times 1000, cast to a long long. Whatever that cast makes negative
 /// (infinity and values past 2^63 ms included) is "timeout is negative"; what truncates
 /// to 0 waits forever. Returns the absolute deadline in Unix ms (0: none).
-fn parse_timeout(arg: &[u8]) -> Result<u64, Status> {
+pub(super) fn parse_timeout(arg: &[u8]) -> Result<u64, Status> {
     let negative = || Status::err("ERR timeout is negative");
     let value = match long_double::parse(arg) {
         None => return Err(Status::err("ERR timeout is not a float or out of range")),

@@ -36,6 +36,7 @@ pub mod string;
 pub mod transaction;
 pub mod zset;
 pub mod zset_multi;
+pub mod zset_blocking;
 pub mod zset_range;
 
 pub use args::Args;
@@ -217,6 +218,7 @@ impl Table {
             pubsub::COMMANDS,
             durability::COMMANDS,
             zset::COMMANDS,
+            zset_blocking::COMMANDS,
         ] {
             specs.extend(family.iter());
         }

@@ -276,6 +276,11 @@ fn journaled<R>(
             dep = dep.max(lsn);
         }
         shard.journal.mark_held(lsn);
+        // A single-core operation takes no hold, so no release serves the clients its
+        // writes unblocked (core/mod.rs `serve_blocked`): they are served here, after it.
+        if shard.blocked.has_ready() {
+            crate::shard::blocking::serve_ready(shard, |n| global.take_lsns(n));
+        }
     }
     StepDone { result, ops, dep }
 }

@@ -151,6 +151,7 @@ impl Shard {
         }
         self.dbs.swap(a, b);
         self.expire_cursor.swap(a, b);
+        blocking::dbs_swapped(self, a, b);
     }
 
     /// The running command (or multi-core step) ended: touch the watched keys it changed
@@ -366,6 +367,7 @@ impl<'a> Ctx<'a> {
         if journal.recording() {
             effect::put(journal.ops(), self.db, key, &value, expire_at_ms);
         }
+        blocking::value_stored(self.shard, self.db, key, &value);
         let clock = self.shard.clock_s;
         self.shard.dbs[self.db].insert(key, value, expire_at_ms, clock);
     }
@@ -399,6 +401,7 @@ impl<'a> Ctx<'a> {
                 entry.expire_at_ms,
             );
         }
+        blocking::value_stored(self.shard, self.db, &entry.key, &entry.value);
         let db = &mut self.shard.dbs[self.db];
         db.remove(&entry.key);
         db.insert_entry(entry);
