@@ -31,6 +31,7 @@ pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod set;
+pub mod sort;
 pub mod status;
 pub mod string;
 pub mod transaction;
@@ -79,8 +80,10 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 10;
     pub const ALLOW_BUSY: u32 = 1 << 11;
     pub const NO_MULTI: u32 = 1 << 12;
+    /// Keys found from the arguments rather than fixed positions (SORT's STORE, numkeys).
+    pub const MOVABLEKEYS: u32 = 1 << 13;
 
-    pub const NAMES: [(u32, &str); 13] = [
+    pub const NAMES: [(u32, &str); 14] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -94,6 +97,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (ALLOW_BUSY, "allow_busy"),
         (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -219,6 +223,7 @@ impl Table {
             durability::COMMANDS,
             zset::COMMANDS,
             zset_blocking::COMMANDS,
+            sort::COMMANDS,
         ] {
             specs.extend(family.iter());
         }
@@ -253,6 +258,24 @@ impl Table {
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(Table::build)
+}
+
+/// COMMAND GETKEYS for a command whose keys are not at fixed positions (movablekeys):
+/// their positions in `args` (the name first), None for the other commands, Err when the
+/// arguments do not say (Redis: "Invalid arguments specified for command").
+pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec<usize>, ()>> {
+    let numkeys_at = match spec.name {
+        "sort" => return Some(Ok(sort::key_positions(args))),
+        "zmpop" | "lmpop" => 1,
+        "bzmpop" | "blmpop" => 2,
+        _ => return None,
+    };
+    // Redis's genericGetKeys: numkeys read with atoi, then that many keys must follow.
+    let numkeys = std::str::from_utf8(&args[numkeys_at])
+        .ok()
+        .and_then(|text| text.parse::<usize>().ok())
+        .filter(|&n| n >= 1 && n <= args.len() - numkeys_at - 1);
+    Some(numkeys.map(|n| (numkeys_at + 1..numkeys_at + 1 + n).collect()).ok_or(()))
 }
 
 /// Redis's reply to an unknown command: the name cut at 128 bytes, then arguments while

@@ -257,5 +257,5 @@ const ALL_BUT_TIMEOUT: KeySpec = KeySpec {
 pub static COMMANDS: &[Spec] = &[
     blocking("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, ALL_BUT_TIMEOUT, bzpopmin, "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", "5.0.0"),
     blocking("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, ALL_BUT_TIMEOUT, bzpopmax, "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", "5.0.0"),
-    blocking("bzmpop", -5, WRITE | BLOCKING, NO_KEYS, bzmpop, "Remove and return members with scores in a sorted set or block until one is available", "7.0.0"),
+    blocking("bzmpop", -5, WRITE | BLOCKING | MOVABLEKEYS, NO_KEYS, bzmpop, "Remove and return members with scores in a sorted set or block until one is available", "7.0.0"),
 ];

@@ -62,6 +62,13 @@ pub struct Scope {
     ops: Rc<RefCell<Vec<u8>>>,
 }
 
+impl Scope {
+    /// Whether the transaction holds `core` (a script holds only its keys' cores).
+    pub fn holds(&self, core: usize) -> bool {
+        self.cores.contains(&core)
+    }
+}
+
 /// What a step sends back besides its result.
 struct StepDone<R> {
     result: R,
