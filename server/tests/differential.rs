@@ -64,7 +64,9 @@ case_files!(
     transactions,
     scripting,
     functions,
-    pubsub
+    pubsub,
+    sort,
+    blocking_zsets
 );
 
 /// Case files that wait for a feature, each with its own ignored test.
