@@ -29,11 +29,7 @@ fn key_on(core: usize, prefix: &str) -> String {
 
 /// Runs a blocking command on a connection of its own (in database `db`); the handle
 /// yields its reply.
-fn blocked_in(
-    server: &Server,
-    db: usize,
-    args: &[&str],
-) -> JoinHandle<redis::RedisResult<Value>> {
+fn blocked_in(server: &Server, db: usize, args: &[&str]) -> JoinHandle<redis::RedisResult<Value>> {
     let mut con = server.client();
     let _: () = query(&mut con, &["SELECT", &db.to_string()]);
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -128,10 +124,7 @@ fn a_zadd_from_any_core_wakes_a_client_blocked_on_either_core() {
     wait_blocked(&mut con, "bzpopmin", 1);
     let _: i64 = query(&mut con, &["ZADD", &b, "5", "x", "7", "y"]);
     assert_eq!(reply_of(waiter), bulks(&[&b, "x", "5"]));
-    let waiter = blocked(
-        &server,
-        &["BZMPOP", "0", "2", &a, &b, "MAX", "COUNT", "5"],
-    );
+    let waiter = blocked(&server, &["BZMPOP", "0", "2", &a, &b, "MAX", "COUNT", "5"]);
     // b still holds y: served at once.
     assert_eq!(reply_of(waiter), mpop_reply(&b, &[("y", "7")]));
     let waiter = blocked(&server, &["BZMPOP", "0", "2", &b, &a, "MIN", "COUNT", "2"]);
@@ -250,13 +243,7 @@ fn a_pop_that_cannot_block_answers_at_once_in_multi_and_scripts() {
 
 /// Runs `create` (commands on a connection in database `db`) while a client waits in
 /// `wait` (database 0) for `key`; it must be woken with `expected`.
-fn woken_by(
-    server: &Server,
-    wait: &[&str],
-    db: usize,
-    create: &[&[&str]],
-    expected: Value,
-) {
+fn woken_by(server: &Server, wait: &[&str], db: usize, create: &[&[&str]], expected: Value) {
     let mut con = server.client();
     let waiter = blocked(server, wait);
     wait_blocked(&mut con, &wait[0].to_lowercase(), 1);
@@ -384,7 +371,12 @@ fn every_command_that_creates_a_list_or_sorted_set_wakes_its_waiters() {
             &server,
             &["BZPOPMIN", k, "0"],
             0,
-            &[&["MULTI"], &["ZADD", k, "9", "tx"], &["ZADD", s, "1", "z"], &["EXEC"]],
+            &[
+                &["MULTI"],
+                &["ZADD", k, "9", "tx"],
+                &["ZADD", s, "1", "z"],
+                &["EXEC"],
+            ],
             bulks(&[k, "tx", "9"]),
         );
         let _: i64 = query(&mut con, &["DEL", s, k, &other]);
@@ -407,10 +399,16 @@ fn served_pops_survive_a_restart() {
     // Served on the key's shard after the ZADD.
     let waiter = blocked(&server, &["BZPOPMIN", &a, "0"]);
     wait_blocked(&mut con, "bzpopmin", 1);
-    let _: i64 = query(&mut con, &["ZADD", &a, "1", "one", "2", "two", "3", "three"]);
+    let _: i64 = query(
+        &mut con,
+        &["ZADD", &a, "1", "one", "2", "two", "3", "three"],
+    );
     assert_eq!(reply_of(waiter), bulks(&[&a, "one", "1"]));
     // Woken across cores and popped in a multi-core operation.
-    let waiter = blocked(&server, &["BZMPOP", "0", "2", &b, "zdur:none", "MAX", "COUNT", "2"]);
+    let waiter = blocked(
+        &server,
+        &["BZMPOP", "0", "2", &b, "zdur:none", "MAX", "COUNT", "2"],
+    );
     wait_blocked(&mut con, "bzmpop", 1);
     let _: i64 = query(&mut con, &["ZADD", &b, "1", "x", "2", "y", "3", "z"]);
     assert_eq!(reply_of(waiter), mpop_reply(&b, &[("z", "3"), ("y", "2")]));

@@ -36,8 +36,8 @@ pub mod status;
 pub mod string;
 pub mod transaction;
 pub mod zset;
-pub mod zset_multi;
 pub mod zset_blocking;
+pub mod zset_multi;
 pub mod zset_range;
 
 pub use args::Args;
@@ -275,7 +275,11 @@ pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec
         .ok()
         .and_then(|text| text.parse::<usize>().ok())
         .filter(|&n| n >= 1 && n <= args.len() - numkeys_at - 1);
-    Some(numkeys.map(|n| (numkeys_at + 1..numkeys_at + 1 + n).collect()).ok_or(()))
+    Some(
+        numkeys
+            .map(|n| (numkeys_at + 1..numkeys_at + 1 + n).collect())
+            .ok_or(()),
+    )
 }
 
 /// Redis's reply to an unknown command: the name cut at 128 bytes, then arguments while

@@ -242,9 +242,8 @@ fn command(s: &mut Session, argv: Argv) -> Done<'_> {
                     ));
                 }
                 let positions: Vec<usize> = match super::movable_key_positions(spec, args) {
-                    Some(found) => found.map_err(|()| {
-                        Status::err("ERR Invalid arguments specified for command")
-                    })?,
+                    Some(found) => found
+                        .map_err(|()| Status::err("ERR Invalid arguments specified for command"))?,
                     None => spec.keys.positions(args.len()).collect(),
                 };
                 if positions.is_empty() {

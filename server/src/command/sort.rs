@@ -101,7 +101,10 @@ enum Lookup {
     /// `#`: the element itself.
     Element(Vec<u8>),
     /// A string key, or a hash field (`key->field`).
-    Key { key: Vec<u8>, field: Option<Vec<u8>> },
+    Key {
+        key: Vec<u8>,
+        field: Option<Vec<u8>>,
+    },
     /// A pattern without `*`: never anything (Redis: a fixed key makes no sense).
     Nothing,
 }
@@ -480,7 +483,9 @@ async fn sort_spanning(
     let src_core = key_core(&options.key, cores);
     let source = options.clone();
     let loaded = op
-        .run(src_core, move |shard| load(&mut Ctx::new(shard, db), &source))
+        .run(src_core, move |shard| {
+            load(&mut Ctx::new(shard, db), &source)
+        })
         .await?;
     let by = match by_lookups(&options, &loaded) {
         Some(lookups) => Some(fetch_everywhere(op, db, cores, lookups, write).await),
@@ -536,7 +541,9 @@ async fn sort_generic(s: &mut Session, argv: Argv, readonly: bool) -> Result<(),
     let result = if let [core] = involved[..] {
         let mut op = MultiCore::new(s, [core]);
         let result = op
-            .run(core, move |shard| sort_here(&mut Ctx::new(shard, db), &options))
+            .run(core, move |shard| {
+                sort_here(&mut Ctx::new(shard, db), &options)
+            })
             .await;
         op.finish().await;
         result
@@ -667,16 +674,29 @@ mod tests {
 
     #[test]
     fn options_parse_in_redis_order() {
-        let options = parse(&argv("sort k by w_* limit 1 2 get # get h_*->f desc alpha store d"), false).unwrap();
+        let options = parse(
+            &argv("sort k by w_* limit 1 2 get # get h_*->f desc alpha store d"),
+            false,
+        )
+        .unwrap();
         assert_eq!(options.by.as_deref(), Some(&b"w_*"[..]));
         assert!(options.desc && options.alpha && !options.dontsort);
         assert_eq!(options.limit, Some((1, 2)));
         assert_eq!(options.gets.len(), 2);
         assert_eq!(options.store.as_deref(), Some(&b"d"[..]));
         assert!(parse(&argv("sort k by nosort"), false).unwrap().dontsort);
-        assert_eq!(parse(&argv("sort k store d"), true).unwrap_err(), Status::Syntax);
-        assert_eq!(parse(&argv("sort k limit 1"), false).unwrap_err(), Status::Syntax);
-        assert_eq!(parse(&argv("sort k limit a 1"), false).unwrap_err(), Status::NotInteger);
+        assert_eq!(
+            parse(&argv("sort k store d"), true).unwrap_err(),
+            Status::Syntax
+        );
+        assert_eq!(
+            parse(&argv("sort k limit 1"), false).unwrap_err(),
+            Status::Syntax
+        );
+        assert_eq!(
+            parse(&argv("sort k limit a 1"), false).unwrap_err(),
+            Status::NotInteger
+        );
     }
 
     #[test]
@@ -685,7 +705,10 @@ mod tests {
         assert_eq!(key_positions(&argv("sort a store d store e")), vec![1, 5]);
         assert_eq!(key_positions(&argv("sort a limit 0 store d")), vec![1]);
         assert_eq!(key_positions(&argv("sort a foo store d")), vec![1, 4]);
-        assert_eq!(key_positions(&argv("sort a by x get y store d")), vec![1, 7]);
+        assert_eq!(
+            key_positions(&argv("sort a by x get y store d")),
+            vec![1, 7]
+        );
         assert_eq!(key_positions(&argv("sort a store")), vec![1]);
     }
 }
