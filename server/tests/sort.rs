@@ -116,7 +116,7 @@ fn random_sorts_with_patterns_on_both_cores_match_redis() {
     let seed = std::env::var("SORT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_5047);
+        .unwrap_or(0x5eed_5047);
     println!("SORT_SEED={seed}");
     let mut rng = Rng(seed);
     for _ in 0..3 {

@@ -274,7 +274,7 @@ pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec
     let numkeys = std::str::from_utf8(&args[numkeys_at])
         .ok()
         .and_then(|text| text.parse::<usize>().ok())
-        .filter(|&n| n >= 1 && n <= args.len() - numkeys_at - 1);
+        .filter(|&n| n >= 1 && n < args.len() - numkeys_at);
     Some(
         numkeys
             .map(|n| (numkeys_at + 1..numkeys_at + 1 + n).collect())
