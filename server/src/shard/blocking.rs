@@ -1,6 +1,7 @@
-//! Clients blocked on keys of this shard (BLPOP, BLMOVE, BLMPOP; later BZPOPMIN and
-//! XREAD BLOCK): who waits for which key, in blocking order, and serving them when a
-//! write gives a key data.
+//! Clients blocked on keys of this shard (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZPOPMAX,
+//! BZMPOP; later XREAD BLOCK): who waits for which key, in blocking order, and serving
+//! them when a write gives a key data (a push, or any list or sorted set stored under the
+//! key: `value_stored`, `dbs_swapped`).
 //!
 //! ```text
 //! blocked command (connection core)                 shard owning the keys
