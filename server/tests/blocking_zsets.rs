@@ -136,6 +136,27 @@ fn a_zadd_from_any_core_wakes_a_client_blocked_on_either_core() {
 }
 
 #[test]
+fn a_push_racing_with_the_block_is_never_missed() {
+    // The ZADD lands anywhere from before the attempt to after the registration; with
+    // the attempt and the registration not atomic it could fall in between, and the
+    // waiter would sleep through its timeout with the member there.
+    let server = Server::start();
+    let mut adder = server.client();
+    for round in 0..120 {
+        let key = key_on(round % 2, &format!("zrace{round}:"));
+        let waiter = blocked(&server, &["BZPOPMIN", &key, "2"]);
+        let _: i64 = query(&mut adder, &["ZADD", &key, "1", "m"]);
+        let reply = waiter.join().unwrap().unwrap();
+        assert_eq!(reply, bulks(&[&key, "m", "1"]), "round {round}: missed");
+        let list_key = format!("{key}:l");
+        let waiter = blocked(&server, &["BLPOP", &list_key, "2"]);
+        let _: i64 = query(&mut adder, &["RPUSH", &list_key, "v"]);
+        let reply = waiter.join().unwrap().unwrap();
+        assert_eq!(reply, bulks(&[&list_key, "v"]), "round {round}: missed");
+    }
+}
+
+#[test]
 fn resp3_replies_carry_doubles() {
     let server = Server::start();
     let mut con = server.client();

@@ -328,7 +328,10 @@ async fn attempt(
         .copied()
         .chain(others.iter().copied())
         .collect();
-    let mut op = MultiCore::new(s, involved.iter().copied());
+    // Held even when every key is on one core: a single-core operation holds nothing
+    // between its steps, and a push arriving between the try and the registration would
+    // find no waiter to serve, leaving this one blocked with data present.
+    let mut op = MultiCore::transaction(s, involved.iter().copied());
     let done = request.try_now(&mut op, db, cores, proto).await;
     if !matches!(done, Ok(None)) {
         op.finish().await;
