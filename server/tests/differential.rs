@@ -69,7 +69,9 @@ case_files!(
     geo,
     streams,
     memory,
-    tracking
+    tracking,
+    sort,
+    blocking_zsets
 );
 
 /// Case files that wait for a feature, each with its own ignored test.

@@ -1340,7 +1340,7 @@ impl Workload {
         let words = |items: &[&str]| -> Vec<Vec<u8>> {
             items.iter().map(|w| w.as_bytes().to_vec()).collect()
         };
-        match self.rng.below(16) {
+        match self.rng.below(18) {
             0..=4 => {
                 let mut args = name("ZADD");
                 if let Some(flag) = ["NX", "XX", "GT", "LT", "CH"].get(self.rng.below(10)) {
@@ -1388,7 +1388,14 @@ impl Workload {
             ]),
             13 => words(&["ZRANGESTORE", k, k2, "0", "-2", "REV"]),
             14 => words(&["ZMPOP", "2", k, k2, "MAX", "COUNT", "2"]),
-            _ => words(&["ZADD", k, "INCR", "1.5", "m1"]),
+            15 => words(&["ZADD", k, "INCR", "1.5", "m1"]),
+            16 => self.sort_store(k, k2),
+            // The blocking pops' immediate forms (nothing there: a short timeout).
+            _ => match self.rng.below(3) {
+                0 => words(&["BZPOPMIN", k, k2, "0.001"]),
+                1 => words(&["BZPOPMAX", k2, k, "0.001"]),
+                _ => words(&["BZMPOP", "0.001", "2", k, k2, "MIN", "COUNT", "2"]),
+            },
         }
     }
 
@@ -1488,6 +1495,29 @@ impl Workload {
             }
             _ => words(&["XADD", &k, "NOMKSTREAM", "*", "late", "1"]),
         }
+    }
+
+    /// SORT ... STORE from a list, set or sorted set into a list: the result depends on
+    /// keys of both cores (BY/GET patterns), so it is logged as a PUT of the list.
+    fn sort_store(&mut self, k: &str, k2: &str) -> Vec<Vec<u8>> {
+        let mut args: Vec<Vec<u8>> = vec![b"SORT".to_vec(), k.into()];
+        let mut push = |items: &[&str]| args.extend(items.iter().map(|w| w.as_bytes().to_vec()));
+        match self.rng.below(4) {
+            0 => push(&["BY", "nosort"]),
+            1 => push(&["BY", "*", "ALPHA"]),
+            2 => push(&["BY", "*->f1", "ALPHA"]),
+            _ => push(&["ALPHA"]),
+        }
+        match self.rng.below(3) {
+            0 => push(&["GET", "#", "GET", "*"]),
+            1 => push(&["GET", "*->f2"]),
+            _ => {}
+        }
+        if self.rng.chance(50) {
+            push(&["DESC", "LIMIT", "1", "5"]);
+        }
+        push(&["STORE", k2]);
+        args
     }
 
     /// A write to lists: pushes, pops (with and without a count), edits by index and by

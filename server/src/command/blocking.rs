@@ -49,7 +49,7 @@ const LIVENESS_CHECK_MS: u64 = 100;
 /// hex included) times 1000, cast to a long long. Whatever that cast makes negative
 /// (infinity and values past 2^63 ms included) is "timeout is negative"; what truncates
 /// to 0 waits forever. Returns the absolute deadline in Unix ms (0: none).
-fn parse_timeout(arg: &[u8]) -> Result<u64, Status> {
+pub(super) fn parse_timeout(arg: &[u8]) -> Result<u64, Status> {
     let negative = || Status::err("ERR timeout is negative");
     let value = match long_double::parse(arg) {
         None => return Err(Status::err("ERR timeout is not a float or out of range")),
@@ -328,7 +328,10 @@ async fn attempt(
         .copied()
         .chain(others.iter().copied())
         .collect();
-    let mut op = MultiCore::new(s, involved.iter().copied());
+    // Held even when every key is on one core: a single-core operation holds nothing
+    // between its steps, and a push arriving between the try and the registration would
+    // find no waiter to serve, leaving this one blocked with data present.
+    let mut op = MultiCore::transaction(s, involved.iter().copied());
     let done = request.try_now(&mut op, db, cores, proto).await;
     if !matches!(done, Ok(None)) {
         op.finish().await;

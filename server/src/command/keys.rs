@@ -527,6 +527,7 @@ fn move_(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         return Ok(());
     }
     let entry = ctx.db().remove(key).expect("the key was just found");
+    crate::shard::blocking::value_stored(ctx.shard, dst_db, key, &entry.value);
     ctx.shard.dbs[dst_db].insert_entry(entry);
     ctx.shard.notify(dst_db, class::NEW, "new", key);
     ctx.notify(class::GENERIC, "move_from", key);

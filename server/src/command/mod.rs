@@ -37,6 +37,7 @@ pub mod scripting;
 pub mod server;
 pub mod session;
 pub mod set;
+pub mod sort;
 pub mod status;
 pub mod stream;
 pub mod stream_group;
@@ -46,6 +47,7 @@ pub mod string;
 pub mod tracking;
 pub mod transaction;
 pub mod zset;
+pub mod zset_blocking;
 pub mod zset_multi;
 pub mod zset_range;
 
@@ -89,8 +91,10 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 10;
     pub const ALLOW_BUSY: u32 = 1 << 11;
     pub const NO_MULTI: u32 = 1 << 12;
+    /// Keys found from the arguments rather than fixed positions (SORT's STORE, numkeys).
+    pub const MOVABLEKEYS: u32 = 1 << 13;
 
-    pub const NAMES: [(u32, &str); 13] = [
+    pub const NAMES: [(u32, &str); 14] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -104,6 +108,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (ALLOW_BUSY, "allow_busy"),
         (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -239,6 +244,8 @@ impl Table {
             memory::COMMANDS,
             latency::COMMANDS,
             monitor::COMMANDS,
+            zset_blocking::COMMANDS,
+            sort::COMMANDS,
         ] {
             specs.extend(family.iter());
         }
@@ -273,6 +280,28 @@ impl Table {
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(Table::build)
+}
+
+/// COMMAND GETKEYS for a command whose keys are not at fixed positions (movablekeys):
+/// their positions in `args` (the name first), None for the other commands, Err when the
+/// arguments do not say (Redis: "Invalid arguments specified for command").
+pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec<usize>, ()>> {
+    let numkeys_at = match spec.name {
+        "sort" => return Some(Ok(sort::key_positions(args))),
+        "zmpop" | "lmpop" => 1,
+        "bzmpop" | "blmpop" => 2,
+        _ => return None,
+    };
+    // Redis's genericGetKeys: numkeys read with atoi, then that many keys must follow.
+    let numkeys = std::str::from_utf8(&args[numkeys_at])
+        .ok()
+        .and_then(|text| text.parse::<usize>().ok())
+        .filter(|&n| n >= 1 && n < args.len() - numkeys_at);
+    Some(
+        numkeys
+            .map(|n| (numkeys_at + 1..numkeys_at + 1 + n).collect())
+            .ok_or(()),
+    )
 }
 
 /// Redis's reply to an unknown command: the name cut at 128 bytes, then arguments while

@@ -241,7 +241,11 @@ fn command(s: &mut Session, argv: Argv) -> Done<'_> {
                         "ERR Invalid number of arguments specified for command",
                     ));
                 }
-                let positions: Vec<usize> = spec.keys.positions(args.len()).collect();
+                let positions: Vec<usize> = match super::movable_key_positions(spec, args) {
+                    Some(found) => found
+                        .map_err(|()| Status::err("ERR Invalid arguments specified for command"))?,
+                    None => spec.keys.positions(args.len()).collect(),
+                };
                 if positions.is_empty() {
                     return Err(Status::err("ERR The command has no key arguments"));
                 }

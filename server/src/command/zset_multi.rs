@@ -466,7 +466,7 @@ pub fn zrangestore(s: &mut Session, argv: Argv) -> Done<'_> {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count], parsed as Redis does: numkeys,
 /// then the end, then COUNT once.
-fn parse_zmpop(argv: &Argv) -> Result<(Vec<Vec<u8>>, End, usize), Status> {
+pub(super) fn parse_zmpop(argv: &Argv) -> Result<(Vec<Vec<u8>>, End, usize), Status> {
     // Redis reads numkeys and COUNT as ranges: any bad value gets the range's message.
     let numkeys = parse_i64(&argv[1]).ok().filter(|&n| n >= 1);
     let numkeys = numkeys.ok_or(Status::err("ERR numkeys should be greater than 0"))?;

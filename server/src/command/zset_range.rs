@@ -19,7 +19,7 @@ use std::ops::Range;
 /// bytes it used (0 when there is no number, as strtod leaves `endptr` at the start) and
 /// whether it overflowed to infinity or underflowed to zero (ERANGE). Accepts leading
 /// spaces, a sign, decimal and hexadecimal forms, `inf`, `infinity` and `nan`.
-fn strtod(text: &[u8]) -> (f64, usize, bool) {
+pub(super) fn strtod(text: &[u8]) -> (f64, usize, bool) {
     let mut at = text
         .iter()
         .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))

@@ -308,6 +308,7 @@ impl Core {
             "release by a transaction that does not hold the shard"
         );
         self.hold.held_by.set(None);
+        self.serve_blocked();
         // BCAST invalidations waited for the operation's end (core/tracking.rs).
         tracking::deliver_from(self, &mut self.shard.borrow_mut());
         if self.hold.draining.replace(true) {
@@ -324,6 +325,20 @@ impl Core {
             for waker in self.hold.waiters.borrow_mut().drain(..) {
                 waker.wake();
             }
+        }
+    }
+
+    /// A multi-core operation that just released this shard (RENAME, SORT ... STORE,
+    /// SWAPDB, EXEC...) gave data to keys clients are blocked on: they are served now,
+    /// before anything else runs here, as after a single-shard write (core/exec.rs).
+    fn serve_blocked(&self) {
+        let mut shard = self.shard.borrow_mut();
+        if !shard.blocked.has_ready() {
+            return;
+        }
+        if crate::shard::blocking::serve_ready(&mut shard, |n| self.global.take_lsns(n)) {
+            drop(shard);
+            self.wake_shipper();
         }
     }
 

@@ -73,6 +73,13 @@ pub struct Scope {
     events: Rc<RefCell<Vec<Event>>>,
 }
 
+impl Scope {
+    /// Whether the transaction holds `core` (a script holds only its keys' cores).
+    pub fn holds(&self, core: usize) -> bool {
+        self.cores.contains(&core)
+    }
+}
+
 /// What a step sends back besides its result.
 struct StepDone<R> {
     result: R,

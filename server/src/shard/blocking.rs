@@ -1,6 +1,7 @@
-//! Clients blocked on keys of this shard (BLPOP, BLMOVE, BLMPOP; later BZPOPMIN and
-//! XREAD BLOCK): who waits for which key, in blocking order, and serving them when a
-//! write gives a key data.
+//! Clients blocked on keys of this shard (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, BZPOPMAX,
+//! BZMPOP; later XREAD BLOCK): who waits for which key, in blocking order, and serving
+//! them when a write gives a key data (a push, or any list or sorted set stored under the
+//! key: `value_stored`, `dbs_swapped`).
 //!
 //! ```text
 //! blocked command (connection core)                 shard owning the keys
@@ -22,6 +23,7 @@
 //! everywhere and runs the command again, atomically over the cores, then blocks again if
 //! someone else was faster (losing its place in the queues).
 
+use super::value::Value;
 use super::Ctx;
 use super::Shard;
 use ahash::AHashMap as HashMap;
@@ -157,6 +159,27 @@ impl Blocked {
 pub fn key_pushed(ctx: &mut Ctx, key: &[u8]) {
     let db = ctx.db;
     ctx.shard.blocked.mark_ready(db, key);
+}
+
+/// Redis's signalKeyAsReady from dbAdd: a list or sorted set was stored under `key`
+/// (RENAME, COPY, RESTORE, SORT ... STORE, ZADD creating it, ZUNIONSTORE...), so its
+/// waiters are served once the command (or multi-core operation) is done. Other types
+/// cannot serve anyone. Costs one emptiness check when nobody is blocked.
+pub fn value_stored(shard: &mut Shard, db: usize, key: &[u8], value: &Value) {
+    if matches!(value, Value::List(_) | Value::Zset(_)) {
+        shard.blocked.mark_ready(db, key);
+    }
+}
+
+/// SWAPDB swapped databases `a` and `b`: every key waited for in either may have data
+/// now (Redis's scanDatabaseForReadyKeys); serving finds out.
+pub fn dbs_swapped(shard: &mut Shard, a: usize, b: usize) {
+    let blocked = &mut shard.blocked;
+    for slot in blocked.queues.keys() {
+        if (slot.0 == a || slot.0 == b) && !blocked.ready.contains(slot) {
+            blocked.ready.push(slot.clone());
+        }
+    }
 }
 
 /// Serves the waiters of every ready key, first blocked first, until a key has nothing

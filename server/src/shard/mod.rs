@@ -178,6 +178,7 @@ impl Shard {
         }
         self.dbs.swap(a, b);
         self.expire_cursor.swap(a, b);
+        blocking::dbs_swapped(self, a, b);
     }
 
     /// The running command (or multi-core step) ended: touch the watched keys it changed
@@ -483,6 +484,7 @@ impl<'a> Ctx<'a> {
         if journal.recording() {
             effect::put(journal.ops(), self.db, key, &value, expire_at_ms);
         }
+        blocking::value_stored(self.shard, self.db, key, &value);
         let lru = self.shard.fresh_lru();
         self.shard.dbs[self.db].insert(key, value, expire_at_ms, lru);
     }
@@ -523,6 +525,7 @@ impl<'a> Ctx<'a> {
                 entry.expire_at_ms,
             );
         }
+        blocking::value_stored(self.shard, self.db, &entry.key, &entry.value);
         let db = &mut self.shard.dbs[self.db];
         db.remove(&entry.key);
         db.insert_entry(entry);
