@@ -340,9 +340,7 @@ fn client(s: &mut Session, argv: Argv) -> Done<'_> {
             b"trackinginfo" if argv.len() == 2 => super::tracking::client_trackinginfo(s),
             b"id" | b"getname" | b"setname" | b"setinfo" | b"reply" | b"info" | b"kill"
             | b"unblock" | b"pause" | b"unpause" | b"help" | b"no-evict" | b"no-touch"
-            | b"tracking" | b"caching" | b"getredir" | b"trackinginfo" => {
-                return Err(arity_error())
-            }
+            | b"tracking" | b"caching" | b"getredir" | b"trackinginfo" => return Err(arity_error()),
             _ => return Err(unknown_subcommand("client", &argv[1])),
         }
         Ok(())
