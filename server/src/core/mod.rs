@@ -70,6 +70,13 @@ impl Global {
 }
 
 /// The hold a multi-core operation has on this core's shard, and what waits for it.
+///
+/// Fairness: when a hold ends, the core's own waiting tasks (commands of its connections,
+/// operations coordinated here) and the deferred messages of other cores take turns. The
+/// local tasks are woken and run before any deferred message may take the hold again
+/// (`local_turn`); after them at least one deferred message goes (`remote_next`). Without
+/// the turns, a stream of holds from the other core (cross-core readers) was drained
+/// first at every release and a local EXEC could wait for tens of seconds.
 #[derive(Default)]
 struct Hold {
     held_by: Cell<Option<TxId>>,
@@ -78,6 +85,10 @@ struct Hold {
     /// Local tasks waiting for the hold to end.
     waiters: RefCell<Vec<Waker>>,
     draining: Cell<bool>,
+    /// Local waiters were woken and have not all run yet: messages wait behind them.
+    local_turn: Cell<bool>,
+    /// The last turn was local: a deferred message goes before the next local one.
+    remote_next: Cell<bool>,
 }
 
 pub struct Core {
@@ -250,6 +261,13 @@ impl Core {
                         .borrow_mut()
                         .push_back(Msg::Tx { tx, op });
                 }
+                // Woken local tasks go first (see `Hold`).
+                None if self.hold.local_turn.get() => {
+                    self.hold
+                        .deferred
+                        .borrow_mut()
+                        .push_back(Msg::Tx { tx, op });
+                }
                 _ => {
                     self.hold.held_by.set(Some(tx));
                     if let Some(job) = op.job {
@@ -311,21 +329,47 @@ impl Core {
         self.serve_blocked();
         // BCAST invalidations waited for the operation's end (core/tracking.rs).
         tracking::deliver_from(self, &mut self.shard.borrow_mut());
-        if self.hold.draining.replace(true) {
+        self.grant();
+    }
+
+    /// Hands the free shard on: deferred messages and local waiters in turns (`Hold`).
+    fn grant(self: &Rc<Self>) {
+        let hold = &self.hold;
+        if hold.local_turn.get() || hold.draining.replace(true) {
             return;
         }
-        while self.hold.held_by.get().is_none() {
-            let Some(msg) = self.hold.deferred.borrow_mut().pop_front() else {
-                break;
+        while hold.held_by.get().is_none() {
+            let remote_first = hold.remote_next.get() || hold.waiters.borrow().is_empty();
+            let next = if remote_first {
+                hold.deferred.borrow_mut().pop_front()
+            } else {
+                None
             };
-            self.handle(msg);
-        }
-        self.hold.draining.set(false);
-        if self.hold.held_by.get().is_none() {
-            for waker in self.hold.waiters.borrow_mut().drain(..) {
+            if let Some(msg) = next {
+                hold.remote_next.set(false);
+                self.handle(msg);
+                continue;
+            }
+            if hold.waiters.borrow().is_empty() {
+                break;
+            }
+            // The local waiters' turn: wake them, and let the deferred messages go on
+            // only after they have run (a task queued behind them resumes the grant).
+            hold.local_turn.set(true);
+            hold.remote_next.set(true);
+            for waker in hold.waiters.borrow_mut().drain(..) {
                 waker.wake();
             }
+            let core = self.clone();
+            glommio::spawn_local(async move {
+                futures::future::poll_fn(crate::net::ring::yield_once()).await;
+                core.hold.local_turn.set(false);
+                core.grant();
+            })
+            .detach();
+            break;
         }
+        hold.draining.set(false);
     }
 
     /// A multi-core operation that just released this shard (RENAME, SORT ... STORE,

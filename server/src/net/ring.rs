@@ -209,7 +209,7 @@ impl NetRing {
 
 /// A poll function that is pending once (after waking itself), then ready: the task goes
 /// to the back of the run queue.
-fn yield_once() -> impl FnMut(&mut Context<'_>) -> Poll<()> {
+pub(crate) fn yield_once() -> impl FnMut(&mut Context<'_>) -> Poll<()> {
     let mut yielded = false;
     move |cx| {
         if yielded {
