@@ -39,6 +39,8 @@ impl Outbox {
     }
 
     /// Appends one command (owned copies of its arguments) for core `dest`.
+    // The request's fields, as BatchReq carries them, one argument each.
+    #[allow(clippy::too_many_arguments)]
     pub fn push<'a>(
         &self,
         dest: usize,

@@ -160,7 +160,7 @@ pub fn write_lua(reply: &mut Reply<'_>, value: &Value) {
 /// conversion gives for NaN and out-of-range values (the "integer indefinite" i64::MIN),
 /// not Rust's saturation.
 fn lua_number_to_int(n: f64) -> i64 {
-    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
         i64::MIN
     } else {
         n as i64
