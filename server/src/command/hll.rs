@@ -20,6 +20,7 @@ use super::{flags::*, Handler, KeySpec, Spec, Status, ALL_KEYS, NO_KEYS, ONE_KEY
 use crate::core::multi::MultiCore;
 use crate::resp::Reply;
 use crate::shard::hll::{self, Corrupt, REGISTERS};
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::Value;
 use crate::shard::{Ctx, Rng, Shard};
@@ -97,6 +98,7 @@ fn pfadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         hll::invalidate(&mut value);
         ctx.set(key, Value::Str(value), 0);
         mark_raw(ctx, key);
+        ctx.notify(class::STRING, "pfadd", key);
         reply.int(1);
         return Ok(());
     };
@@ -119,6 +121,9 @@ fn pfadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         hll::invalidate(value);
     }
     entry.edited_in_place = true;
+    if updated {
+        ctx.notify(class::STRING, "pfadd", key);
+    }
     reply.int(updated as i64);
     Ok(())
 }
@@ -317,6 +322,8 @@ fn store_merge(ctx: &mut Ctx, dst: &[u8], merged: &Merged) -> Result<(), Status>
             mark_raw(ctx, dst);
         }
     }
+    // Redis names PFMERGE's event `pfadd`, raised even when no register changed.
+    ctx.notify(class::STRING, "pfadd", dst);
     Ok(())
 }
 

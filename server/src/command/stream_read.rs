@@ -30,6 +30,7 @@ use crate::core::multi::MultiCore;
 use crate::resp::{Proto, Reply};
 use crate::shard::blocking::Serve;
 use crate::shard::effect;
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::stream::{Nack, Stream, StreamId};
 use crate::shard::value::Value;
@@ -281,6 +282,9 @@ fn serve_group(
         _ => deliver_new(stream, args, count, now_ms, reply, &mut log),
     }
     log.finish(ctx, now_ms);
+    if created {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
+    }
     true
 }
 
