@@ -706,3 +706,79 @@ fn a_blocked_pop_served_by_a_push_raises_redis_events_in_order() {
         want
     );
 }
+
+/// Keys removed for maxmemory raise `evicted` (class e) on both cores, each key once, and
+/// a client tracking them is told each one is invalid, as Redis's performEvictions does
+/// (signalModifiedKey, then the event). With maxmemory 1 the cron evicts every key.
+#[test]
+fn eviction_raises_evicted_and_invalidates_tracked_keys_on_both_cores() {
+    let server = Server::start_with(&["--threads", "2", "--durability", "none"]);
+    let mut con = server.client();
+    let config = |con: &mut redis::Connection, name: &str, value: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(con)
+            .unwrap();
+    };
+    config(&mut con, "notify-keyspace-events", "KEe");
+    config(&mut con, "maxmemory-policy", "allkeys-random");
+    let keys: Vec<String> = (0..10)
+        .flat_map(|i| [key_on(0, &format!("ev{i}:")), key_on(1, &format!("ev{i}:"))])
+        .collect();
+    for key in &keys {
+        let _: () = redis::cmd("SET").arg(key).arg("v").query(&mut con).unwrap();
+    }
+    // A RESP2 tracking client redirecting its invalidations to a subscriber.
+    let mut listener = server.client();
+    let listener_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut listener).unwrap();
+    let mut invalidations = listener.as_pubsub();
+    invalidations.subscribe("__redis__:invalidate").unwrap();
+    invalidations
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut reader = server.client();
+    let _: () = redis::cmd("CLIENT")
+        .arg("TRACKING")
+        .arg("on")
+        .arg("REDIRECT")
+        .arg(listener_id)
+        .query(&mut reader)
+        .unwrap();
+    for key in &keys {
+        let _: String = redis::cmd("GET").arg(key).query(&mut reader).unwrap();
+    }
+    let mut watchers: Vec<_> = (0..2).map(|_| watcher(&server.url())).collect();
+
+    config(&mut con, "maxmemory", "1");
+    let mut want: Vec<Event> = Vec::new();
+    for key in &keys {
+        want.push((format!("__keyspace@0__:{key}"), "evicted".into()));
+        want.push(("__keyevent@0__:evicted".into(), key.clone()));
+    }
+    want.sort();
+    for watch in &mut watchers {
+        let got = receive(watch, want.len(), Duration::from_millis(300));
+        // Each key's keyspace event comes right before its keyevent one.
+        for pair in got.chunks(2) {
+            let key = pair[0].0.strip_prefix("__keyspace@0__:").unwrap_or("?");
+            assert_eq!(pair[1], ("__keyevent@0__:evicted".into(), key.into()));
+        }
+        let mut got = got;
+        got.sort();
+        assert_eq!(got, want);
+    }
+    config(&mut con, "maxmemory", "0");
+
+    let mut invalidated: Vec<String> = Vec::new();
+    while let Ok(message) = invalidations.get_message() {
+        invalidated.extend(message.get_payload::<Vec<String>>().unwrap());
+    }
+    invalidated.sort();
+    let mut evicted = keys.clone();
+    evicted.sort();
+    assert_eq!(invalidated, evicted, "each evicted key invalidated once");
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(size, 0);
+}
