@@ -674,6 +674,19 @@ enum Step {
     Stored(usize),
 }
 
+/// COMMAND GETKEYS for GEORADIUS/GEORADIUSBYMEMBER, from Redis 7.0's key specs: the
+/// source, then the key after the first STORE, then the one after the first STOREDIST,
+/// each keyword searched from the first argument after the unit (a keyword as the last
+/// argument names nothing).
+pub fn key_positions(name: &str, args: &[Vec<u8>]) -> Vec<usize> {
+    let startfrom = if name == "georadius" { 6 } else { 5 };
+    let mut positions = vec![1];
+    for keyword in ["STORE", "STOREDIST"] {
+        positions.extend(super::after_keyword(args, keyword, startfrom));
+    }
+    positions
+}
+
 /// The cores a search may write: GEOSEARCHSTORE's destination, or every key that follows
 /// a STORE/STOREDIST word (the parse, on the source's core, decides which one counts).
 fn store_cores(argv: &Argv, form: Form, cores: usize) -> Vec<usize> {
