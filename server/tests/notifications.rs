@@ -407,6 +407,9 @@ const HYPERLOGLOGS: &[&str] = &[
     "SET @0str v",
     "PFADD @0str a",
     "PFMERGE @1hm2 @0str",
+    "PFCOUNT @1nx @0nx",
+    "PFMERGE @0new @1nx @0h",
+    "PFMERGE @1new2 @0nx @1h2",
 ];
 
 #[test]
@@ -448,6 +451,8 @@ const SORTS_AND_BLOCKING: &[&str] = &[
     "SORT @0l STORE @0sl",
     "SORT @1nolist STORE @1sl",
     "SORT @1nolist STORE @1sl",
+    "SORT @0l STORE @1sl",
+    "SORT @0nolist STORE @1sl",
     "ZADD @0z 1 a 2 b",
     "ZADD @1z 3 c",
     "BZPOPMIN @1none @0z 5",

@@ -209,6 +209,12 @@ impl Merged {
     }
 }
 
+/// A key's first position among `keys`, to order the events of keys read core by core.
+fn argument_rank(keys: &[Vec<u8>]) -> impl Fn(&[u8]) -> usize {
+    let keys = keys.to_vec();
+    move |key| keys.iter().position(|k| k == key).unwrap_or(usize::MAX)
+}
+
 /// Keys by the core owning them, each with its argument position.
 fn by_core(keys: &[Vec<u8>], cores: usize) -> BTreeMap<usize, Vec<(usize, Vec<u8>)>> {
     let mut groups: BTreeMap<usize, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
@@ -277,6 +283,8 @@ pub fn pfcount(s: &mut Session, argv: Argv) -> Done<'_> {
                     part
                 })
                 .await;
+            // Each core read its keys in turn: misses are raised in argument order.
+            op.sort_events(argument_rank(&keys));
             op.finish().await;
             merged.absorb(part);
             hll::count_registers(&merged.result()?.max)
@@ -335,19 +343,43 @@ pub fn pfmerge(s: &mut Session, argv: Argv) -> Done<'_> {
         let (cores, db) = (s.core.cores, s.db);
         let final_core = key_core(&keys[0], cores);
         let mut groups = by_core(&keys, cores);
+        let spread = groups.len() > 1;
         let mut op = MultiCore::new(s, groups.keys().copied());
-        let merged = merge_remote(&mut op, db, &mut groups, final_core).await;
+        let mut merged = merge_remote(&mut op, db, &mut groups, final_core).await;
         let local = groups.remove(&final_core).expect("the destination's core");
         let dst = keys[0].clone();
-        let result = op
-            .run(final_core, move |shard| {
+        let result = if spread {
+            // Every core stays held, so the destination's core may read, then store in a
+            // second step: the reads' misses are put in argument order in between, before
+            // the store's own events, as Redis reads every key before it writes.
+            let part = op
+                .run(final_core, move |shard| {
+                    let mut part = Merged::new();
+                    part.read(&mut Ctx::new(shard, db), &local);
+                    part
+                })
+                .await;
+            op.sort_events(argument_rank(&keys));
+            merged.absorb(part);
+            match merged.result() {
+                Ok(merged) => {
+                    op.run(final_core, move |shard| {
+                        store_merge(&mut Ctx::new(shard, db), &dst, &merged)
+                    })
+                    .await
+                }
+                Err(status) => Err(status),
+            }
+        } else {
+            op.run(final_core, move |shard| {
                 let mut ctx = Ctx::new(shard, db);
                 let mut part = Merged::new();
                 part.read(&mut ctx, &local);
                 part.absorb(merged);
                 store_merge(&mut ctx, &dst, &part.result()?)
             })
-            .await;
+            .await
+        };
         op.finish().await;
         result?;
         s.reply().ok();
