@@ -288,7 +288,9 @@ pub fn table() -> &'static Table {
 pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec<usize>, ()>> {
     let numkeys_at = match spec.name {
         "sort" => return Some(Ok(sort::key_positions(args))),
-        "xread" | "xreadgroup" => return Some(stream_read::key_positions(spec.name, args)),
+        "xread" | "xreadgroup" => {
+            return Some(stream_read::key_positions(spec.name, args).ok_or(()))
+        }
         "georadius" | "georadiusbymember" => return Some(Ok(geo::key_positions(spec.name, args))),
         "zmpop" | "lmpop" => 1,
         "bzmpop" | "blmpop" => 2,

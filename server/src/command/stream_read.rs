@@ -193,17 +193,14 @@ fn check_key(
 
 /// COMMAND GETKEYS for XREAD/XREADGROUP, from Redis 7.0's key spec (keyword STREAMS from
 /// argument 1 or 4, then the first half of what follows), not from a parse: Redis answers
-/// `XREAD STREAMS a b 0` with `a`, and finds the keyword even as COUNT's argument. Err
+/// `XREAD STREAMS a b 0` with `a`, and finds the keyword even as COUNT's argument. None
 /// when no key is found (Redis's "Invalid arguments specified for command").
-pub fn key_positions(name: &str, args: &[Vec<u8>]) -> Result<Vec<usize>, ()> {
+pub fn key_positions(name: &str, args: &[Vec<u8>]) -> Option<Vec<usize>> {
     let startfrom = if name == "xreadgroup" { 4 } else { 1 };
-    let first = super::after_keyword(args, "STREAMS", startfrom).ok_or(())?;
+    let first = super::after_keyword(args, "STREAMS", startfrom)?;
     // Keys are the first half of the arguments after the keyword (limit 2).
     let keys = (args.len() - first) / 2;
-    if keys == 0 {
-        return Err(());
-    }
-    Ok((first..first + keys).collect())
+    (keys > 0).then(|| (first..first + keys).collect())
 }
 
 /// Serves one key: the `[entries]` reply for it when it has something for the reader.
