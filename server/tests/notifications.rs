@@ -9,6 +9,11 @@
 //!   order, with every class on (`KEA` plus `n` and `m`), for keys on either core and
 //!   for commands whose keys span both cores (MSET, RENAME, SMOVE, LMOVE, SUNIONSTORE,
 //!   ZUNIONSTORE, COPY, MULTI/EXEC, EVAL);
+//! - the same comparison per family of newer commands: streams (XADD ... XGROUP, consumers
+//!   created by XREADGROUP/XCLAIM/XAUTOCLAIM), HyperLogLog, geo stores, SORT ... STORE,
+//!   and blocking pops and stream reads served at once or later (`blocked | push` lines);
+//! - eviction raises `evicted` on both cores and invalidates the keys tracking clients
+//!   read;
 //! - each class alone (with K or E) lets through only its own events, and nothing is
 //!   published without K or E;
 //! - the active expiry cycle raises `expired` on both cores for keys nobody reads;
