@@ -9,6 +9,11 @@
 //!   order, with every class on (`KEA` plus `n` and `m`), for keys on either core and
 //!   for commands whose keys span both cores (MSET, RENAME, SMOVE, LMOVE, SUNIONSTORE,
 //!   ZUNIONSTORE, COPY, MULTI/EXEC, EVAL);
+//! - the same comparison per family of newer commands: streams (XADD ... XGROUP, consumers
+//!   created by XREADGROUP/XCLAIM/XAUTOCLAIM), HyperLogLog, geo stores, SORT ... STORE,
+//!   and blocking pops and stream reads served at once or later (`blocked | push` lines);
+//! - eviction raises `evicted` on both cores and invalidates the keys tracking clients
+//!   read;
 //! - each class alone (with K or E) lets through only its own events, and nothing is
 //!   published without K or E;
 //! - the active expiry cycle raises `expired` on both cores for keys nobody reads;
@@ -252,8 +257,26 @@ const SCRIPT: &[&str] = &[
     "EVAL redis.call('set',KEYS[1],'v');redis.call('del',KEYS[1]) 1 @0ev",
 ];
 
+/// Runs one script line: a plain command, or `blocked | push` where a second client
+/// runs `blocked` (a blocking command) first and `push` serves it while it waits.
+fn play(con: &mut redis::Connection, url: &str, line: &str) {
+    let Some((blocked, push)) = line.split_once(" | ") else {
+        run(con, &words(line));
+        return;
+    };
+    let (url, blocked) = (url.to_owned(), words(blocked));
+    let waiter = std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        run(&mut con, &blocked)
+    });
+    // Long enough for the waiter to be blocked before the push arrives.
+    std::thread::sleep(Duration::from_millis(200));
+    run(con, &words(push));
+    waiter.join().unwrap();
+}
+
 /// Each line's events, as redis-server emits them.
-fn redis_streams() -> Option<Vec<Vec<Event>>> {
+fn redis_streams(script: &[&str]) -> Option<Vec<Vec<Event>>> {
     let redis = RedisServer::start(&["--notify-keyspace-events", "KEAnm"])?;
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let mut con = redis::Client::open(url.as_str())
@@ -261,22 +284,21 @@ fn redis_streams() -> Option<Vec<Vec<Event>>> {
         .get_connection()
         .unwrap();
     let mut watch = watcher(&url);
-    let streams = SCRIPT
+    let streams = script
         .iter()
         .map(|line| {
-            run(&mut con, &words(line));
+            play(&mut con, &url, line);
             drain(&mut watch, Duration::from_millis(50))
         })
         .collect();
     Some(streams)
 }
 
-#[test]
-fn every_command_emits_what_redis_emits_to_subscribers_on_both_cores() {
-    let Some(expected) = redis_streams() else {
-        eprintln!("redis-server is not installed: nothing to compare with");
-        return;
-    };
+/// Plays `script` on redis-server and on Holdfast (`--threads 2`) with every class on,
+/// watched by subscribers on both cores. Returns the lines whose events differ, and how
+/// many events redis-server raised; None when redis-server is not installed.
+fn compare_with_redis(script: &[&str]) -> Option<(Vec<String>, usize)> {
+    let expected = redis_streams(script)?;
     let server = Server::start();
     let mut con = server.client();
     let _: () = redis::cmd("CONFIG")
@@ -288,8 +310,8 @@ fn every_command_emits_what_redis_emits_to_subscribers_on_both_cores() {
     // Connections land on either core: several watchers cover both.
     let mut watchers: Vec<_> = (0..4).map(|_| watcher(&server.url())).collect();
     let mut mismatches = Vec::new();
-    for (line, want) in SCRIPT.iter().zip(&expected) {
-        run(&mut con, &words(line));
+    for (line, want) in script.iter().zip(&expected) {
+        play(&mut con, &server.url(), line);
         for (n, watch) in watchers.iter_mut().enumerate() {
             let got = receive(watch, want.len(), Duration::from_millis(30));
             if &got != want {
@@ -299,11 +321,162 @@ fn every_command_emits_what_redis_emits_to_subscribers_on_both_cores() {
             }
         }
     }
+    Some((mismatches, expected.iter().map(Vec::len).sum()))
+}
+
+/// `compare_with_redis`, asserting no line differs and the script raised at least `min`
+/// events (on keyspace and keyevent channels both).
+fn assert_same_events_as_redis(script: &[&str], min: usize) {
+    let Some((mismatches, raised)) = compare_with_redis(script) else {
+        eprintln!("redis-server is not installed: nothing to compare with");
+        return;
+    };
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-    assert!(
-        expected.iter().map(Vec::len).sum::<usize>() > 150,
-        "the script exercises too little"
-    );
+    assert!(raised >= min, "the script exercises too little: {raised}");
+}
+
+#[test]
+fn every_command_emits_what_redis_emits_to_subscribers_on_both_cores() {
+    assert_same_events_as_redis(SCRIPT, 151);
+}
+
+/// Stream commands: every event of t_stream.c, with the conditions Redis raises it
+/// under (nothing trimmed, nothing deleted, consumer already there, ...).
+const STREAMS: &[&str] = &[
+    "XADD @0x 1-1 a 1",
+    "XADD @0x MAXLEN 1 2-1 b 2",
+    "XADD @1x2 NOMKSTREAM * a 1",
+    "XADD @0x 1-0 a 1",
+    "XADD @1x 5-1 a 1 b 2",
+    "XADD @1x MAXLEN = 5 6-1 a 1",
+    "XTRIM @0x MAXLEN 5",
+    "XTRIM @0x MAXLEN 0",
+    "XTRIM @1nothing MAXLEN 0",
+    "XADD @0x 3-1 a 1",
+    "XDEL @0x 9-9",
+    "XDEL @0x 3-1 9-9",
+    "XDEL @1nothing 1-1",
+    "XSETID @0x 5-0",
+    "XSETID @1nothing 5-0",
+    "XGROUP CREATE @0x g 0",
+    "XGROUP CREATE @0x g 0",
+    "XGROUP CREATE @1x3 g $ MKSTREAM",
+    "XGROUP CREATE @1x4 g 0",
+    "XGROUP SETID @0x g 0",
+    "XGROUP SETID @0x nogroup 0",
+    "XGROUP CREATECONSUMER @0x g c1",
+    "XGROUP CREATECONSUMER @0x g c1",
+    "XADD @0x 6-0 a 1",
+    "XADD @0x 7-0 a 1",
+    "XREADGROUP GROUP g c2 COUNT 1 STREAMS @0x >",
+    "XREADGROUP GROUP g c2 STREAMS @0x >",
+    "XREADGROUP GROUP g c3 STREAMS @0x 0",
+    "XREADGROUP GROUP g c9 STREAMS @0x >",
+    "XCLAIM @0x g c4 0 6-0",
+    "XCLAIM @0x g c5 0 9-9",
+    "XAUTOCLAIM @0x g c6 0 0",
+    "XAUTOCLAIM @0x g c7 3600000 0",
+    "XGROUP DELCONSUMER @0x g c1",
+    "XGROUP DELCONSUMER @0x g nope",
+    "XGROUP DESTROY @0x g",
+    "XGROUP DESTROY @0x g",
+    "XADD @0x MAXLEN 0 8-0 x 1",
+    "XREAD STREAMS @0x @1x 0 0",
+    "XGROUP CREATE @0y g 0 MKSTREAM",
+    "XGROUP CREATE @1x g 0",
+    "XADD @0y 1-1 a 1",
+    "XREADGROUP GROUP g both STREAMS @0y @1x > >",
+    "XREADGROUP GROUP g both STREAMS @0y @1x > >",
+    "DEL @0x @1x @1x3 @0y",
+];
+
+#[test]
+fn stream_commands_emit_what_redis_emits() {
+    assert_same_events_as_redis(STREAMS, 60);
+}
+
+/// HyperLogLog: `pfadd` (class $) from PFADD when a register changed or the key was
+/// created, and from every PFMERGE; PFCOUNT raises only misses.
+const HYPERLOGLOGS: &[&str] = &[
+    "PFADD @0h a b",
+    "PFADD @0h a",
+    "PFADD @1h2",
+    "PFADD @1h2",
+    "PFCOUNT @0h",
+    "PFCOUNT @0h @1h2",
+    "PFADD @1hx a c",
+    "PFMERGE @0hm @0h @1hx",
+    "PFMERGE @0hm @1hx",
+    "PFMERGE @1hm2",
+    "PFCOUNT @0hm @1missing",
+    "SET @0str v",
+    "PFADD @0str a",
+    "PFMERGE @1hm2 @0str",
+    "PFCOUNT @1nx @0nx",
+    "PFMERGE @0new @1nx @0h",
+    "PFMERGE @1new2 @0nx @1h2",
+];
+
+#[test]
+fn hyperloglog_commands_emit_what_redis_emits() {
+    assert_same_events_as_redis(HYPERLOGLOGS, 20);
+}
+
+/// Geo: GEOADD is ZADD underneath; a store raises `geosearchstore`/`georadiusstore`, or
+/// `del` when it empties an existing destination; source and destination on either core.
+const GEO: &[&str] = &[
+    "GEOADD @0g 1 2 m1 3 4 m2",
+    "GEOADD @0g 1 2 m1",
+    "GEOADD @0g XX CH 5 6 m1",
+    "GEOADD @0g NX 5 6 m1",
+    "GEOADD @1nothing XX 1 2 m",
+    "GEOSEARCHSTORE @1gd @0g FROMLONLAT 1 2 BYRADIUS 1000 km",
+    "GEOSEARCHSTORE @0gd @0g FROMLONLAT 1 2 BYRADIUS 1000 km STOREDIST",
+    "GEOSEARCHSTORE @1gd @0g FROMLONLAT 100 50 BYRADIUS 1 km",
+    "GEOSEARCHSTORE @1gd @0g FROMLONLAT 100 50 BYRADIUS 1 km",
+    "GEOSEARCHSTORE @0gd @1nogeo FROMLONLAT 1 2 BYRADIUS 1 km",
+    "GEORADIUS @0g 1 2 1000 km STORE @1gr",
+    "GEORADIUS @0g 100 50 1 km STORE @1gr",
+    "GEORADIUSBYMEMBER @0g m1 1000 km STOREDIST @0gr2",
+    "GEORADIUSBYMEMBER @0g m2 1 km STOREDIST @0gr2",
+    "GEORADIUS @1nogeo 1 2 1 km STORE @0gr2",
+    "GEORADIUS_RO @0g 1 2 1000 km",
+];
+
+#[test]
+fn geo_commands_emit_what_redis_emits() {
+    assert_same_events_as_redis(GEO, 20);
+}
+
+/// SORT ... STORE, and the blocking pops: served at once, and served later by a write
+/// (`blocked | push`), for XREAD/XREADGROUP too; keys on both cores.
+const SORTS_AND_BLOCKING: &[&str] = &[
+    "RPUSH @0l 3 1 2",
+    "SORT @0l STORE @1sl",
+    "SORT @0l STORE @0sl",
+    "SORT @1nolist STORE @1sl",
+    "SORT @1nolist STORE @1sl",
+    "SORT @0l STORE @1sl",
+    "SORT @0nolist STORE @1sl",
+    "ZADD @0z 1 a 2 b",
+    "ZADD @1z 3 c",
+    "BZPOPMIN @1none @0z 5",
+    "BZPOPMAX @0z 5",
+    "ZADD @0z 1 a 2 b",
+    "BZMPOP 5 2 @0z @1z MIN COUNT 5",
+    "BZMPOP 5 2 @1z @0z MAX COUNT 1",
+    "BZPOPMIN @0bz 5 | ZADD @0bz 1 a",
+    "BZPOPMAX @1bz @0bz2 5 | ZADD @0bz2 1 a 2 b",
+    "BZMPOP 5 2 @0bz @1bz MAX COUNT 1 | ZADD @1bz 1 a",
+    "XREAD BLOCK 5000 STREAMS @0bs $ | XADD @0bs 1-1 a 1",
+    "XGROUP CREATE @1bs g $ MKSTREAM",
+    "XREADGROUP GROUP g c BLOCK 5000 STREAMS @1bs > | XADD @1bs 1-1 a 1",
+    "XREADGROUP GROUP g c BLOCK 5000 STREAMS @1bs > | XADD @1bs MAXLEN 0 2-1 a 1",
+];
+
+#[test]
+fn sort_store_and_blocked_commands_emit_what_redis_emits() {
+    assert_same_events_as_redis(SORTS_AND_BLOCKING, 40);
 }
 
 /// One command per class and the events it raises with every class on.
@@ -542,4 +715,80 @@ fn a_blocked_pop_served_by_a_push_raises_redis_events_in_order() {
         receive(&mut watch, want.len(), Duration::from_millis(100)),
         want
     );
+}
+
+/// Keys removed for maxmemory raise `evicted` (class e) on both cores, each key once, and
+/// a client tracking them is told each one is invalid, as Redis's performEvictions does
+/// (signalModifiedKey, then the event). With maxmemory 1 the cron evicts every key.
+#[test]
+fn eviction_raises_evicted_and_invalidates_tracked_keys_on_both_cores() {
+    let server = Server::start_with(&["--threads", "2", "--durability", "none"]);
+    let mut con = server.client();
+    let config = |con: &mut redis::Connection, name: &str, value: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(con)
+            .unwrap();
+    };
+    config(&mut con, "notify-keyspace-events", "KEe");
+    config(&mut con, "maxmemory-policy", "allkeys-random");
+    let keys: Vec<String> = (0..10)
+        .flat_map(|i| [key_on(0, &format!("ev{i}:")), key_on(1, &format!("ev{i}:"))])
+        .collect();
+    for key in &keys {
+        let _: () = redis::cmd("SET").arg(key).arg("v").query(&mut con).unwrap();
+    }
+    // A RESP2 tracking client redirecting its invalidations to a subscriber.
+    let mut listener = server.client();
+    let listener_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut listener).unwrap();
+    let mut invalidations = listener.as_pubsub();
+    invalidations.subscribe("__redis__:invalidate").unwrap();
+    invalidations
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut reader = server.client();
+    let _: () = redis::cmd("CLIENT")
+        .arg("TRACKING")
+        .arg("on")
+        .arg("REDIRECT")
+        .arg(listener_id)
+        .query(&mut reader)
+        .unwrap();
+    for key in &keys {
+        let _: String = redis::cmd("GET").arg(key).query(&mut reader).unwrap();
+    }
+    let mut watchers: Vec<_> = (0..2).map(|_| watcher(&server.url())).collect();
+
+    config(&mut con, "maxmemory", "1");
+    let mut want: Vec<Event> = Vec::new();
+    for key in &keys {
+        want.push((format!("__keyspace@0__:{key}"), "evicted".into()));
+        want.push(("__keyevent@0__:evicted".into(), key.clone()));
+    }
+    want.sort();
+    for watch in &mut watchers {
+        let got = receive(watch, want.len(), Duration::from_millis(300));
+        // Each key's keyspace event comes right before its keyevent one.
+        for pair in got.chunks(2) {
+            let key = pair[0].0.strip_prefix("__keyspace@0__:").unwrap_or("?");
+            assert_eq!(pair[1], ("__keyevent@0__:evicted".into(), key.into()));
+        }
+        let mut got = got;
+        got.sort();
+        assert_eq!(got, want);
+    }
+    config(&mut con, "maxmemory", "0");
+
+    let mut invalidated: Vec<String> = Vec::new();
+    while let Ok(message) = invalidations.get_message() {
+        invalidated.extend(message.get_payload::<Vec<String>>().unwrap());
+    }
+    invalidated.sort();
+    let mut evicted = keys.clone();
+    evicted.sort();
+    assert_eq!(invalidated, evicted, "each evicted key invalidated once");
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(size, 0);
 }

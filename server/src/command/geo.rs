@@ -24,6 +24,7 @@ use super::zset_range::score_arg;
 use super::{flags::*, Handler, KeySpec, Spec, Status, ONE_KEY};
 use crate::core::multi::MultiCore;
 use crate::resp::{Proto, Reply};
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::Value;
 use crate::shard::zset::Zset;
@@ -158,6 +159,10 @@ fn geoadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
             outcome
         }
     };
+    // GEOADD is Redis's ZADD underneath: `zadd` when anything was added or moved.
+    if added + changed > 0 {
+        ctx.notify(class::ZSET, "zadd", key);
+    }
     reply.int(if ch { added + changed } else { added });
     Ok(())
 }
@@ -614,11 +619,14 @@ fn reply_points(reply: &mut Reply, found: &Found) {
 }
 
 /// Replaces the destination with the points (score: the geohash, or the distance in the
-/// unit with STOREDIST), or deletes it when there are none; the count stored.
-fn store_points(ctx: &mut Ctx, store: &Store, found: &Found) -> usize {
+/// unit with STOREDIST), or deletes it when there are none; the count stored. `event`
+/// is what Redis raises for the store (`geosearchstore` or `georadiusstore`).
+fn store_points(ctx: &mut Ctx, store: &Store, found: &Found, event: &'static str) -> usize {
     let points = found.points.as_deref().unwrap_or_default();
     if points.is_empty() {
-        ctx.delete(&store.key);
+        if ctx.delete(&store.key) {
+            ctx.notify(class::GENERIC, "del", &store.key);
+        }
         return 0;
     }
     let mut seen = std::collections::HashSet::with_capacity(points.len());
@@ -636,6 +644,7 @@ fn store_points(ctx: &mut Ctx, store: &Store, found: &Found) -> usize {
         .collect();
     let zset = Zset::build(elements, limits(ctx));
     ctx.set(&store.key, Value::Zset(zset), 0);
+    ctx.notify(class::ZSET, event, &store.key);
     points.len()
 }
 
@@ -665,6 +674,19 @@ enum Step {
     Stored(usize),
 }
 
+/// COMMAND GETKEYS for GEORADIUS/GEORADIUSBYMEMBER, from Redis 7.0's key specs: the
+/// source, then the key after the first STORE, then the one after the first STOREDIST,
+/// each keyword searched from the first argument after the unit (a keyword as the last
+/// argument names nothing).
+pub fn key_positions(name: &str, args: &[Vec<u8>]) -> Vec<usize> {
+    let startfrom = if name == "georadius" { 6 } else { 5 };
+    let mut positions = vec![1];
+    for keyword in ["STORE", "STOREDIST"] {
+        positions.extend(super::after_keyword(args, keyword, startfrom));
+    }
+    positions
+}
+
 /// The cores a search may write: GEOSEARCHSTORE's destination, or every key that follows
 /// a STORE/STOREDIST word (the parse, on the source's core, decides which one counts).
 fn store_cores(argv: &Argv, form: Form, cores: usize) -> Vec<usize> {
@@ -683,6 +705,10 @@ async fn search_multi(s: &mut Session, argv: Argv, form: Form) -> Result<(), Sta
     let (cores, db) = (s.core.cores, s.db);
     let source_core = key_core(&argv[form.source_at()], cores);
     let targets = store_cores(&argv, form, cores);
+    let event = match form {
+        Form::SearchStore => "geosearchstore",
+        _ => "georadiusstore",
+    };
     let mut op = MultiCore::new(s, targets.iter().copied().chain([source_core]));
     let step = op
         .run(source_core, move |shard| {
@@ -691,7 +717,7 @@ async fn search_multi(s: &mut Session, argv: Argv, form: Form) -> Result<(), Sta
             let found = search(&mut ctx, &words, form)?;
             match &found.options.store {
                 Some(store) if key_core(&store.key, cores) == source_core => {
-                    Ok(Step::Stored(store_points(&mut ctx, store, &found)))
+                    Ok(Step::Stored(store_points(&mut ctx, store, &found, event)))
                 }
                 _ => Ok::<_, Status>(Step::Found(found)),
             }
@@ -703,7 +729,7 @@ async fn search_multi(s: &mut Session, argv: Argv, form: Form) -> Result<(), Sta
             let target = key_core(&store.key, cores);
             let stored = op
                 .run(target, move |shard| {
-                    store_points(&mut Ctx::new(shard, db), &store, &found)
+                    store_points(&mut Ctx::new(shard, db), &store, &found, event)
                 })
                 .await;
             Ok(Step::Stored(stored))

@@ -20,6 +20,7 @@ use super::{flags::*, Handler, KeySpec, Spec, Status, ALL_KEYS, NO_KEYS, ONE_KEY
 use crate::core::multi::MultiCore;
 use crate::resp::Reply;
 use crate::shard::hll::{self, Corrupt, REGISTERS};
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::Value;
 use crate::shard::{Ctx, Rng, Shard};
@@ -97,6 +98,7 @@ fn pfadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         hll::invalidate(&mut value);
         ctx.set(key, Value::Str(value), 0);
         mark_raw(ctx, key);
+        ctx.notify(class::STRING, "pfadd", key);
         reply.int(1);
         return Ok(());
     };
@@ -119,6 +121,9 @@ fn pfadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         hll::invalidate(value);
     }
     entry.edited_in_place = true;
+    if updated {
+        ctx.notify(class::STRING, "pfadd", key);
+    }
     reply.int(updated as i64);
     Ok(())
 }
@@ -204,6 +209,12 @@ impl Merged {
     }
 }
 
+/// A key's first position among `keys`, to order the events of keys read core by core.
+fn argument_rank(keys: &[Vec<u8>]) -> impl Fn(&[u8]) -> usize {
+    let keys = keys.to_vec();
+    move |key| keys.iter().position(|k| k == key).unwrap_or(usize::MAX)
+}
+
 /// Keys by the core owning them, each with its argument position.
 fn by_core(keys: &[Vec<u8>], cores: usize) -> BTreeMap<usize, Vec<(usize, Vec<u8>)>> {
     let mut groups: BTreeMap<usize, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
@@ -272,6 +283,8 @@ pub fn pfcount(s: &mut Session, argv: Argv) -> Done<'_> {
                     part
                 })
                 .await;
+            // Each core read its keys in turn: misses are raised in argument order.
+            op.sort_events(argument_rank(&keys));
             op.finish().await;
             merged.absorb(part);
             hll::count_registers(&merged.result()?.max)
@@ -317,6 +330,8 @@ fn store_merge(ctx: &mut Ctx, dst: &[u8], merged: &Merged) -> Result<(), Status>
             mark_raw(ctx, dst);
         }
     }
+    // Redis names PFMERGE's event `pfadd`, raised even when no register changed.
+    ctx.notify(class::STRING, "pfadd", dst);
     Ok(())
 }
 
@@ -328,19 +343,43 @@ pub fn pfmerge(s: &mut Session, argv: Argv) -> Done<'_> {
         let (cores, db) = (s.core.cores, s.db);
         let final_core = key_core(&keys[0], cores);
         let mut groups = by_core(&keys, cores);
+        let spread = groups.len() > 1;
         let mut op = MultiCore::new(s, groups.keys().copied());
-        let merged = merge_remote(&mut op, db, &mut groups, final_core).await;
+        let mut merged = merge_remote(&mut op, db, &mut groups, final_core).await;
         let local = groups.remove(&final_core).expect("the destination's core");
         let dst = keys[0].clone();
-        let result = op
-            .run(final_core, move |shard| {
+        let result = if spread {
+            // Every core stays held, so the destination's core may read, then store in a
+            // second step: the reads' misses are put in argument order in between, before
+            // the store's own events, as Redis reads every key before it writes.
+            let part = op
+                .run(final_core, move |shard| {
+                    let mut part = Merged::new();
+                    part.read(&mut Ctx::new(shard, db), &local);
+                    part
+                })
+                .await;
+            op.sort_events(argument_rank(&keys));
+            merged.absorb(part);
+            match merged.result() {
+                Ok(merged) => {
+                    op.run(final_core, move |shard| {
+                        store_merge(&mut Ctx::new(shard, db), &dst, &merged)
+                    })
+                    .await
+                }
+                Err(status) => Err(status),
+            }
+        } else {
+            op.run(final_core, move |shard| {
                 let mut ctx = Ctx::new(shard, db);
                 let mut part = Merged::new();
                 part.read(&mut ctx, &local);
                 part.absorb(merged);
                 store_merge(&mut ctx, &dst, &part.result()?)
             })
-            .await;
+            .await
+        };
         op.finish().await;
         result?;
         s.reply().ok();

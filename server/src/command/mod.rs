@@ -288,6 +288,10 @@ pub fn table() -> &'static Table {
 pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec<usize>, ()>> {
     let numkeys_at = match spec.name {
         "sort" => return Some(Ok(sort::key_positions(args))),
+        "xread" | "xreadgroup" => {
+            return Some(stream_read::key_positions(spec.name, args).ok_or(()))
+        }
+        "georadius" | "georadiusbymember" => return Some(Ok(geo::key_positions(spec.name, args))),
         "zmpop" | "lmpop" => 1,
         "bzmpop" | "blmpop" => 2,
         _ => return None,
@@ -302,6 +306,15 @@ pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec
             .map(|n| (numkeys_at + 1..numkeys_at + 1 + n).collect())
             .ok_or(()),
     )
+}
+
+/// Redis's key-spec search by keyword (getKeysUsingKeySpecs): the position right after
+/// the first `keyword` at or after `startfrom`. Redis never examines the last argument
+/// there (a keyword with nothing after it names no key).
+pub fn after_keyword(args: &[Vec<u8>], keyword: &str, startfrom: usize) -> Option<usize> {
+    (startfrom..args.len().saturating_sub(1))
+        .find(|&at| args::is(&args[at], keyword))
+        .map(|at| at + 1)
 }
 
 /// Redis's reply to an unknown command: the name cut at 128 bytes, then arguments while

@@ -24,6 +24,7 @@ use super::{flags::*, Handler, Spec, Status, ONE_KEY};
 use crate::core::multi::MultiCore;
 use crate::resp::Reply;
 use crate::shard::list::{End, List};
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::value::Value;
 use crate::shard::Ctx;
@@ -433,7 +434,9 @@ fn output(options: &Options, loaded: &Loaded, order: &[usize], gets: Values) -> 
 /// deleted when the result is empty.
 fn store(ctx: &mut Ctx, dst: &[u8], result: &Values) {
     if result.is_empty() {
-        ctx.delete(dst);
+        if ctx.delete(dst) {
+            ctx.notify(class::GENERIC, "del", dst);
+        }
         return;
     }
     let fill = fill(ctx);
@@ -442,6 +445,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], result: &Values) {
         list.push(End::Right, value.as_deref().unwrap_or(b""), fill);
     }
     ctx.set(dst, Value::List(list), 0);
+    ctx.notify(class::LIST, "sortstore", dst);
 }
 
 fn reply_result(reply: &mut Reply, result: &Values) {

@@ -17,6 +17,7 @@
 use super::args::{is, parse_i64, Args};
 use super::{flags::*, Handler, KeySpec, Spec, Status, NO_KEYS, ONE_KEY};
 use crate::resp::Reply;
+use crate::shard::notify::class;
 use crate::shard::stream::{EntryRef, Stream, StreamId, StreamLimits, Trim};
 use crate::shard::value::{parse_i64_strict, Value};
 use crate::shard::Ctx;
@@ -375,7 +376,12 @@ fn xadd(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
     }
     let stream = write(ctx, key)?.expect("present or just created");
     stream.append(id, &pairs, limits);
-    let (_, exact) = apply_trim(stream, &parsed.trim);
+    let (trimmed, exact) = apply_trim(stream, &parsed.trim);
+    // Redis raises `xadd`, then `xtrim` only when the trim removed entries.
+    ctx.notify(class::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.notify(class::STREAM, "xtrim", key);
+    }
     log_xadd(ctx, args, &parsed, id, exact, fields_at);
     crate::shard::blocking::key_pushed(ctx, key);
     reply.bulk(id.text().as_bytes());
@@ -428,6 +434,9 @@ fn xtrim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         return Ok(());
     };
     let (removed, exact) = apply_trim(stream, &parsed.trim);
+    if removed > 0 {
+        ctx.notify(class::STREAM, "xtrim", key);
+    }
     if let Some(exact) = exact {
         let mut logged = vec![b"XTRIM".to_vec(), key.to_vec()];
         logged.extend(exact);
@@ -454,6 +463,9 @@ fn xdel(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status>
             deleted += 1;
             stream.max_deleted_id = stream.max_deleted_id.max(id);
         }
+    }
+    if deleted > 0 {
+        ctx.notify(class::STREAM, "xdel", key);
     }
     reply.int(deleted);
     Ok(())
@@ -556,6 +568,7 @@ fn xsetid(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
     if let Some(max) = max_deleted {
         stream.max_deleted_id = max;
     }
+    ctx.notify(class::STREAM, "xsetid", key);
     reply.ok();
     Ok(())
 }

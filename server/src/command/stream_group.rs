@@ -14,6 +14,7 @@ use super::stream::{
 use super::stream_info::no_group_for_key;
 use super::Status;
 use crate::resp::Reply;
+use crate::shard::notify::class;
 use crate::shard::stream::{Group, Nack, Stream, StreamId, ENTRIES_READ_INVALID};
 use crate::shard::value::Value;
 use crate::shard::Ctx;
@@ -132,10 +133,12 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Resul
         let group = stream.groups.get_mut(name).expect("checked above");
         group.last_id = id;
         group.entries_read = entries_read;
+        ctx.notify(class::STREAM, "xgroup-setid", key);
         reply.ok();
     } else if is(sub, "DESTROY") {
         let destroyed = stream.groups.remove(name).is_some();
         if destroyed {
+            ctx.notify(class::STREAM, "xgroup-destroy", key);
             // Its blocked XREADGROUP clients get -NOGROUP when served (stream_read.rs).
             crate::shard::blocking::key_pushed(ctx, key);
         }
@@ -145,10 +148,18 @@ pub(super) fn xgroup(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Resul
         let stream = write(ctx, key)?.expect("checked above");
         let group = stream.groups.get_mut(name).expect("checked above");
         let (_, created) = group.consumer(args.get(4), now_ms);
+        if created {
+            ctx.notify(class::STREAM, "xgroup-createconsumer", key);
+        }
         reply.int(created as i64);
     } else {
         let group = stream.groups.get_mut(name).expect("checked above");
-        reply.int(delete_consumer(group, args.get(4)) as i64);
+        let existed = group.consumers.contains_key(args.get(4));
+        let pending = delete_consumer(group, args.get(4));
+        if existed {
+            ctx.notify(class::STREAM, "xgroup-delconsumer", key);
+        }
+        reply.int(pending as i64);
     }
     Ok(())
 }
@@ -188,6 +199,7 @@ fn xgroup_create(
     stream
         .groups
         .insert(name.to_vec(), Group::new(id, entries_read));
+    ctx.notify(class::STREAM, "xgroup-create", key);
     reply.ok();
     Ok(())
 }
@@ -432,6 +444,8 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Resul
         _ => now_ms,
     };
     let mut claimed = Vec::new();
+    // Redis creates the claiming consumer when it first claims an entry.
+    let mut created_consumer = false;
     for id in ids {
         let exists = stream.get(id).is_some();
         let group = stream.groups.get_mut(name).expect("checked");
@@ -459,7 +473,9 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Resul
             },
             None => continue,
         };
-        group.consumer(consumer, now_ms).0.seen_ms = now_ms;
+        let (claimer, created) = group.consumer(consumer, now_ms);
+        claimer.seen_ms = now_ms;
+        created_consumer |= created;
         let delivery_count = match options.retry_count {
             Some(count) => count as u64,
             None if options.just_id => nack.delivery_count,
@@ -480,6 +496,9 @@ pub(super) fn xclaim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Resul
     reply.array(claimed.len());
     for id in claimed {
         reply_claimed(reply, stream, id, options.just_id);
+    }
+    if created_consumer {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
     }
     Ok(())
 }
@@ -517,6 +536,8 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> R
     let (mut claimed, mut deleted) = (Vec::new(), Vec::new());
     let mut cursor = Some(start);
     let mut next = StreamId::MIN;
+    // Redis creates the claiming consumer when it first claims an entry.
+    let mut created_consumer = false;
     while let Some(from) = cursor {
         let group = stream.groups.get_mut(name).expect("checked");
         let Some((&id, nack)) = group.pel.range(from..).next() else {
@@ -540,7 +561,9 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> R
             continue;
         }
         let group = stream.groups.get_mut(name).expect("checked");
-        group.consumer(consumer, now_ms).0.seen_ms = now_ms;
+        let (claimer, created) = group.consumer(consumer, now_ms);
+        claimer.seen_ms = now_ms;
+        created_consumer |= created;
         let delivery_count = delivery_count + !just_id as u64;
         let nack = Nack {
             delivery_ms: now_ms,
@@ -560,6 +583,9 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> R
     reply.array(deleted.len());
     for id in deleted {
         reply.bulk(id.text().as_bytes());
+    }
+    if created_consumer {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
     }
     Ok(())
 }

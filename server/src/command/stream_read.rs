@@ -30,6 +30,7 @@ use crate::core::multi::MultiCore;
 use crate::resp::{Proto, Reply};
 use crate::shard::blocking::Serve;
 use crate::shard::effect;
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::stream::{Nack, Stream, StreamId};
 use crate::shard::value::Value;
@@ -190,6 +191,18 @@ fn check_key(
     })
 }
 
+/// COMMAND GETKEYS for XREAD/XREADGROUP, from Redis 7.0's key spec (keyword STREAMS from
+/// argument 1 or 4, then the first half of what follows), not from a parse: Redis answers
+/// `XREAD STREAMS a b 0` with `a`, and finds the keyword even as COUNT's argument. None
+/// when no key is found (Redis's "Invalid arguments specified for command").
+pub fn key_positions(name: &str, args: &[Vec<u8>]) -> Option<Vec<usize>> {
+    let startfrom = if name == "xreadgroup" { 4 } else { 1 };
+    let first = super::after_keyword(args, "STREAMS", startfrom)?;
+    // Keys are the first half of the arguments after the keyword (limit 2).
+    let keys = (args.len() - first) / 2;
+    (keys > 0).then(|| (first..first + keys).collect())
+}
+
 /// Serves one key: the `[entries]` reply for it when it has something for the reader.
 /// `woken`: a blocked reader served after a write, which Redis serves when the stream's
 /// last ID passed its own (not the last live entry's).
@@ -281,6 +294,9 @@ fn serve_group(
         _ => deliver_new(stream, args, count, now_ms, reply, &mut log),
     }
     log.finish(ctx, now_ms);
+    if created {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
+    }
     true
 }
 

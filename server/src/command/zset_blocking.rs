@@ -23,6 +23,7 @@ use crate::core::multi::MultiCore;
 use crate::resp::{Proto, Reply};
 use crate::shard::blocking::Serve;
 use crate::shard::effect;
+use crate::shard::notify::class;
 use crate::shard::slot::key_core;
 use crate::shard::Ctx;
 use futures::future::LocalBoxFuture;
@@ -68,9 +69,15 @@ fn pop_recorded(
     let entry = ctx.lookup_write(key).expect("live just now");
     let zset = zset_mut(&mut entry.value)?;
     let popped = pop(zset, end, count);
-    if zset.is_empty() {
+    let emptied = zset.is_empty();
+    if emptied {
         // Not a DEL op of its own: the recorded pop deletes the emptied set on replay.
         ctx.db().remove(key);
+    }
+    // Redis's genericZpopCommand, whether served at once or later: the pop, then `del`.
+    ctx.notify(class::ZSET, end.event(), key);
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
     }
     Ok(Some(popped))
 }

@@ -69,6 +69,10 @@ pub fn perform_on(core: &Core, shard: &mut Shard) -> Outcome {
         shard.journal.log_ops(|n| core.global.take_lsns(n), &ops);
         core.wake_shipper();
     }
+    // The `evicted` events and tracking invalidations go out now, ahead of whatever the
+    // command that triggered eviction raises (as Redis evicts before running it).
+    core.notifier.take_from(shard);
+    super::tracking::deliver_from(core, shard);
     if keys > 0 {
         core.latency_event("eviction-cycle", started.elapsed());
     }

@@ -345,6 +345,13 @@ pub fn evict_key(shard: &mut Shard, db: usize, key: &[u8]) -> bool {
         super::effect::del(shard.journal.ops(), db, key);
     }
     shard.stats.evicted_keys += 1;
+    // Redis's performEvictions: signalModifiedKey with no client, then `evicted`.
+    if !shard.tracking.is_empty() {
+        // No client caused this change: NOLOOP spares nobody.
+        shard.tracking.caller = Default::default();
+        shard.tracking.invalidate(key);
+    }
+    shard.notify(db, super::notify::class::EVICTED, "evicted", key);
     true
 }
 
