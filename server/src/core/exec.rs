@@ -77,7 +77,7 @@ pub fn execute_shard(
             core.wake_shipper();
         }
     }
-    core.notifier.take_from(&core.global, shard);
+    core.notifier.take_from(shard);
     let took = started.elapsed();
     core.command_timed(index, spec.flags & flags::FAST != 0, took);
     let mut stats = core.stats.borrow_mut();

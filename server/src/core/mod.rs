@@ -577,6 +577,7 @@ impl Core {
             now_ms,
             crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
         );
+        self.notifier.take_from(&mut shard);
         tracking::deliver_from(self, &mut shard);
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);
@@ -584,8 +585,6 @@ impl Core {
             shard.journal.log_ops(|n| self.global.take_lsns(n), &ops);
             self.wake_shipper();
         }
-        // After the deletes took their LSN: the `expired` events wait for it (notify.rs).
-        self.notifier.take_from(&self.global, &mut shard);
         shard.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;
         drop(shard);
         self.latency_event("expire-cycle", started.elapsed());

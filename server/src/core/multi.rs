@@ -370,10 +370,9 @@ impl Drop for MultiCore {
         // Finished or abandoned, what the steps did raises its events (a nested
         // operation's are the transaction's to deliver).
         if !self.nested {
-            self.core.notifier.push(
-                &self.core.global,
-                std::mem::take(&mut *self.events.borrow_mut()),
-            );
+            self.core
+                .notifier
+                .push(std::mem::take(&mut *self.events.borrow_mut()));
         }
         if self.held.is_empty() || self.nested {
             return;

@@ -16,50 +16,38 @@
 //! raised on different cores by unrelated commands have no order between them, as the
 //! commands themselves have none.
 //!
-//! Durability: an event is a statement that a write happened, so it is delivered only once
-//! the write is durable, as a reply would be (DESIGN.md: no client sees uncommitted
-//! state). Each batch waits in the task for the watermark to pass every LSN handed out
-//! when it was queued (a bound on its own writes' LSNs); if the log fails first, the
-//! events are dropped with the writes they describe.
-//!
 //! Cost while notifications are off: `take_from` tests one empty vector.
 
 use super::mesh::Msg;
 use super::signal::Signal;
-use super::{Core, Global};
+use super::Core;
 use crate::shard::notify::Event;
 use crate::shard::Shard;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[derive(Default)]
 pub struct Notifier {
     pending: RefCell<Vec<Event>>,
-    /// The last LSN handed out when the newest pending event was queued: the pending
-    /// events are delivered once it is durable.
-    pending_lsn: std::cell::Cell<u64>,
     signal: Signal,
 }
 
 impl Notifier {
     /// Queues `events` for delivery after the ones already queued.
-    pub fn push(&self, global: &Global, events: Vec<Event>) {
+    pub fn push(&self, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
         self.pending.borrow_mut().extend(events);
-        let handed_out = global.next_lsn.load(Ordering::Relaxed).saturating_sub(1);
-        self.pending_lsn.set(self.pending_lsn.get().max(handed_out));
         self.signal.raise();
     }
 
     /// Queues the events `shard` raised since they were last taken.
     #[inline]
-    pub fn take_from(&self, global: &Global, shard: &mut Shard) {
+    pub fn take_from(&self, shard: &mut Shard) {
         if !shard.events.is_empty() {
-            self.push(global, shard.take_events());
+            self.push(shard.take_events());
         }
     }
 }
@@ -72,15 +60,6 @@ pub fn spawn(core: &Rc<Core>) {
             core.notifier.signal.wait().await;
             let events = std::mem::take(&mut *core.notifier.pending.borrow_mut());
             if events.is_empty() {
-                continue;
-            }
-            let lsn = core.notifier.pending_lsn.get();
-            let commit = &core.global.commit;
-            if commit.journaled()
-                && lsn > commit.watermark()
-                && core.ring.wait(commit, core.id, lsn).await.is_err()
-            {
-                // The log failed: the writes these events describe may be lost.
                 continue;
             }
             let events = Arc::new(events);
