@@ -16,6 +16,13 @@
 //! raised on different cores by unrelated commands have no order between them, as the
 //! commands themselves have none.
 //!
+//! Durability (a known gap): events go out when raised, before the write they describe is
+//! durable, so a subscriber can see an event for a write a crash then loses (Redis makes
+//! no promise here; DESIGN.md's "no client sees uncommitted state" does). Holding each
+//! core's batches for the watermark was tried and reordered causally related events
+//! raised on two cores (a push and the blocked pop it served), since each core's task
+//! then wakes on its own: doing it right needs one order over every core's batches.
+//!
 //! Cost while notifications are off: `take_from` tests one empty vector.
 
 use super::mesh::Msg;
