@@ -93,6 +93,10 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 12;
     /// Keys found from the arguments rather than fixed positions (SORT's STORE, numkeys).
     pub const MOVABLEKEYS: u32 = 1 << 13;
+    /// Redis's CMD_MAY_REPLICATE: not a write, yet propagated (PUBLISH, PFCOUNT's
+    /// rewrite of the key): read-only scripts refuse it and CLIENT PAUSE WRITE holds it.
+    /// Redis 7.0's COMMAND INFO does not show it, so it is not in NAMES.
+    pub const MAY_REPLICATE: u32 = 1 << 14;
 
     pub const NAMES: [(u32, &str); 14] = [
         (WRITE, "write"),

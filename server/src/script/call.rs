@@ -94,11 +94,13 @@ pub fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
         return error("ERR This Redis command is not allowed from script");
     }
     let write = spec.flags & flags::WRITE != 0;
+    // Redis counts what it may propagate (PUBLISH, PFCOUNT) as a write here.
+    let refused_read_only = write || spec.flags & flags::MAY_REPLICATE != 0;
     let taken = CTX.with(|cell| cell.borrow_mut().take());
     let Some(mut ctx) = taken else {
         return error("ERR redis.call outside of a running script");
     };
-    if write && ctx.read_only {
+    if refused_read_only && ctx.read_only {
         CTX.set(Some(ctx));
         return error("ERR Write commands are not allowed from read-only scripts.");
     }
