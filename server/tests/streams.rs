@@ -538,3 +538,62 @@ fn group_state_survives_a_restart_whether_served_at_once_or_later() {
     assert_eq!(full_info(&mut con, &keys), before);
     assert_eq!(query::<String>(&mut con, &["DEBUG", "DIGEST"]), digest);
 }
+
+/// XGROUP's row carries no flags of its own, as Redis's container (COMMAND INFO shows
+/// none, no keys, `@slow`); its subcommands do, and decide whether a call is a write.
+#[test]
+fn xgroup_flags_are_its_subcommands_and_decide_what_is_logged() {
+    let server = Server::start();
+    let mut con = server.client();
+    let info: Vec<Value> = query(&mut con, &["COMMAND", "INFO", "xgroup"]);
+    let Value::Array(row) = &info[0] else {
+        panic!("COMMAND INFO xgroup: {info:?}")
+    };
+    let text = |value: &Value| match value {
+        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::SimpleString(text) => text.clone(),
+        other => panic!("not text: {other:?}"),
+    };
+    let texts = |value: &Value| match value {
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>(),
+        other => panic!("not an array: {other:?}"),
+    };
+    assert_eq!(texts(&row[2]), Vec::<String>::new(), "container flags");
+    assert_eq!(row[3..6], [Value::Int(0), Value::Int(0), Value::Int(0)]);
+    assert_eq!(texts(&row[6]), ["@slow"]);
+    let Value::Array(subs) = &row[9] else {
+        panic!("subcommands: {:?}", row[9])
+    };
+    let flags_of = |name: &str| {
+        subs.iter()
+            .find_map(|sub| match sub {
+                Value::Array(fields) if text(&fields[0]) == name => Some(texts(&fields[2])),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(flags_of("xgroup|create"), ["write", "denyoom"]);
+    assert_eq!(flags_of("xgroup|help"), ["loading", "stale"]);
+}
+
+/// Every XGROUP subcommand that writes is logged as a write: the groups it made come
+/// back after a restart.
+#[test]
+fn xgroup_writes_survive_a_restart() {
+    let dir = TempDir::new("xgroup-restart");
+    let server = Server::start_durable(&dir.path);
+    let mut con = server.client();
+    let key = key_on(1, "xg:");
+    let _: Value = query(&mut con, &["XGROUP", "CREATE", &key, "g1", "$", "MKSTREAM"]);
+    let _: Value = query(&mut con, &["XGROUP", "CREATE", &key, "g2", "0"]);
+    let _: Value = query(&mut con, &["XGROUP", "CREATECONSUMER", &key, "g1", "alice"]);
+    let _: Value = query(&mut con, &["XGROUP", "SETID", &key, "g1", "5-0"]);
+    let _: Value = query(&mut con, &["XGROUP", "DESTROY", &key, "g2"]);
+    let before: Value = query(&mut con, &["XINFO", "GROUPS", &key]);
+    drop(con);
+    server.kill();
+    let server = Server::start_durable(&dir.path);
+    let mut con = server.client();
+    let after: Value = query(&mut con, &["XINFO", "GROUPS", &key]);
+    assert_eq!(after, before);
+}

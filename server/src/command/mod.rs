@@ -208,6 +208,20 @@ impl Spec {
     pub fn arity_ok(&self, argc: usize) -> bool {
         arity_allows(self.arity, argc)
     }
+
+    /// The flags a call runs under: the row's plus those of the subcommand named by its
+    /// second argument `sub`, if any (XGROUP CREATE writes, XGROUP HELP does not; the
+    /// container row itself carries neither, as in Redis).
+    pub fn flags_for(&self, sub: Option<&[u8]>) -> u32 {
+        let sub_flags = sub
+            .and_then(|sub| {
+                self.subcommands
+                    .iter()
+                    .find(|(name, _, _)| sub.eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .map_or(0, |&(_, _, flags)| flags);
+        self.flags | sub_flags
+    }
 }
 
 /// Redis's arity rule: n > 0 is exactly n arguments (the name included), n < 0 at least -n.
