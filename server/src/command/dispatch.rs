@@ -63,7 +63,7 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
             Some(sub) if sub_arity_wrong => format!("{}|{sub}", spec.name),
             _ => spec.name.to_string(),
         };
-        let text = Status::WrongArity(name.into()).text().into_owned();
+        let text = Status::WrongArity(name).text().into_owned();
         session.reply().error(&text);
         session.core.stats.borrow_mut().reject(Some(index), &text);
         transaction::fail_queue(session);
