@@ -597,3 +597,39 @@ fn xgroup_writes_survive_a_restart() {
     let after: Value = query(&mut con, &["XINFO", "GROUPS", &key]);
     assert_eq!(after, before);
 }
+
+/// MOVE and an EXPIRE already past delete the key as any delete does: an XREADGROUP
+/// blocked on the stream fails with Redis's -UNBLOCKED at once (on either core).
+#[test]
+fn move_and_a_past_expire_unblock_xreadgroup_like_a_delete() {
+    let server = Server::start();
+    let mut con = server.client();
+    let unblocked = b"-UNBLOCKED the stream key no longer exists\r\n";
+    for core in [0, 1] {
+        let key = key_on(core, "gone:");
+        let deletes: [&[&str]; 3] = [
+            &["MOVE", &key, "1"],
+            &["EXPIRE", &key, "-1"],
+            &["PEXPIREAT", &key, "1"],
+        ];
+        for delete in deletes {
+            let _: () = query(&mut con, &["FLUSHALL"]);
+            let _: () = query(&mut con, &["XGROUP", "CREATE", &key, "g", "$", "MKSTREAM"]);
+            let mut blocked = server.raw();
+            let request = format!(
+                "*9\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$1\r\nc\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n${}\r\n{key}\r\n$1\r\n>\r\n",
+                key.len()
+            );
+            blocked.send(request.as_bytes());
+            wait_blocked(&mut con, "xreadgroup", 1);
+            let removed: i64 = query(&mut con, delete);
+            assert_eq!(removed, 1, "{delete:?}");
+            let got = blocked.read_exactly(unblocked.len());
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(unblocked),
+                "{delete:?}"
+            );
+        }
+    }
+}
