@@ -187,7 +187,7 @@ fn the_io_uring_network_path_serves_pipelines_big_replies_and_kills() {
     let _: String = redis::cmd("PING").query(&mut con).unwrap();
 }
 
-/// CLIENT PAUSE WRITE holds writes (and scripts) from every connection until it ends or
+/// CLIENT PAUSE WRITE holds writes (scripts, PUBLISH) from every connection until it ends or
 /// CLIENT UNPAUSE, while reads go on; ALL holds reads too.
 #[test]
 fn client_pause_holds_writes_or_everything() {
@@ -212,6 +212,20 @@ fn client_pause_holds_writes_or_everything() {
         write >= Duration::from_millis(300),
         "a write ran during the pause: {write:?}"
     );
+    // Commands Redis may propagate are held like writes (PUBLISH, PFCOUNT).
+    for (name, arg) in [("PUBLISH", "ch"), ("PFCOUNT", "hll")] {
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(400)
+            .arg("WRITE")
+            .query(&mut admin)
+            .unwrap();
+        let held = timed(&mut other, redis::cmd(name).arg(arg).arg("m"));
+        assert!(
+            held >= Duration::from_millis(300),
+            "{name} ran during a WRITE pause: {held:?}"
+        );
+    }
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
         .arg(5000)

@@ -2003,3 +2003,47 @@ fn replay_of_keys_whose_ttl_passed_restores_only_the_live_ones() {
         "keys past their TTL are visible after the restart"
     );
 }
+
+/// Invariant 2 for writes that look their key up as a read first (GETDEL, GETEX): the key
+/// they change is dirty until their record commits, so a reader of it waits too.
+#[test]
+fn dirty_read_waits_for_getdel_and_getex() {
+    let dir = TempDir::new("dirty-getdel");
+    let server = Server::start_durable(&dir.path);
+    let port = server.port;
+    let [core0, core1] = names_on_both_cores("dirty-gd:", 1);
+    let mut admin = Conn::open(port);
+    for key in [&core0[0], &core1[0]] {
+        let writes: [&[&str]; 3] = [
+            &["GETDEL", key],
+            &["GETEX", key, "PERSIST"],
+            &["GETEX", key, "PXAT", "1"],
+        ];
+        for write in writes {
+            admin.must(&["SET", key, "committed", "EX", "1000"]);
+            assert_eq!(admin.must(&["DEBUG", "HOLD-COMMITS", "1"]), Resp::ok());
+            let mut writer = Conn::open(port);
+            writer.send(write).unwrap();
+            assert_eq!(
+                writer.read_within(NO_REPLY_WAIT),
+                None,
+                "{} answered",
+                show(write)
+            );
+            let mut reader = Conn::open(port);
+            reader.send(&["TTL", key]).unwrap();
+            assert_eq!(
+                reader.read_within(NO_REPLY_WAIT),
+                None,
+                "TTL {key} showed what {} did before it committed",
+                show(write)
+            );
+            assert_eq!(admin.must(&["DEBUG", "HOLD-COMMITS", "0"]), Resp::ok());
+            assert_eq!(
+                writer.read_within(Duration::from_secs(5)),
+                Some(Resp::bulk(b"committed"))
+            );
+            assert!(reader.read_within(Duration::from_secs(5)).is_some());
+        }
+    }
+}

@@ -391,3 +391,41 @@ fn lookups_without_touch_leave_counters_and_watches_alone() {
         watcher.roundtrip(b"EXEC\r\n", b"*1\r\n+PONG\r\n");
     }
 }
+
+/// EXEC of a transaction that queued a denyoom command is refused past maxmemory as
+/// redis-server 7.0 refuses it: EXECABORT naming the OOM, the transaction and its watches
+/// discarded. A transaction of reads still runs.
+#[test]
+fn exec_with_a_denyoom_command_is_refused_past_maxmemory() {
+    let server = Server::start();
+    let mut con = server.client();
+    let mut raw = server.raw();
+    let abort = format!("-EXECABORT Transaction discarded because of: {OOM}\r\n");
+    for key in ["{a}x", "{b}x"] {
+        raw.roundtrip(format!("WATCH {key}\r\n").as_bytes(), b"+OK\r\n");
+        raw.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+        raw.roundtrip(format!("SET {key} 1\r\n").as_bytes(), b"+QUEUED\r\n");
+        raw.roundtrip(format!("GET {key}\r\n").as_bytes(), b"+QUEUED\r\n");
+        config_set(&mut con, "maxmemory", "1");
+        raw.roundtrip(b"EXEC\r\n", abort.as_bytes());
+        raw.roundtrip(b"EXEC\r\n", b"-ERR EXEC without MULTI\r\n");
+        config_set(&mut con, "maxmemory", "0");
+        let exists: i64 = redis::cmd("EXISTS").arg(key).query(&mut con).unwrap();
+        assert_eq!(exists, 0, "the refused transaction ran");
+        // The abort dropped the watch: a change of the key no longer aborts EXEC.
+        let _: () = redis::cmd("SET").arg(key).arg("2").query(&mut con).unwrap();
+        raw.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+        raw.roundtrip(b"EXEC\r\n", b"*0\r\n");
+        // Reads only: EXEC runs although the server is over the limit.
+        raw.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+        raw.roundtrip(format!("GET {key}\r\n").as_bytes(), b"+QUEUED\r\n");
+        config_set(&mut con, "maxmemory", "1");
+        raw.roundtrip(b"EXEC\r\n", b"*1\r\n$1\r\n2\r\n");
+        config_set(&mut con, "maxmemory", "0");
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("errorstats")
+        .query(&mut con)
+        .unwrap();
+    assert!(info.contains("errorstat_EXECABORT:count=2"), "{info}");
+}

@@ -246,3 +246,34 @@ fn the_intset_threshold_follows_config_set_on_both_cores() {
         assert_eq!(encoding, "hashtable", "core {core}");
     }
 }
+
+fn stat(con: &mut Connection, field: &str) -> u64 {
+    let info: String = query(con, &["INFO", "stats"]);
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO stats has no {field}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The STORE forms read their sources as reads: a hit per existing source and a miss per
+/// missing one, as redis-server 7.0 counts them (SADD s1 a; SINTERSTORE d1 s1 nokey;
+/// SUNIONSTORE d2 s1 nokey gives 2 hits and 2 misses there), whichever cores hold them.
+#[test]
+fn store_forms_count_their_sources_as_reads() {
+    let server = Server::start();
+    let mut con = server.client();
+    for (src, missing, dst) in [(0, 1, 0), (1, 0, 1), (0, 0, 1)] {
+        let (s1, nokey) = (key_on(src, "hit:s"), key_on(missing, "hit:none"));
+        let dst = key_on(dst, "hit:d");
+        let _: i64 = query(&mut con, &["SADD", &s1, "a"]);
+        let _: () = query(&mut con, &["CONFIG", "RESETSTAT"]);
+        let _: i64 = query(&mut con, &["SINTERSTORE", &dst, &s1, &nokey]);
+        let _: i64 = query(&mut con, &["SUNIONSTORE", &dst, &s1, &nokey]);
+        let _: i64 = query(&mut con, &["SDIFFSTORE", &dst, &s1, &nokey]);
+        assert_eq!(stat(&mut con, "keyspace_hits"), 3, "{s1} {nokey} {dst}");
+        assert_eq!(stat(&mut con, "keyspace_misses"), 3, "{s1} {nokey} {dst}");
+        let _: i64 = query(&mut con, &["DEL", &s1, &dst]);
+    }
+}

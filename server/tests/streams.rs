@@ -538,3 +538,98 @@ fn group_state_survives_a_restart_whether_served_at_once_or_later() {
     assert_eq!(full_info(&mut con, &keys), before);
     assert_eq!(query::<String>(&mut con, &["DEBUG", "DIGEST"]), digest);
 }
+
+/// XGROUP's row carries no flags of its own, as Redis's container (COMMAND INFO shows
+/// none, no keys, `@slow`); its subcommands do, and decide whether a call is a write.
+#[test]
+fn xgroup_flags_are_its_subcommands_and_decide_what_is_logged() {
+    let server = Server::start();
+    let mut con = server.client();
+    let info: Vec<Value> = query(&mut con, &["COMMAND", "INFO", "xgroup"]);
+    let Value::Array(row) = &info[0] else {
+        panic!("COMMAND INFO xgroup: {info:?}")
+    };
+    let text = |value: &Value| match value {
+        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::SimpleString(text) => text.clone(),
+        other => panic!("not text: {other:?}"),
+    };
+    let texts = |value: &Value| match value {
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>(),
+        other => panic!("not an array: {other:?}"),
+    };
+    assert_eq!(texts(&row[2]), Vec::<String>::new(), "container flags");
+    assert_eq!(row[3..6], [Value::Int(0), Value::Int(0), Value::Int(0)]);
+    assert_eq!(texts(&row[6]), ["@slow"]);
+    let Value::Array(subs) = &row[9] else {
+        panic!("subcommands: {:?}", row[9])
+    };
+    let flags_of = |name: &str| {
+        subs.iter()
+            .find_map(|sub| match sub {
+                Value::Array(fields) if text(&fields[0]) == name => Some(texts(&fields[2])),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(flags_of("xgroup|create"), ["write", "denyoom"]);
+    assert_eq!(flags_of("xgroup|help"), ["loading", "stale"]);
+}
+
+/// Every XGROUP subcommand that writes is logged as a write: the groups it made come
+/// back after a restart.
+#[test]
+fn xgroup_writes_survive_a_restart() {
+    let dir = TempDir::new("xgroup-restart");
+    let server = Server::start_durable(&dir.path);
+    let mut con = server.client();
+    let key = key_on(1, "xg:");
+    let _: Value = query(&mut con, &["XGROUP", "CREATE", &key, "g1", "$", "MKSTREAM"]);
+    let _: Value = query(&mut con, &["XGROUP", "CREATE", &key, "g2", "0"]);
+    let _: Value = query(&mut con, &["XGROUP", "CREATECONSUMER", &key, "g1", "alice"]);
+    let _: Value = query(&mut con, &["XGROUP", "SETID", &key, "g1", "5-0"]);
+    let _: Value = query(&mut con, &["XGROUP", "DESTROY", &key, "g2"]);
+    let before: Value = query(&mut con, &["XINFO", "GROUPS", &key]);
+    drop(con);
+    server.kill();
+    let server = Server::start_durable(&dir.path);
+    let mut con = server.client();
+    let after: Value = query(&mut con, &["XINFO", "GROUPS", &key]);
+    assert_eq!(after, before);
+}
+
+/// MOVE and an EXPIRE already past delete the key as any delete does: an XREADGROUP
+/// blocked on the stream fails with Redis's -UNBLOCKED at once (on either core).
+#[test]
+fn move_and_a_past_expire_unblock_xreadgroup_like_a_delete() {
+    let server = Server::start();
+    let mut con = server.client();
+    let unblocked = b"-UNBLOCKED the stream key no longer exists\r\n";
+    for core in [0, 1] {
+        let key = key_on(core, "gone:");
+        let deletes: [&[&str]; 3] = [
+            &["MOVE", &key, "1"],
+            &["EXPIRE", &key, "-1"],
+            &["PEXPIREAT", &key, "1"],
+        ];
+        for delete in deletes {
+            let _: () = query(&mut con, &["FLUSHALL"]);
+            let _: () = query(&mut con, &["XGROUP", "CREATE", &key, "g", "$", "MKSTREAM"]);
+            let mut blocked = server.raw();
+            let request = format!(
+                "*9\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$1\r\nc\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n${}\r\n{key}\r\n$1\r\n>\r\n",
+                key.len()
+            );
+            blocked.send(request.as_bytes());
+            wait_blocked(&mut con, "xreadgroup", 1);
+            let removed: i64 = query(&mut con, delete);
+            assert_eq!(removed, 1, "{delete:?}");
+            let got = blocked.read_exactly(unblocked.len());
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(unblocked),
+                "{delete:?}"
+            );
+        }
+    }
+}

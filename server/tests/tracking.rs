@@ -346,6 +346,45 @@ fn flushes_expiry_and_scripts_invalidate() {
     assert!(info.contains("tracking_total_items:1\r\n"), "{info}");
 }
 
+/// GETDEL, GETEX, EXPIRE/PERSIST and MOVE change the key a client read: it is told, on
+/// either core, as Redis tells it (they look the key up as a read and change it after).
+#[test]
+fn getdel_getex_expiry_and_move_invalidate() {
+    let server = Server::start();
+    let mut reader = Conn::open(&server, true);
+    let mut writer = Conn::open(&server, true);
+    reader.call(&["CLIENT", "TRACKING", "on"], b"+OK\r\n");
+    for core in [0, 1] {
+        let key = key_on(core, "g");
+        let changes: [(&[&str], &[u8]); 6] = [
+            (&["GETEX", &key, "EX", "100"], b"$1\r\nv\r\n"),
+            (&["GETEX", &key, "PERSIST"], b"$1\r\nv\r\n"),
+            (&["EXPIRE", &key, "100"], b":1\r\n"),
+            (&["PERSIST", &key], b":1\r\n"),
+            (&["MOVE", &key, "5"], b":1\r\n"),
+            (&["GETDEL", &key], b"$1\r\nv\r\n"),
+        ];
+        for (change, reply) in changes {
+            writer.call(&["SELECT", "0"], b"+OK\r\n");
+            writer.call(&["SET", &key, "v", "EX", "100"], b"+OK\r\n");
+            reader.call(&["GET", &key], &bulk("v"));
+            writer.call(change, reply);
+            reader.expect(&push(&[&key]));
+            // MOVE's copy in database 5 goes (the DEL replies 0 or 1).
+            writer.call(&["SELECT", "5"], b"+OK\r\n");
+            writer.send(&["DEL", &key]);
+            writer.fill_to(4, Duration::from_secs(5));
+            writer.pending.clear();
+        }
+        // GETEX without options changes nothing: the reader keeps its copy.
+        writer.call(&["SELECT", "0"], b"+OK\r\n");
+        writer.call(&["SET", &key, "v"], b"+OK\r\n");
+        reader.call(&["GET", &key], &bulk("v"));
+        writer.call(&["GETEX", &key], &bulk("v"));
+        reader.expect_silence();
+    }
+}
+
 #[test]
 fn tracking_table_max_keys_evicts_with_invalidations() {
     let server = Server::start();

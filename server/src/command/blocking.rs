@@ -593,8 +593,10 @@ fn brpoplpush(s: &mut Session, argv: Argv) -> Done<'_> {
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].
 fn blmpop(s: &mut Session, argv: Argv) -> Done<'_> {
     async move {
-        let deadline = parse_timeout(&argv[1])?;
+        // The timeout is checked last, after numkeys, the keys' end and COUNT, as Redis
+        // checks it (lmpopGenericCommand).
         let Mpop { keys, end, count } = parse_mpop(&argv, 2)?;
+        let deadline = parse_timeout(&argv[1])?;
         let pop = PopArgs { keys, end, count };
         block(s, Request::Pop { pop, single: false }, deadline).await
     }

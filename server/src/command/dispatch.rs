@@ -78,10 +78,17 @@ async fn run(session: &mut Session, mut args: Args<'_>) {
     }
     if out_of_memory(session, spec, flags) {
         session.finish_run().await;
-        let text = "OOM command not allowed when used memory > 'maxmemory'.";
-        session.reply().error(text);
-        session.core.stats.borrow_mut().reject(Some(index), text);
-        transaction::fail_queue(session);
+        let oom = "OOM command not allowed when used memory > 'maxmemory'.";
+        let text = if spec.name == "exec" {
+            // Redis's execCommandAbort: the transaction is discarded (watches too).
+            transaction::reset(session).await;
+            format!("EXECABORT Transaction discarded because of: {oom}")
+        } else {
+            transaction::fail_queue(session);
+            oom.to_string()
+        };
+        session.reply().error(&text);
+        session.core.stats.borrow_mut().reject(Some(index), &text);
         return;
     }
     crate::core::pause::wait(spec.name, flags).await;
@@ -157,7 +164,8 @@ fn refusal(session: &Session, flags: u32) -> Option<String> {
 }
 
 /// Whether the command is refused for memory (Redis's processCommand with maxmemory set):
-/// a command that may grow memory (`denyoom`), or any command queued in MULTI, is refused
+/// a command that may grow memory (`denyoom`, or EXEC of a transaction that queued one),
+/// or any command queued in MULTI, is refused
 /// when the process is over `maxmemory` and no core has a key left that the policy may
 /// evict (always, under noeviction). Costs one settings read while no limit is set.
 fn out_of_memory(session: &Session, spec: &Spec, flags: u32) -> bool {
@@ -169,7 +177,9 @@ fn out_of_memory(session: &Session, spec: &Spec, flags: u32) -> bool {
     }
     let queued =
         session.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
-    if flags & super::flags::DENYOOM == 0 && !queued {
+    let denyoom = flags & super::flags::DENYOOM != 0
+        || (spec.name == "exec" && transaction::queued_denyoom(session));
+    if !denyoom && !queued {
         return false;
     }
     // A single-shard write evicts on the shard that executes it (core/exec.rs); other

@@ -533,7 +533,7 @@ const fn row(
 #[rustfmt::skip]
 pub static COMMANDS: &[Spec] = &[
     row("pfadd", -2, WRITE | DENYOOM | FAST, ONE_KEY, Handler::Shard(pfadd), "Adds the specified elements to the specified HyperLogLog.", "2.8.9"),
-    row("pfcount", -2, READONLY, ALL_KEYS, Handler::Multi(pfcount), "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).", "2.8.9"),
+    row("pfcount", -2, READONLY | MAY_REPLICATE, ALL_KEYS, Handler::Multi(pfcount), "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).", "2.8.9"),
     row("pfmerge", -2, WRITE | DENYOOM, ALL_KEYS, Handler::Multi(pfmerge), "Merge N different HyperLogLogs into a single one.", "2.8.9"),
     row("pfdebug", 3, WRITE | DENYOOM | ADMIN, SECOND, Handler::Shard(pfdebug), "Internal commands for debugging HyperLogLog values", "2.8.9"),
     row("pfselftest", 1, ADMIN, NO_KEYS, Handler::Shard(pfselftest), "An internal command for testing HyperLogLog values", "2.8.9"),

@@ -233,11 +233,12 @@ fn set_expiry(
         return Ok(());
     }
     if when_ms <= now_ms {
-        // Already past: the key goes now (the effect is a DEL, as Redis propagates it).
-        ctx.db().remove(key);
+        // Already past: the key goes now (the effect is a DEL, as Redis propagates it);
+        // a client blocked on it is looked at, as after any delete.
+        ctx.delete(key);
         ctx.notify(class::GENERIC, "del", key);
     } else {
-        ctx.db().set_expire(key, when_ms as u64);
+        ctx.set_expiry(key, when_ms as u64);
         ctx.notify(class::GENERIC, "expire", key);
     }
     reply.int(1);
@@ -308,11 +309,15 @@ fn pexpiretime(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), 
 
 fn persist(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status> {
     let key = args.required()?;
+    // Only a key with an expiry changes: a lookup for writing of any other would disturb
+    // its watchers, which Redis leaves alone. A volatile key already past its time is
+    // removed by the lookup and not found.
     let volatile = ctx
-        .lookup_write(key)
-        .is_some_and(|entry| entry.expire_at_ms != 0);
+        .db()
+        .raw_get(key)
+        .is_some_and(|entry| entry.expire_at_ms != 0)
+        && ctx.set_expiry(key, 0);
     if volatile {
-        ctx.db().set_expire(key, 0);
         ctx.notify(class::GENERIC, "persist", key);
     }
     reply.int(volatile as i64);
@@ -526,9 +531,10 @@ fn move_(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
         reply.int(0);
         return Ok(());
     }
-    let entry = ctx.db().remove(key).expect("the key was just found");
-    crate::shard::blocking::value_stored(ctx.shard, dst_db, key, &entry.value);
-    ctx.shard.dbs[dst_db].insert_entry(entry);
+    // Both ends as writes: the source's readers are told (tracking), clients blocked on
+    // it are looked at, and whoever waits on the destination is served.
+    let entry = ctx.take(key).expect("the key was just found");
+    Ctx::new(&mut *ctx.shard, dst_db).put_entry(entry);
     ctx.shard.notify(dst_db, class::NEW, "new", key);
     ctx.notify(class::GENERIC, "move_from", key);
     ctx.shard.notify(dst_db, class::GENERIC, "move_to", key);

@@ -93,6 +93,10 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 12;
     /// Keys found from the arguments rather than fixed positions (SORT's STORE, numkeys).
     pub const MOVABLEKEYS: u32 = 1 << 13;
+    /// Redis's CMD_MAY_REPLICATE: not a write, yet propagated (PUBLISH, PFCOUNT's
+    /// rewrite of the key): read-only scripts refuse it and CLIENT PAUSE WRITE holds it.
+    /// Redis 7.0's COMMAND INFO does not show it, so it is not in NAMES.
+    pub const MAY_REPLICATE: u32 = 1 << 14;
 
     pub const NAMES: [(u32, &str); 14] = [
         (WRITE, "write"),
@@ -203,6 +207,20 @@ impl Spec {
 
     pub fn arity_ok(&self, argc: usize) -> bool {
         arity_allows(self.arity, argc)
+    }
+
+    /// The flags a call runs under: the row's plus those of the subcommand named by its
+    /// second argument `sub`, if any (XGROUP CREATE writes, XGROUP HELP does not; the
+    /// container row itself carries neither, as in Redis).
+    pub fn flags_for(&self, sub: Option<&[u8]>) -> u32 {
+        let sub_flags = sub
+            .and_then(|sub| {
+                self.subcommands
+                    .iter()
+                    .find(|(name, _, _)| sub.eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .map_or(0, |&(_, _, flags)| flags);
+        self.flags | sub_flags
     }
 }
 

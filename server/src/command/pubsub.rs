@@ -361,7 +361,7 @@ pub static COMMANDS: &[Spec] = &[
     row(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         publish,
         "Posts a message to a channel.",
         "2.0.0",
@@ -369,7 +369,7 @@ pub static COMMANDS: &[Spec] = &[
     row(
         "spublish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         spublish,
         "Post a message to a shard channel",
         "7.0.0",

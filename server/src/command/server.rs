@@ -5,6 +5,7 @@ use super::args::{is, parse_f64, parse_i64};
 use super::connection::reply_help;
 use super::digest::{self, Ttl};
 use super::session::Session;
+use super::KeySpec;
 use super::{flags, flags::*, table, unknown_subcommand, Handler, Spec, Status, NO_KEYS};
 use crate::resp::Reply;
 use futures::future::LocalBoxFuture;
@@ -55,7 +56,10 @@ fn acl_categories(group: &str, bits: u32) -> Vec<String> {
     cats
 }
 
+/// COMMAND INFO of one row. A container (XGROUP, OBJECT, CONFIG...) shows, as in Redis,
+/// no keys and only `@slow`: its subcommands carry the keys, flags and categories.
 fn command_info(r: &mut Reply, spec: &Spec) {
+    let container = !spec.subcommands.is_empty();
     r.array(10);
     r.bulk_str(spec.name);
     r.int(spec.arity as i64);
@@ -64,16 +68,17 @@ fn command_info(r: &mut Reply, spec: &Spec) {
     for name in names {
         r.simple(name);
     }
-    r.int(spec.keys.first as i64);
-    r.int(spec.keys.last as i64);
-    r.int(spec.keys.step as i64);
-    let cats = acl_categories(spec.group, spec.flags);
+    let (keys, cats) = match container {
+        true => (NO_KEYS, vec!["@slow".to_string()]),
+        false => (spec.keys, acl_categories(spec.group, spec.flags)),
+    };
+    key_triple(r, keys);
     r.set(cats.len());
     for cat in &cats {
         r.simple(cat);
     }
     r.set(0);
-    key_specs(r, spec);
+    key_specs(r, keys, spec.flags);
     r.array(spec.subcommands.len());
     for &(sub, arity, sub_flags) in spec.subcommands {
         r.array(10);
@@ -84,30 +89,40 @@ fn command_info(r: &mut Reply, spec: &Spec) {
         for name in names {
             r.simple(name);
         }
-        r.int(0);
-        r.int(0);
-        r.int(0);
+        // The row's key positions belong to the subcommands long enough to have a key
+        // there (XGROUP CREATE's, not XGROUP HELP's).
+        let keys = match spec.keys.first > 0 && (arity.unsigned_abs() as i16) > spec.keys.first {
+            true => spec.keys,
+            false => NO_KEYS,
+        };
+        key_triple(r, keys);
         let cats = acl_categories(spec.group, sub_flags);
         r.set(cats.len());
         for cat in &cats {
             r.simple(cat);
         }
         r.set(0);
-        r.array(0);
+        key_specs(r, keys, sub_flags);
         r.array(0);
     }
 }
 
+fn key_triple(r: &mut Reply, keys: KeySpec) {
+    r.int(keys.first as i64);
+    r.int(keys.last as i64);
+    r.int(keys.step as i64);
+}
+
 /// Redis 7 key specifications derived from the (first, last, step) triple.
-fn key_specs(r: &mut Reply, spec: &Spec) {
-    if spec.keys.first == 0 {
+fn key_specs(r: &mut Reply, keys: KeySpec, flags: u32) {
+    if keys.first == 0 {
         r.array(0);
         return;
     }
     r.array(1);
     r.map(3);
     r.bulk_str("flags");
-    let access = if spec.flags & WRITE != 0 { "RW" } else { "RO" };
+    let access = if flags & WRITE != 0 { "RW" } else { "RO" };
     r.set(1);
     r.simple(access);
     r.bulk_str("begin_search");
@@ -117,7 +132,7 @@ fn key_specs(r: &mut Reply, spec: &Spec) {
     r.bulk_str("spec");
     r.map(1);
     r.bulk_str("index");
-    r.int(spec.keys.first as i64);
+    r.int(keys.first as i64);
     r.bulk_str("find_keys");
     r.map(2);
     r.bulk_str("type");
@@ -125,13 +140,13 @@ fn key_specs(r: &mut Reply, spec: &Spec) {
     r.bulk_str("spec");
     r.map(3);
     r.bulk_str("lastkey");
-    r.int(if spec.keys.last < 0 {
-        spec.keys.last as i64
+    r.int(if keys.last < 0 {
+        keys.last as i64
     } else {
-        (spec.keys.last - spec.keys.first) as i64
+        (keys.last - keys.first) as i64
     });
     r.bulk_str("keystep");
-    r.int(spec.keys.step as i64);
+    r.int(keys.step as i64);
     r.bulk_str("limit");
     r.int(0);
 }

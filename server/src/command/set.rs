@@ -427,18 +427,13 @@ impl Algebra {
 
 /// The sets at `keys` on one shard, in order (None for a missing key), or WRONGTYPE if
 /// any key holds another type. Every key is looked up first (expiring what is due and
-/// counting hits), then all are borrowed together.
-fn lookup_sets<'c>(
-    ctx: &'c mut Ctx,
-    keys: &[Vec<u8>],
-    for_write: bool,
-) -> Result<Vec<Option<&'c Set>>, Status> {
+/// counting hits), then all are borrowed together. Always read lookups, for the STORE
+/// forms too (Redis 7.0 reads their sources with lookupKeyRead): hits and misses count,
+/// a miss raises `keymiss`, and a WATCH of a source the command only read stays intact;
+/// only the destination is written (`store`).
+fn lookup_sets<'c>(ctx: &'c mut Ctx, keys: &[Vec<u8>]) -> Result<Vec<Option<&'c Set>>, Status> {
     for key in keys {
-        let entry = match for_write {
-            true => ctx.lookup_write(key),
-            false => ctx.lookup_read(key),
-        };
-        if let Some(entry) = entry {
+        if let Some(entry) = ctx.lookup_read(key) {
             set_of(&entry.value)?;
         }
     }
@@ -529,7 +524,7 @@ fn run_on_one_shard(
     keys: &[Vec<u8>],
     limits: SetLimits,
 ) -> Result<Outcome, Status> {
-    let sets = lookup_sets(ctx, keys, dst.is_some())?;
+    let sets = lookup_sets(ctx, keys)?;
     let outcome = finish_goal(goal, &sets, limits);
     drop(sets);
     match (outcome, dst) {
@@ -586,7 +581,6 @@ async fn run_across_cores(
     for (index, key) in keys.iter().enumerate() {
         by_core.entry(key_core(key, cores)).or_default().push(index);
     }
-    let for_write = dst.is_some();
     let mut sets: Vec<Option<Set>> = vec![None; keys.len()];
     let mut failed = None;
     for (core, indices) in by_core {
@@ -594,7 +588,7 @@ async fn run_across_cores(
         let copies = op
             .run(core, move |shard| {
                 let mut ctx = Ctx::new(shard, db);
-                let found = lookup_sets(&mut ctx, &wanted, for_write)?;
+                let found = lookup_sets(&mut ctx, &wanted)?;
                 Ok(found.into_iter().map(|s| s.cloned()).collect::<Vec<_>>())
             })
             .await;

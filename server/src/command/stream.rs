@@ -702,7 +702,7 @@ pub static COMMANDS: &[Spec] = &[
             ("setid", -5, WRITE),
             ("help", 2, LOADING | STALE),
         ],
-        ..shard("xgroup", -2, WRITE, SECOND, xgroup, "A container for consumer groups commands", "5.0.0")
+        ..shard("xgroup", -2, 0, SECOND, xgroup, "A container for consumer groups commands", "5.0.0")
     },
     Spec {
         subcommands: &[

@@ -89,7 +89,9 @@ fn getdel(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Statu
             return Ok(());
         }
     }
-    ctx.db().remove(key);
+    // Looked up as a read (hits and misses count), removed as a write: watchers,
+    // tracking readers, the journal's dirty keys and blocked clients see the delete.
+    ctx.delete(key);
     ctx.notify(class::GENERIC, "del", key);
     Ok(())
 }
@@ -112,19 +114,22 @@ fn getex(ctx: &mut Ctx, args: &mut Args, reply: &mut Reply) -> Result<(), Status
     reply.bulk(value);
     match change {
         TtlChange::Keep => {}
+        // Changes go through Ctx's write paths (the lookup above was a read), so WATCH,
+        // tracking and the journal see them; a key without expiry is left untouched by
+        // PERSIST, as Redis leaves it (no change: no watcher is disturbed).
         TtlChange::Persist => {
             if ctx.db().raw_get(key).is_some_and(|e| e.expire_at_ms != 0) {
-                ctx.db().set_expire(key, 0);
+                ctx.set_expiry(key, 0);
                 ctx.notify(class::GENERIC, "persist", key);
             }
         }
         TtlChange::At(at_ms) if at_ms <= now_ms => {
             // An EXAT/PXAT already past deletes the key now, as Redis does.
-            ctx.db().remove(key);
+            ctx.delete(key);
             ctx.notify(class::GENERIC, "del", key);
         }
         TtlChange::At(at_ms) => {
-            ctx.db().set_expire(key, at_ms);
+            ctx.set_expiry(key, at_ms);
             ctx.notify(class::GENERIC, "expire", key);
         }
     }

@@ -39,6 +39,8 @@ pub struct Queue {
     commands: Vec<(u16, Argv)>,
     /// A command was refused while queuing: EXEC will answer EXECABORT.
     failed: bool,
+    /// The queued commands' flags together: EXEC is denyoom when one of them is.
+    flags: u32,
 }
 
 /// A connection's watched keys (database, key) and the flag their cores mark.
@@ -87,9 +89,19 @@ pub fn queue(session: &mut Session, index: u16, spec: &Spec, flags: u32, argv: A
     }
     if let Some(queue) = session.multi.as_mut() {
         queue.commands.push((index, argv));
+        queue.flags |= flags;
         session.info.multi.set(queue.commands.len() as i64);
     }
     session.reply().simple("QUEUED");
+}
+
+/// Whether EXEC would run a denyoom command: then it is refused past maxmemory, as
+/// Redis refuses it (processCommand looks at the queued commands' flags).
+pub fn queued_denyoom(session: &Session) -> bool {
+    session
+        .multi
+        .as_ref()
+        .is_some_and(|queue| queue.flags & super::flags::DENYOOM != 0)
 }
 
 /// A command was refused after MULTI: the transaction cannot run.

@@ -17,7 +17,8 @@ use crate::shard::{Ctx, Shard};
 /// keys it read otherwise (0: nothing). `no_touch`: the client is in CLIENT NO-TOUCH mode,
 /// so the keys' access bits stay as they are (TOUCH still touches, as in Redis).
 ///
-/// A write that succeeded is logged here, from the table's `write` flag, with its
+/// A write that succeeded is logged here, from the `write` flag of the table's row or of
+/// the subcommand called (XGROUP CREATE), with its
 /// arguments as the effect (shard/effect.rs), or with the deterministic arguments the
 /// handler named through `Ctx::log_as`: no handler logs anything itself.
 #[allow(clippy::too_many_arguments)]
@@ -37,7 +38,8 @@ pub fn execute_shard(
         unreachable!("{} is not a single-shard command", spec.name);
     };
     let started = Stopwatch::start();
-    if spec.flags & flags::DENYOOM != 0 && shard.evict.config.maxmemory_bytes != 0 {
+    let command_flags = spec.flags_for((args.len() > 1).then(|| args.get(1)));
+    if command_flags & flags::DENYOOM != 0 && shard.evict.config.maxmemory_bytes != 0 {
         // The shard taking the write frees its share first (core/eviction.rs); logged as
         // its own record, before this command's.
         super::eviction::perform_on(core, shard);
@@ -48,14 +50,16 @@ pub fn execute_shard(
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, args, reply);
     ctx.shard.evict.no_touch = false;
-    settle_tracking(ctx.shard, spec, result.is_ok());
+    settle_tracking(ctx.shard, command_flags, result.is_ok());
     ctx.shard.settle_watches(result.is_ok());
     if caller.remember {
-        remember_keys(ctx.shard, spec, args.len(), |at| args.get(at));
+        remember_keys(ctx.shard, spec, command_flags, args.len(), |at| {
+            args.get(at)
+        });
         let max_keys = core.settings.borrow().tracking_table_max_keys;
         ctx.shard.tracking.enforce_limit(max_keys);
     }
-    let logged = result.is_ok() && spec.flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
+    let logged = result.is_ok() && command_flags & flags::WRITE != 0 && ctx.shard.journal.enabled();
     if logged {
         let now_ms = ctx.now_ms();
         let global = &core.global;
@@ -96,19 +100,25 @@ pub fn execute_shard(
 /// CLIENT TRACKING: only a write that succeeded invalidates the keys it noted; a
 /// read-only command that looked a key up for writing (and WATCH's imprecision) must not
 /// make readers drop what they cache.
-fn settle_tracking(shard: &mut Shard, spec: &Spec, succeeded: bool) {
+fn settle_tracking(shard: &mut Shard, command_flags: u32, succeeded: bool) {
     if !shard.tracking.is_empty() {
         shard
             .tracking
-            .settle(succeeded && spec.flags & flags::WRITE != 0);
+            .settle(succeeded && command_flags & flags::WRITE != 0);
     }
 }
 
 /// CLIENT TRACKING: a read-only command's keys are remembered for its client, by the
 /// command's key positions whatever it did with them, as Redis's trackingRememberKeys
 /// (Pub/Sub commands name channels, not keys).
-fn remember_keys<'a>(shard: &mut Shard, spec: &Spec, argc: usize, arg: impl Fn(usize) -> &'a [u8]) {
-    if spec.flags & flags::READONLY == 0 || spec.flags & flags::PUBSUB != 0 {
+fn remember_keys<'a>(
+    shard: &mut Shard,
+    spec: &Spec,
+    command_flags: u32,
+    argc: usize,
+    arg: impl Fn(usize) -> &'a [u8],
+) {
+    if command_flags & flags::READONLY == 0 || command_flags & flags::PUBSUB != 0 {
         return;
     }
     for at in spec.keys.positions(argc) {
@@ -142,18 +152,19 @@ pub fn execute_in_step(
     let mut args = Args::new(&buf, &ranges);
     let mut out = Vec::new();
     let mut reply = Reply::new(&mut out, proto);
+    let command_flags = spec.flags_for(argv.get(1).map(Vec::as_slice));
     shard.journal.take_rewrite();
     let was_recording = shard.journal.pause_recording();
     let mut ctx = Ctx::new(shard, db);
     let result = handler(&mut ctx, &mut args, &mut reply);
     let now_ms = ctx.now_ms();
-    settle_tracking(shard, spec, result.is_ok());
+    settle_tracking(shard, command_flags, result.is_ok());
     shard.settle_watches(result.is_ok());
     // Inside a transaction or script the step's operation set the caller (multi.rs).
     if shard.tracking.caller.remember {
-        remember_keys(shard, spec, argv.len(), |at| &argv[at]);
+        remember_keys(shard, spec, command_flags, argv.len(), |at| &argv[at]);
     }
-    let logged = result.is_ok() && spec.flags & flags::WRITE != 0;
+    let logged = result.is_ok() && command_flags & flags::WRITE != 0;
     let rewrite = shard.journal.take_rewrite();
     let effect = logged.then(|| match &rewrite {
         Some(effect) => effect.iter().map(Vec::as_slice).collect::<Vec<_>>(),

@@ -37,9 +37,11 @@ pub fn writes_paused() -> bool {
     UNTIL_MS.load(Ordering::Acquire) > unix_ms()
 }
 
-/// Whether a command may write, for a WRITE pause.
+/// Whether a command may write, for a WRITE pause: Redis holds the commands it may
+/// propagate (PUBLISH, PFCOUNT) as well as writes.
 fn may_write(name: &str, command_flags: u32) -> bool {
-    command_flags & flags::WRITE != 0 || matches!(name, "eval" | "evalsha" | "fcall" | "exec")
+    command_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+        || matches!(name, "eval" | "evalsha" | "fcall" | "exec")
 }
 
 /// Waits while a pause covers this command.
@@ -66,6 +68,7 @@ mod tests {
         assert!(may_write("eval", 0));
         assert!(may_write("exec", 0));
         assert!(!may_write("get", flags::READONLY));
-        assert!(!may_write("publish", 0));
+        assert!(may_write("publish", flags::PUBSUB | flags::MAY_REPLICATE));
+        assert!(!may_write("pubsub", flags::PUBSUB));
     }
 }

@@ -93,12 +93,16 @@ pub fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
     if spec.flags & flags::NOSCRIPT != 0 {
         return error("ERR This Redis command is not allowed from script");
     }
-    let write = spec.flags & flags::WRITE != 0;
+    // A subcommand's own flags count (XGROUP CREATE writes, its row does not).
+    let command_flags = spec.flags_for(argv.get(1).map(Vec::as_slice));
+    let write = command_flags & flags::WRITE != 0;
+    // Redis counts what it may propagate (PUBLISH, PFCOUNT) as a write here.
+    let refused_read_only = write || command_flags & flags::MAY_REPLICATE != 0;
     let taken = CTX.with(|cell| cell.borrow_mut().take());
     let Some(mut ctx) = taken else {
         return error("ERR redis.call outside of a running script");
     };
-    if write && ctx.read_only {
+    if refused_read_only && ctx.read_only {
         CTX.set(Some(ctx));
         return error("ERR Write commands are not allowed from read-only scripts.");
     }

@@ -509,6 +509,33 @@ impl<'a> Ctx<'a> {
         self.shard.dbs[self.db].remove(key)
     }
 
+    /// Sets the expiry of a live key to `expire_at_ms` (0: none, PERSIST), as a write:
+    /// its watchers, the readers tracking it and the journal see the key change, and a
+    /// recording gets the key's new state. False (nothing done) when the key is missing.
+    pub fn set_expiry(&mut self, key: &[u8], expire_at_ms: u64) -> bool {
+        let noted = self.shard.tracking.noted();
+        if self.lookup_write(key).is_none() {
+            // Nothing changed: tracking readers keep their copy (as `take` does).
+            self.shard.tracking.unnote(noted);
+            return false;
+        }
+        let shard = &mut *self.shard;
+        let db = &mut shard.dbs[self.db];
+        if shard.journal.recording() {
+            if let Some(entry) = db.raw_get(key) {
+                effect::put(
+                    shard.journal.ops(),
+                    self.db,
+                    key,
+                    &entry.value,
+                    expire_at_ms,
+                );
+            }
+        }
+        db.set_expire(key, expire_at_ms);
+        true
+    }
+
     /// Places `entry` under its key, replacing what the key held; the entry keeps its
     /// value, expiry and access time. Raises no `new`: the caller knows whether the entry
     /// is a key put back (SMOVE) or one arriving (RENAME raises it in Redis's order).
