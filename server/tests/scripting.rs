@@ -346,3 +346,38 @@ fn function_dumps_move_between_redis_and_holdfast() {
         .unwrap();
     assert_eq!((tiny.as_str(), big7), ("tiny", 7));
 }
+
+/// OBJECT and MEMORY USAGE name their key behind a subcommand, where the command table's
+/// key positions do not see it: from a script that does not hold its core they are
+/// refused like any undeclared key (they used to take the server down).
+#[test]
+fn subcommand_keys_on_an_unheld_core_are_refused_not_fatal() {
+    let server = Server::start();
+    let mut con = server.client();
+    let (declared, elsewhere) = (key_on(0, "own:"), key_on(1, "other:"));
+    let _: () = redis::cmd("SET")
+        .arg(&elsewhere)
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    for call in [
+        "redis.pcall('object', 'encoding', ARGV[1])",
+        "redis.pcall('memory', 'usage', ARGV[1])",
+    ] {
+        let err = redis::cmd("EVAL")
+            .arg(format!("return {call}"))
+            .arg(1)
+            .arg(&declared)
+            .arg(&elsewhere)
+            .query::<Option<String>>(&mut con)
+            .unwrap_err();
+        assert!(err.to_string().contains("non local key"), "{call}: {err}");
+    }
+    let encoding: String = redis::cmd("EVAL")
+        .arg("return redis.call('object', 'encoding', KEYS[1])")
+        .arg(1)
+        .arg(&elsewhere)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(encoding, "embstr");
+}

@@ -632,6 +632,7 @@ fn object(s: &mut Session, argv: Argv) -> Done<'_> {
 async fn object_key(s: &mut Session, sub: &[u8], key: Vec<u8>) -> Result<(), Status> {
     let db = s.db;
     let core = key_core(&key, s.core.cores);
+    MultiCore::check_reach(s, core)?;
     let mut op = MultiCore::new(s, [core]);
     let info = op
         .run(core, move |shard| {

@@ -107,6 +107,7 @@ async fn usage(s: &mut Session, argv: &[Vec<u8>]) -> Result<(), Status> {
     let key = argv[2].clone();
     let db = s.db;
     let core = key_core(&key, s.core.cores);
+    MultiCore::check_reach(s, core)?;
     let mut op = MultiCore::new(s, [core]);
     let bytes = op
         .run(core, move |shard| {

@@ -26,6 +26,7 @@
 use super::mesh::{Msg, TxId, TxOp};
 use super::{Core, Global};
 use crate::command::session::Session;
+use crate::command::Status;
 use crate::shard::notify::Event;
 use crate::shard::Shard;
 use futures::channel::oneshot;
@@ -91,6 +92,18 @@ struct StepDone<R> {
 }
 
 impl MultiCore {
+    /// Refuses, with Redis's text, an operation on `core` from inside a script that does
+    /// not hold it; for handlers whose key the command table cannot name (OBJECT's and
+    /// MEMORY USAGE's sit behind a subcommand), which the script's own check misses.
+    pub fn check_reach(session: &Session, core: usize) -> Result<(), Status> {
+        match &session.exec {
+            Some(scope) if !scope.cores.contains(&core) => Err(Status::err(
+                "ERR Script attempted to access a non local key in a cluster node script",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn new(session: &Session, cores: impl IntoIterator<Item = usize>) -> Self {
         let mut cores: Vec<usize> = cores.into_iter().collect();
         cores.sort_unstable();
