@@ -326,6 +326,16 @@ pub fn movable_key_positions(spec: &Spec, args: &[Vec<u8>]) -> Option<Result<Vec
     )
 }
 
+/// Where a command's keys are in `args`: its movable positions when it has them (SORT's
+/// STORE, ZMPOP's counted keys...), else the table's fixed ones. Arguments that do not
+/// say name no key; the command itself then refuses them.
+pub fn key_positions(spec: &Spec, args: &[Vec<u8>]) -> Vec<usize> {
+    match movable_key_positions(spec, args) {
+        Some(found) => found.unwrap_or_default(),
+        None => spec.keys.positions(args.len()).collect(),
+    }
+}
+
 /// Redis's key-spec search by keyword (getKeysUsingKeySpecs): the position right after
 /// the first `keyword` at or after `startfrom`. Redis never examines the last argument
 /// there (a keyword with nothing after it names no key).

@@ -168,9 +168,10 @@ pub fn raising_call(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 fn run(ctx: &mut CallCtx, index: u16, argv: Vec<Vec<u8>>) -> Result<Vec<u8>, String> {
     let spec = table().get(index);
     let cores = ctx.session.core.cores;
-    let owners: Vec<usize> = spec
-        .keys
-        .positions(argv.len())
+    // The same positions COMMAND GETKEYS reports, so a movable key (SORT ... STORE, a
+    // ZMPOP key) is checked against the held cores like any other.
+    let owners: Vec<usize> = crate::command::key_positions(spec, &argv)
+        .into_iter()
         .map(|at| key_core(&argv[at], cores))
         .collect();
     let needed: Vec<usize> = if EVERY_CORE.contains(&spec.name) {

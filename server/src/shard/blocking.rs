@@ -161,10 +161,10 @@ pub fn key_pushed(ctx: &mut Ctx, key: &[u8]) {
     ctx.shard.blocked.mark_ready(db, key);
 }
 
-/// Redis's signalKeyAsReady from dbAdd: a list or sorted set was stored under `key`
-/// (RENAME, COPY, RESTORE, SORT ... STORE, ZADD creating it, ZUNIONSTORE...), so its
-/// waiters are served once the command (or multi-core operation) is done. Other types
-/// cannot serve anyone. Costs one emptiness check when nobody is blocked.
+/// Redis's signalKeyAsReady from dbAdd, for an entry placed whole (`Ctx::put_entry`:
+/// RENAME, MOVE, SMOVE's put-back): a list or sorted set under `key` may serve its
+/// waiters once the command (or multi-core operation) is done. (`Ctx::set` marks every
+/// replaced key itself.) Costs one emptiness check when nobody is blocked.
 pub fn value_stored(shard: &mut Shard, db: usize, key: &[u8], value: &Value) {
     if matches!(value, Value::List(_) | Value::Zset(_)) {
         shard.blocked.mark_ready(db, key);

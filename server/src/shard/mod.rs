@@ -426,12 +426,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// `key` is being deleted or replaced whole: clients blocked on it are looked at after
-    /// the command, as Redis's signalDeletedKeyAsReady does (a blocked XREADGROUP then
-    /// fails with -UNBLOCKED; others stay blocked). One emptiness check when none waits.
+    /// the command, as Redis's signalDeletedKeyAsReady (and, for a list or sorted set
+    /// stored, signalKeyAsReady) does: a blocked XREADGROUP then fails with -UNBLOCKED, a
+    /// pop finds its data, others stay blocked. One emptiness check when none waits.
     fn note_replaced(&mut self, key: &[u8]) {
-        if !self.shard.blocked.is_empty() {
-            blocking::key_pushed(self, key);
-        }
+        blocking::key_pushed(self, key);
     }
 
     /// Raises keyspace event `event` of `class` on `key` (see notify.rs for how commands
@@ -484,7 +483,6 @@ impl<'a> Ctx<'a> {
         if journal.recording() {
             effect::put(journal.ops(), self.db, key, &value, expire_at_ms);
         }
-        blocking::value_stored(self.shard, self.db, key, &value);
         let lru = self.shard.fresh_lru();
         self.shard.dbs[self.db].insert(key, value, expire_at_ms, lru);
     }
