@@ -12,7 +12,7 @@ set -euo pipefail
 rounds=${1:-3}
 seconds=${2:-10}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-holdfast=$root/target/release/holdfast-server
+holdfast=${HOLDFAST_SERVER:-$root/target/release/holdfast-server}
 bench=$root/target/release/holdfast-bench
 port=7321
 work=$(mktemp -d)

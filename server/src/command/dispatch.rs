@@ -223,7 +223,8 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
     let dest = dest.unwrap_or(core.id);
     if dest == core.id {
         session.finish_run().await;
-        if core.is_held() {
+        // A transaction holding only other keys lets the command run (core/mod.rs `Hold`).
+        while !core.admits(spec.keys.positions(args.len()).map(|at| args.get(at))) {
             core.wait_unheld().await;
         }
         let mut shard = core.shard.borrow_mut();

@@ -20,9 +20,10 @@
 
 use super::session::Session;
 use super::{flags::*, table, Handler, Spec, Status, ALL_KEYS, NO_KEYS};
-use crate::core::exec::execute_in_step;
+use crate::core::exec::{execute_in_step, StepReply};
 use crate::core::multi::MultiCore;
 use crate::core::stopwatch::Stopwatch;
+use crate::shard::notify::Event;
 use crate::shard::slot::key_core;
 use crate::shard::watch::WatchFlag;
 use futures::future::LocalBoxFuture;
@@ -249,7 +250,18 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
         };
         let cores = transaction_cores(s, &queue.commands);
         let mut tx = MultiCore::transaction(s, cores.iter().copied());
-        tx.hold_all().await;
+        let locks = transaction_locks(s, &queue.commands);
+        let grouped = locks.is_some()
+            && queue
+                .commands
+                .iter()
+                .all(|(index, _)| groupable(table.get(*index)));
+        if let Some(locks) = locks {
+            tx.lock_keys_only(locks);
+        }
+        if !grouped || s.watching.is_some() {
+            tx.hold_all().await;
+        }
         if watch_broken(s, &mut tx).await {
             tx.finish().await;
             drop(turn);
@@ -259,8 +271,12 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
         }
         s.exec = Some(tx.scope());
         s.reply().array(queue.commands.len());
-        for (index, argv) in queue.commands {
-            run_queued(s, &mut tx, index, argv).await;
+        if grouped {
+            run_grouped(s, &mut tx, queue.commands).await;
+        } else {
+            for (index, argv) in queue.commands {
+                run_queued(s, &mut tx, index, argv).await;
+            }
         }
         s.exec = None;
         tx.finish().await;
@@ -313,6 +329,42 @@ fn transaction_cores(s: &Session, commands: &[(u16, Argv)]) -> BTreeSet<usize> {
     cores
 }
 
+/// The keys EXEC locks on each core instead of whole shards (core/mod.rs `Hold`), when
+/// they are all it can touch: every queued command is a single-shard command naming its
+/// keys, or touches no shard. The watched keys are locked too, so the watch check and the
+/// run stay one atomic step. None: a command may reach keys its arguments do not name (a
+/// script, KEYS, SORT ... GET, FLUSHDB, an operation over several cores).
+fn transaction_locks(s: &Session, commands: &[(u16, Argv)]) -> Option<Vec<Vec<Vec<u8>>>> {
+    let cores = s.core.cores;
+    let table = table();
+    let mut locks = vec![Vec::new(); cores];
+    for (index, argv) in commands {
+        let spec = table.get(*index);
+        match spec.handler {
+            Handler::Shard(_) => {
+                let mut positions = spec.keys.positions(argv.len()).peekable();
+                positions.peek()?;
+                let owner = shard_core(s, spec, argv);
+                for at in positions {
+                    let key = &argv[at];
+                    if key_core(key, cores) != owner {
+                        return None;
+                    }
+                    locks[owner].push(key.clone());
+                }
+            }
+            _ if CONNECTION_ONLY.contains(&spec.name) => {}
+            _ => return None,
+        }
+    }
+    if let Some(watching) = &s.watching {
+        for (_, key) in &watching.keys {
+            locks[key_core(key, cores)].push(key.clone());
+        }
+    }
+    Some(locks)
+}
+
 /// Whether a watched key changed since WATCH, or expired since (a key already expired at
 /// WATCH time does not count). Runs while EXEC holds every watched key's core. EXEC's
 /// reply depends on the watched keys' newest writes either way.
@@ -338,6 +390,86 @@ async fn watch_broken(s: &Session, tx: &mut MultiCore) -> bool {
             .await;
     }
     expired || watching.flag.is_dirty()
+}
+
+/// Whether EXEC may run the command in its core's one step (`run_grouped`): a
+/// single-shard command, or one that touches neither a shard nor the session's state.
+fn groupable(spec: &Spec) -> bool {
+    matches!(spec.handler, Handler::Shard(_)) || matches!(spec.name, "ping" | "echo" | "time")
+}
+
+/// A single-shard command run by `run_grouped`, with what it gave back.
+struct Ran {
+    index: u16,
+    argv: Argv,
+    reply: StepReply,
+    events: Vec<Event>,
+}
+
+/// EXEC of single-shard commands (and PING, ECHO, TIME): each core runs all of its
+/// commands in one step, in queue order, so the transaction costs one round trip per core
+/// instead of one per command. Commands on different cores share no key, so running them
+/// core by core is running them in queue order; replies and keyspace events are put back
+/// in queue order.
+async fn run_grouped(s: &mut Session, tx: &mut MultiCore, commands: Vec<(u16, Argv)>) {
+    let table = table();
+    let (db, proto) = (s.db, s.proto);
+    let mut groups: BTreeMap<usize, Vec<(usize, u16, Argv)>> = BTreeMap::new();
+    let mut slots: Vec<Result<Option<Ran>, (u16, Argv)>> = Vec::with_capacity(commands.len());
+    for (at, (index, argv)) in commands.into_iter().enumerate() {
+        let spec = table.get(index);
+        if matches!(spec.handler, Handler::Shard(_)) {
+            let owner = shard_core(s, spec, &argv);
+            groups.entry(owner).or_default().push((at, index, argv));
+            slots.push(Ok(None));
+        } else {
+            slots.push(Err((index, argv)));
+        }
+    }
+    for (owner, group) in groups {
+        let ran = tx
+            .run(owner, move |shard| {
+                let mut ran = Vec::with_capacity(group.len());
+                for (at, index, argv) in group {
+                    let reply = execute_in_step(shard, super::table().get(index), db, &argv, proto);
+                    let events = shard.take_events();
+                    ran.push((
+                        at,
+                        Ran {
+                            index,
+                            argv,
+                            reply,
+                            events,
+                        },
+                    ));
+                }
+                ran
+            })
+            .await;
+        for (at, ran) in ran {
+            slots[at] = Ok(Some(ran));
+        }
+    }
+    for slot in slots {
+        match slot {
+            Ok(Some(ran)) => {
+                s.out.extend_from_slice(&ran.reply.out);
+                let mut stats = s.core.stats.borrow_mut();
+                stats.record(ran.index, ran.reply.took);
+                if let Some(text) = &ran.reply.error {
+                    stats.failed(ran.index, text);
+                }
+                drop(stats);
+                tx.add_events(ran.events);
+                let spec = table.get(ran.index);
+                if crate::core::monitor::active() && super::monitor::shown(spec, &ran.argv) {
+                    super::monitor::feed_client(s, ran.argv.iter().map(Vec::as_slice));
+                }
+            }
+            Ok(None) => unreachable!("every single-shard command ran in its core's step"),
+            Err((index, argv)) => run_queued(s, tx, index, argv).await,
+        }
+    }
 }
 
 /// Runs one queued command inside EXEC; its reply (or error) goes into EXEC's array.

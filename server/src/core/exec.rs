@@ -74,9 +74,11 @@ pub fn execute_shard(
         core.wake_shipper();
     }
     let dep = shard.journal.dep();
-    if shard.blocked.has_ready() {
+    if shard.blocked.has_ready() && !core.is_held() {
         // The write gave data to keys clients are blocked on: they are served now, before
         // any other command runs here, each logged after this write (shard/blocking.rs).
+        // Beside a transaction holding other keys they wait for its release, which serves
+        // them: a served BLMOVE or BLPOP may reach the keys the transaction holds.
         if crate::shard::blocking::serve_ready(shard, |n| core.global.take_lsns(n)) {
             core.wake_shipper();
         }
@@ -201,7 +203,7 @@ fn flatten(argv: &[Vec<u8>]) -> (Vec<u8>, Vec<(u32, u32)>) {
 }
 
 pub fn execute_batch(core: &Core, msg: BatchMsg) {
-    let BatchMsg { batch, reply } = msg;
+    let BatchMsg { batch, reply, .. } = msg;
     let mut out = Vec::with_capacity(batch.reqs.len() * 16);
     let mut ends = Vec::with_capacity(batch.reqs.len());
     let mut deps = Vec::with_capacity(batch.reqs.len());

@@ -46,6 +46,9 @@ pub struct TxOp {
     pub keep: bool,
     /// On release: the operation's LSN, which the keys it wrote here now depend on.
     pub lsn: Option<u64>,
+    /// When this op takes the hold: the only keys the operation touches here (None: the
+    /// whole shard), see `Hold` in core/mod.rs.
+    pub keys: Option<Vec<Vec<u8>>>,
 }
 
 /// Commands for one core, collected from many connections of another core.
@@ -80,6 +83,8 @@ pub struct BatchReply {
 }
 
 pub struct BatchMsg {
+    /// The sending core: its batches run in the order it sent them.
+    pub from: usize,
     pub batch: Batch,
     pub reply: oneshot::Sender<BatchReply>,
 }

@@ -61,6 +61,9 @@ pub struct MultiCore {
     events_from: usize,
     /// The client running the operation, for CLIENT TRACKING (NOLOOP, remembered reads).
     caller: crate::shard::tracking::Caller,
+    /// Per core, the only keys the operation touches there: its holds lock those keys
+    /// instead of whole shards (None: whole shards). See `lock_keys_only`.
+    locks: Option<Vec<Vec<Vec<u8>>>>,
 }
 
 /// A transaction in progress on a connection: what an operation started by one of its
@@ -127,6 +130,7 @@ impl MultiCore {
                 events_from: scope.events.borrow().len(),
                 events: scope.events.clone(),
                 caller,
+                locks: None,
             };
         }
         MultiCore {
@@ -141,7 +145,25 @@ impl MultiCore {
             events: Rc::default(),
             events_from: 0,
             caller,
+            locks: None,
         }
+    }
+
+    /// The operation touches no key but these (grouped by owning core, indexed by core):
+    /// each hold it takes locks them only, and single-shard commands on other keys of its
+    /// cores go on meanwhile. The caller vouches that every step stays within them.
+    pub fn lock_keys_only(&mut self, keys: Vec<Vec<Vec<u8>>>) {
+        assert!(
+            self.held.is_empty(),
+            "keys are locked before the first hold"
+        );
+        self.locks = Some(keys);
+    }
+
+    /// What the hold on `core` locks: its keys, or None for the whole shard.
+    fn locks_on(&mut self, core: usize) -> Option<Vec<Vec<u8>>> {
+        let locks = self.locks.as_mut()?;
+        Some(std::mem::take(&mut locks[core]))
     }
 
     /// A transaction (EXEC) over `cores`: every core is held, even a single one, until
@@ -222,9 +244,11 @@ impl MultiCore {
                 journaled(shard, step, keep, &global)
             }
         });
+        let taking = keep && !self.held.contains(&target);
+        let keys = if taking { self.locks_on(target) } else { None };
         let done = if target == self.core.id {
             if keep {
-                self.core.acquire(self.tx).await;
+                self.core.acquire(self.tx, keys).await;
                 self.mark_held(target);
             } else {
                 self.core.wait_unheld().await;
@@ -249,6 +273,7 @@ impl MultiCore {
                             job: Some(job),
                             keep,
                             lsn: None,
+                            keys,
                         },
                     },
                 )
@@ -264,6 +289,12 @@ impl MultiCore {
             self.dep.set(self.dep.get().max(done.dep));
             done.result
         })
+    }
+
+    /// Keyspace events a step handed back in its result (EXEC's grouped steps, which put
+    /// them back in queue order).
+    pub fn add_events(&mut self, events: Vec<Event>) {
+        self.events.borrow_mut().extend(events);
     }
 
     /// Orders the events raised so far by `rank` of their key (stable), for a command that
@@ -368,6 +399,7 @@ async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>, lsn: Option<u64>) 
                         job: None,
                         keep: false,
                         lsn,
+                        keys: None,
                     },
                 },
             )

@@ -83,6 +83,7 @@ pub fn spawn_flusher(core: &Rc<Core>) {
                 core.send(
                     dest,
                     Msg::Batch(BatchMsg {
+                        from: core.id,
                         batch: taken.batch,
                         reply: reply_tx,
                     }),

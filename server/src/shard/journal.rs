@@ -301,6 +301,10 @@ impl Journal {
     fn mark(&mut self, lsn: u64) {
         let written = std::mem::take(&mut self.written);
         let dbs = std::mem::take(&mut self.written_dbs);
+        assert!(
+            lsn > self.last_lsn || (written.is_empty() && dbs.is_empty()),
+            "LSNs of single-shard commands follow their execution order"
+        );
         self.mark_keys(lsn, &written, &dbs);
         self.written = written;
         self.written.clear();
@@ -310,7 +314,9 @@ impl Journal {
     }
 
     /// The multi-core operation that held this shard got LSN `lsn` (None: it wrote
-    /// nothing): its keys are dirty from now on.
+    /// nothing): its keys are dirty from now on. A command on other keys that ran beside
+    /// an operation holding only its keys (core/mod.rs `Hold`) may have logged a later
+    /// LSN already: the keys are disjoint, so either order replays to the same state.
     pub fn mark_held(&mut self, lsn: Option<u64>) {
         let written = std::mem::take(&mut self.held_written);
         let dbs = std::mem::take(&mut self.held_dbs);
@@ -327,17 +333,17 @@ impl Journal {
         if keys.is_empty() && dbs.is_empty() {
             return;
         }
-        assert!(
-            lsn > self.last_lsn,
-            "LSNs on one shard follow execution order"
-        );
-        self.last_lsn = lsn;
+        // Max, not assignment: after an operation beside which later LSNs were logged, a
+        // read must still wait for the newest write of its key (or of a key sharing its
+        // hash), and `clean` keeps an entry until its own LSN passes.
+        self.last_lsn = self.last_lsn.max(lsn);
         for &hash in keys {
-            self.dirty.insert(hash, lsn);
+            let newest = self.dirty.entry(hash).or_insert(lsn);
+            *newest = (*newest).max(lsn);
             self.dirty_order.push_back((lsn, hash));
         }
         for &db in dbs {
-            self.barrier[db] = lsn;
+            self.barrier[db] = self.barrier[db].max(lsn);
         }
     }
 
