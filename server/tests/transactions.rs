@@ -333,10 +333,11 @@ fn pushes_inside_exec_and_scripts_serve_blocked_clients() {
     }
 }
 
-/// A transaction of single-key commands locks only its keys (core/mod.rs `Hold`): other
-/// clients' commands run beside it. None of them may land inside it: a transaction that
-/// writes its keys and reads them back sees only its own values, while writers hammer the
-/// same keys one command at a time and others write unrelated keys on the same cores.
+/// A transaction of single-key commands locks only its keys (core/hold.rs): other
+/// clients' commands, and other transactions on other keys, run beside it. None of them
+/// may land inside it: a transaction that writes its keys and reads them back sees only
+/// its own values, while other transactions, single-key writers and MSETs hammer the same
+/// keys and others write unrelated keys on the same cores.
 /// Durable, then restarted: the log, whose LSNs interleave the transactions with the
 /// commands that ran beside them, replays to the same dataset (DEBUG DIGEST).
 #[test]
@@ -347,7 +348,7 @@ fn single_key_commands_beside_a_transaction_never_land_inside_it() {
     let locked = accounts("iso:");
     let stop = Arc::new(AtomicBool::new(false));
     let mut transactions = Vec::new();
-    for client in 0..2u64 {
+    for client in 0..3u64 {
         let (url, keys) = (server.url(), locked.clone());
         transactions.push(std::thread::spawn(move || {
             let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
@@ -379,22 +380,36 @@ fn single_key_commands_beside_a_transaction_never_land_inside_it() {
         }));
     }
     let mut others = Vec::new();
-    for writer in 0..3u64 {
+    for writer in 0..4u64 {
         let (url, keys, stop) = (server.url(), locked.clone(), stop.clone());
         others.push(std::thread::spawn(move || {
             let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                // Writer 0 hammers the transactions' keys, the others keys beside them.
-                let key = match writer {
-                    0 => keys[n as usize % keys.len()].clone(),
-                    _ => format!("beside:{writer}:{}", n % 64),
+                // Writer 0 hammers the transactions' keys one at a time, writer 1 all of
+                // them at once (MSET holds both cores whole), the others keys beside them.
+                let value = format!("w{writer}:{n}");
+                let (first, second) = (
+                    n as usize % keys.len(),
+                    (n as usize + ACCOUNTS_PER_CORE) % keys.len(),
+                );
+                let mut command = match writer {
+                    0 => redis::cmd("SET"),
+                    1 => redis::cmd("MSET"),
+                    _ => redis::cmd("SET"),
                 };
-                let _: () = redis::cmd("SET")
-                    .arg(&key)
-                    .arg(format!("w{writer}:{n}"))
-                    .query(&mut con)
-                    .unwrap();
+                match writer {
+                    0 => command.arg(&keys[first]).arg(&value),
+                    1 => command
+                        .arg(&keys[first])
+                        .arg(&value)
+                        .arg(&keys[second])
+                        .arg(&value),
+                    _ => command
+                        .arg(format!("beside:{writer}:{}", n % 64))
+                        .arg(&value),
+                };
+                let _: () = command.query(&mut con).unwrap();
                 n += 1;
             }
             n
@@ -417,4 +432,75 @@ fn single_key_commands_beside_a_transaction_never_land_inside_it() {
         replayed, digest,
         "the log did not replay to the same dataset"
     );
+}
+
+/// Single-key reads that run beside transactions (core/hold.rs) still see each one whole:
+/// a transaction writes the same counter to a key on each core, and readers read the two
+/// keys one GET at a time, in both orders. Once a reader has seen a transaction's write on
+/// one core, its next read on the other core sees at least as much (the first key stays
+/// locked until the transaction has written the second and released both). Between its
+/// two writes the transaction scans a long list on the second core (LPOS of a missing
+/// element), so a reader let in too early has time to see the tear.
+#[test]
+fn single_key_readers_see_a_transaction_whole() {
+    const ROUNDS: i64 = 300;
+    let server = Server::start();
+    let (a, b) = (
+        keys_on(0, "whole:", 1).remove(0),
+        keys_on(1, "whole:", 1).remove(0),
+    );
+    let long = keys_on(1, "long:", 1).remove(0);
+    let mut con = server.client();
+    for chunk in 0..20 {
+        let items: Vec<i64> = (chunk * 2000..(chunk + 1) * 2000).collect();
+        let _: i64 = redis::cmd("RPUSH")
+            .arg(&long)
+            .arg(&items)
+            .query(&mut con)
+            .unwrap();
+    }
+    let _: () = redis::cmd("MSET")
+        .arg(&a)
+        .arg(0)
+        .arg(&b)
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for (first, second) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+        let (url, stop) = (server.url(), stop.clone());
+        readers.push(std::thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let mut reads = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let seen: i64 = redis::cmd("GET").arg(&first).query(&mut con).unwrap();
+                let then: i64 = redis::cmd("GET").arg(&second).query(&mut con).unwrap();
+                assert!(
+                    then >= seen,
+                    "read {first} = {seen}, then {second} = {then}: half a transaction"
+                );
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    for n in 1..=ROUNDS {
+        let _: ((), Option<i64>, ()) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&a)
+            .arg(n)
+            .cmd("LPOS")
+            .arg(&long)
+            .arg("missing")
+            .cmd("SET")
+            .arg(&b)
+            .arg(n)
+            .query(&mut con)
+            .unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads: u64 = readers.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(reads > 50, "only {reads} reads ran beside the transactions");
 }

@@ -223,9 +223,14 @@ async fn route_shard(session: &mut Session, index: u16, spec: &Spec, args: &mut 
     let dest = dest.unwrap_or(core.id);
     if dest == core.id {
         session.finish_run().await;
-        // A transaction holding only other keys lets the command run (core/mod.rs `Hold`).
-        while !core.admits(spec.keys.positions(args.len()).map(|at| args.get(at))) {
-            core.wait_unheld().await;
+        if core.is_held() {
+            // Transactions holding only other keys let it run (core/hold.rs).
+            let keys: Vec<&[u8]> = spec
+                .keys
+                .positions(args.len())
+                .map(|at| args.get(at))
+                .collect();
+            core.wait_admitted(&keys).await;
         }
         let mut shard = core.shard.borrow_mut();
         let mut reply = crate::resp::Reply::new(&mut session.out, session.proto);

@@ -15,6 +15,7 @@
 pub mod clients;
 pub mod eviction;
 pub mod exec;
+pub mod hold;
 pub mod latency;
 pub mod mesh;
 pub mod monitor;
@@ -36,36 +37,11 @@ use glommio::channels::channel_mesh::{Receivers, Senders};
 use mesh::{Msg, TxId};
 use stats::{CoreStats, SlowEntry};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+
 use std::time::Instant;
-
-/// Keys a holder locked on a shard, by name in every database (MOVE and COPY ... DB reach
-/// the same name in another one, so a name locks all of them).
-#[derive(Default)]
-pub struct KeyLocks(hashbrown::HashSet<Vec<u8>, ahash::RandomState>);
-
-impl KeyLocks {
-    pub fn new(keys: impl IntoIterator<Item = Vec<u8>>) -> Self {
-        KeyLocks(keys.into_iter().collect())
-    }
-
-    /// Whether a command on `keys` may run beside the holder: it names at least one key
-    /// (a keyless command may reach any key: SCAN, RANDOMKEY, FLUSHDB) and none is locked.
-    pub fn admit<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) -> bool {
-        let mut any = false;
-        for key in keys {
-            if self.0.contains(key) {
-                return false;
-            }
-            any = true;
-        }
-        any
-    }
-}
 
 /// State every core shares: only atomics and values fixed at start.
 pub struct Global {
@@ -93,38 +69,6 @@ impl Global {
     }
 }
 
-/// The hold a multi-core operation has on this core's shard, and what waits for it.
-///
-/// Fairness: when a hold ends, the core's own waiting tasks (commands of its connections,
-/// operations coordinated here) and the deferred messages of other cores take turns. The
-/// local tasks are woken and run before any deferred message may take the hold again
-/// (`local_turn`); after them at least one deferred message goes (`remote_next`). Without
-/// the turns, a stream of holds from the other core (cross-core readers) was drained
-/// first at every release and a local EXEC could wait for tens of seconds.
-///
-/// Scope: a holder that names its keys up front (EXEC of single-key commands) locks only
-/// those (`keys`), and single-shard commands on other keys run beside it; a batch of
-/// another core's commands runs only while none of that core's is deferred, so a
-/// connection's commands keep their order. Without it, a transaction over four keys stalled every
-/// client of both cores for its cross-core round trips (GET/SET beside 5% MULTI lost 26%).
-#[derive(Default)]
-struct Hold {
-    held_by: Cell<Option<TxId>>,
-    /// What the holder may touch: None, the whole shard; Some, only these keys.
-    keys: RefCell<Option<KeyLocks>>,
-    /// Messages that touch the shard and arrived while it was held, in arrival order.
-    deferred: RefCell<VecDeque<Msg>>,
-    /// How many of `deferred` are batches, per sending core.
-    deferred_batches: RefCell<Vec<u32>>,
-    /// Local tasks waiting for the hold to end.
-    waiters: RefCell<Vec<Waker>>,
-    draining: Cell<bool>,
-    /// Local waiters were woken and have not all run yet: messages wait behind them.
-    local_turn: Cell<bool>,
-    /// The last turn was local: a deferred message goes before the next local one.
-    remote_next: Cell<bool>,
-}
-
 pub struct Core {
     pub id: usize,
     pub cores: usize,
@@ -138,7 +82,7 @@ pub struct Core {
     /// DEBUG SET-ACTIVE-EXPIRE: whether the cron expires keys nobody reads.
     pub active_expire: Cell<bool>,
     senders: Option<Senders<Msg>>,
-    hold: Hold,
+    hold: hold::Hold,
     outbox: outbox::Outbox,
     next_tx: Cell<u64>,
     /// Replies waiting for the durable watermark (commit/ring.rs).
@@ -188,7 +132,7 @@ impl Core {
             clock_s: Cell::new(0),
             active_expire: Cell::new(true),
             senders,
-            hold: Hold::default(),
+            hold: hold::Hold::default(),
             outbox: outbox::Outbox::new(cores),
             next_tx: Cell::new(0),
             ring: Default::default(),
@@ -281,34 +225,8 @@ impl Core {
             Msg::Call(call) => call(self),
             Msg::Commit { from, frames } => self.sequencer().push(from, frames),
             Msg::Replay(ops) => crate::commit::replay::apply(&mut self.shard.borrow_mut(), &ops),
-            Msg::Batch(batch) => {
-                if self.hold.held_by.get().is_some() && !self.admits_batch(&batch, true) {
-                    self.defer(Msg::Batch(batch));
-                } else {
-                    exec::execute_batch(self, batch);
-                }
-            }
-            Msg::Tx { tx, op } => match self.hold.held_by.get() {
-                Some(holder) if holder != tx => self.defer(Msg::Tx { tx, op }),
-                // Woken local tasks go first (see `Hold`).
-                None if self.hold.local_turn.get() => self.defer(Msg::Tx { tx, op }),
-                _ => {
-                    if self.hold.held_by.replace(Some(tx)).is_none() {
-                        *self.hold.keys.borrow_mut() = op.keys.map(KeyLocks::new);
-                    }
-                    if let Some(job) = op.job {
-                        let mut shard = self.shard.borrow_mut();
-                        job(&mut shard);
-                        tracking::deliver_from(self, &mut shard);
-                        drop(shard);
-                        self.ship_if_logged();
-                    }
-                    if !op.keep {
-                        self.shard.borrow_mut().journal.mark_held(op.lsn);
-                        self.release(tx);
-                    }
-                }
-            },
+            Msg::Batch(batch) => self.handle_batch(batch),
+            Msg::Tx { tx, op } => self.handle_tx(tx, op),
         }
     }
 
@@ -316,183 +234,6 @@ impl Core {
         let n = self.next_tx.get() + 1;
         self.next_tx.set(n);
         TxId(((self.id as u64) << 56) | n)
-    }
-
-    pub fn is_held(&self) -> bool {
-        self.hold.held_by.get().is_some()
-    }
-
-    /// Whether a single-shard command on `keys` may run now: nothing holds the shard, or
-    /// the holder locked only keys and none of these (`Hold`).
-    pub fn admits<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) -> bool {
-        if self.hold.held_by.get().is_none() {
-            return true;
-        }
-        match &*self.hold.keys.borrow() {
-            Some(locks) => locks.admit(keys),
-            None => false,
-        }
-    }
-
-    /// Whether a batch from another core may run beside the hold: every command of it is
-    /// admitted and (`arriving`) no earlier batch of its core waits in `deferred`.
-    fn admits_batch(&self, msg: &mesh::BatchMsg, arriving: bool) -> bool {
-        if self.hold.keys.borrow().is_none() {
-            return false;
-        }
-        let from = msg.from;
-        if arriving
-            && self
-                .hold
-                .deferred_batches
-                .borrow()
-                .get(from)
-                .is_some_and(|&n| n > 0)
-        {
-            return false;
-        }
-        let table = crate::command::table();
-        let batch = &msg.batch;
-        batch.reqs.iter().all(|req| {
-            let ranges = &batch.ranges[req.args.0 as usize..req.args.1 as usize];
-            let args = crate::command::Args::new(&batch.data, ranges);
-            let positions = table.get(req.cmd).keys.positions(args.len());
-            self.admits(positions.map(|at| args.get(at)))
-        })
-    }
-
-    /// Waits until no multi-core operation holds this shard.
-    pub async fn wait_unheld(&self) {
-        futures::future::poll_fn(|cx| {
-            if self.hold.held_by.get().is_none() {
-                Poll::Ready(())
-            } else {
-                self.hold.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-
-    /// Takes the hold for `tx` on this core's own shard: of the whole shard, or of `keys`
-    /// only.
-    pub async fn acquire(&self, tx: TxId, keys: Option<Vec<Vec<u8>>>) {
-        if self.hold.held_by.get() == Some(tx) {
-            return;
-        }
-        self.wait_unheld().await;
-        self.hold.held_by.set(Some(tx));
-        *self.hold.keys.borrow_mut() = keys.map(KeyLocks::new);
-    }
-
-    /// Ends `tx`'s hold, then runs what waited for it.
-    pub fn release(self: &Rc<Self>, tx: TxId) {
-        assert_eq!(
-            self.hold.held_by.get(),
-            Some(tx),
-            "release by a transaction that does not hold the shard"
-        );
-        self.hold.held_by.set(None);
-        self.hold.keys.borrow_mut().take();
-        self.serve_blocked();
-        // BCAST invalidations waited for the operation's end (core/tracking.rs).
-        tracking::deliver_from(self, &mut self.shard.borrow_mut());
-        self.grant();
-    }
-
-    fn defer(&self, msg: Msg) {
-        if let Msg::Batch(batch) = &msg {
-            let mut counts = self.hold.deferred_batches.borrow_mut();
-            let from = batch.from;
-            if counts.len() <= from {
-                counts.resize(from + 1, 0);
-            }
-            counts[from] += 1;
-        }
-        self.hold.deferred.borrow_mut().push_back(msg);
-    }
-
-    fn pop_deferred(&self) -> Option<Msg> {
-        let msg = self.hold.deferred.borrow_mut().pop_front()?;
-        if let Msg::Batch(batch) = &msg {
-            self.hold.deferred_batches.borrow_mut()[batch.from] -= 1;
-        }
-        Some(msg)
-    }
-
-    /// Deferred batches at the front of the queue that the new holder's locks admit run
-    /// beside it now, rather than after it.
-    fn run_admitted(self: &Rc<Self>) {
-        loop {
-            let admitted = match self.hold.deferred.borrow().front() {
-                Some(Msg::Batch(batch)) => self.admits_batch(batch, false),
-                _ => false,
-            };
-            if !admitted {
-                return;
-            }
-            if let Some(Msg::Batch(batch)) = self.pop_deferred() {
-                exec::execute_batch(self, batch);
-            }
-        }
-    }
-
-    /// Hands the free shard on: deferred messages and local waiters in turns (`Hold`).
-    fn grant(self: &Rc<Self>) {
-        let hold = &self.hold;
-        if hold.local_turn.get() || hold.draining.replace(true) {
-            return;
-        }
-        loop {
-            if hold.held_by.get().is_some() {
-                self.run_admitted();
-                break;
-            }
-            let remote_first = hold.remote_next.get() || hold.waiters.borrow().is_empty();
-            let next = if remote_first {
-                self.pop_deferred()
-            } else {
-                None
-            };
-            if let Some(msg) = next {
-                hold.remote_next.set(false);
-                self.handle(msg);
-                continue;
-            }
-            if hold.waiters.borrow().is_empty() {
-                break;
-            }
-            // The local waiters' turn: wake them, and let the deferred messages go on
-            // only after they have run (a task queued behind them resumes the grant).
-            hold.local_turn.set(true);
-            hold.remote_next.set(true);
-            for waker in hold.waiters.borrow_mut().drain(..) {
-                waker.wake();
-            }
-            let core = self.clone();
-            glommio::spawn_local(async move {
-                futures::future::poll_fn(crate::net::ring::yield_once()).await;
-                core.hold.local_turn.set(false);
-                core.grant();
-            })
-            .detach();
-            break;
-        }
-        hold.draining.set(false);
-    }
-
-    /// A multi-core operation that just released this shard (RENAME, SORT ... STORE,
-    /// SWAPDB, EXEC...) gave data to keys clients are blocked on: they are served now,
-    /// before anything else runs here, as after a single-shard write (core/exec.rs).
-    fn serve_blocked(&self) {
-        let mut shard = self.shard.borrow_mut();
-        if !shard.blocked.has_ready() {
-            return;
-        }
-        if crate::shard::blocking::serve_ready(&mut shard, |n| self.global.take_lsns(n)) {
-            drop(shard);
-            self.wake_shipper();
-        }
     }
 
     /// Runs `call` on core `dest` (here, when it is this core) and returns its result.
@@ -546,6 +287,9 @@ impl Core {
                     std::time::Duration::from_millis(crate::limits::ACTIVE_EXPIRE_INTERVAL_MS);
                 loop {
                     glommio::timer::sleep(interval).await;
+                    // Expiry and eviction skip a held shard: with transactions holding keys
+                    // back to back it would never be free, so new holds wait for the cycle.
+                    core.wait_unheld().await;
                     core.cron();
                 }
             },

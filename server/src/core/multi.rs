@@ -255,6 +255,9 @@ impl MultiCore {
             }
             let mut shard = self.core.shard.borrow_mut();
             let done = step.map(|step| step(&mut shard));
+            if keep {
+                self.core.collect_written(self.tx, &mut shard.journal);
+            }
             super::tracking::deliver_from(&self.core, &mut shard);
             drop(shard);
             self.core.ship_if_logged();
@@ -388,8 +391,7 @@ fn serve_waiters(shard: &mut Shard, global: &Arc<Global>) {
 async fn release(core: &Rc<Core>, tx: TxId, held: Vec<usize>, lsn: Option<u64>) {
     for target in held {
         if target == core.id {
-            core.shard.borrow_mut().journal.mark_held(lsn);
-            core.release(tx);
+            core.release(tx, lsn);
         } else {
             core.send(
                 target,

@@ -329,6 +329,20 @@ impl Journal {
         self.held_dbs.clear();
     }
 
+    /// Moves the keys and databases a step of a held operation wrote (now in the held
+    /// set) to the operation's own lists, where they wait for its LSN (core/hold.rs: with
+    /// several operations holding keys of one shard, each marks only its own).
+    pub fn take_held(&mut self, keys: &mut Vec<u64>, dbs: &mut Vec<usize>) {
+        keys.append(&mut self.held_written);
+        dbs.append(&mut self.held_dbs);
+    }
+
+    /// An operation that held this shard got LSN `lsn`: the keys and databases it wrote
+    /// (`take_held`) are dirty from now on. Commands beside it may have logged later LSNs.
+    pub fn mark_written(&mut self, lsn: u64, keys: &[u64], dbs: &[usize]) {
+        self.mark_keys(lsn, keys, dbs);
+    }
+
     fn mark_keys(&mut self, lsn: u64, keys: &[u64], dbs: &[usize]) {
         if keys.is_empty() && dbs.is_empty() {
             return;
