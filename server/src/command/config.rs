@@ -98,8 +98,12 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
             core.shard.borrow_mut().notify_flags =
                 crate::shard::notify::effective(settings.notify_keyspace_events);
             *core.settings.borrow_mut() = settings;
+            crate::process::publish_net(core.id);
         })
         .await;
+    // A new maxmemory is compared against from the next command on: rebase the estimate
+    // on the slots every core just published (process.rs).
+    crate::process::refresh_used_memory(s.core.id);
     s.reply().ok();
     Ok(())
 }

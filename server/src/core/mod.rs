@@ -399,6 +399,7 @@ impl Core {
             .set(self.global.started.elapsed().as_secs() as u32);
         self.sample_rates();
         self.close_idle_clients();
+        crate::process::publish_net(self.id);
         if self.id == 0 {
             crate::process::sample_peak();
             crate::process::refresh_used_memory(self.id);
