@@ -209,6 +209,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
                 core.spawn_receivers(receivers);
                 crate::core::outbox::spawn_flusher(&core);
                 core.spawn_cron();
+                core.spawn_granter();
                 crate::core::notify::spawn(&core);
                 crate::core::monitor::spawn(&core);
                 crate::core::tracking::spawn_sender(&core);

@@ -86,6 +86,8 @@ pub(super) struct Hold {
     exclusive_waiters: Cell<usize>,
     /// A hold ended since the local waiters were last woken.
     released: Cell<bool>,
+    /// Wakes the task that hands on what an ended whole-shard wait kept waiting.
+    regrant: super::signal::Signal,
     draining: Cell<bool>,
     /// Local waiters were woken and have not all run yet: new holds wait behind them.
     local_turn: Cell<bool>,
@@ -94,6 +96,19 @@ pub(super) struct Hold {
 }
 
 impl Core {
+    /// Starts the task that grants what waited behind a whole-shard waiter (`Exclusive`).
+    pub fn spawn_granter(self: &Rc<Self>) {
+        let core = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                core.hold.regrant.wait().await;
+                core.hold.released.set(true);
+                core.grant();
+            }
+        })
+        .detach();
+    }
+
     pub fn is_held(&self) -> bool {
         !self.hold.holders.borrow().is_empty()
     }
@@ -392,8 +407,9 @@ impl Core {
 
 /// A local task waiting for the whole shard: while one is, no new hold is granted, so
 /// the keyed holds drain and it is not starved by them. Dropped (waited, or abandoned),
-/// the holds it kept waiting are granted from a task of their own: the waiter runs its
-/// synchronous work on the free shard first.
+/// the holds it kept waiting are granted by the granter task (`spawn_granter`): the
+/// waiter runs its synchronous work on the free shard first, and a drop while the
+/// executor shuts down only raises a signal.
 struct Exclusive(Rc<Core>);
 
 impl Exclusive {
@@ -409,12 +425,7 @@ impl Drop for Exclusive {
         let waiters = &self.0.hold.exclusive_waiters;
         waiters.set(waiters.get() - 1);
         if waiters.get() == 0 {
-            let core = self.0.clone();
-            glommio::spawn_local(async move {
-                core.hold.released.set(true);
-                core.grant();
-            })
-            .detach();
+            self.0.hold.regrant.raise();
         }
     }
 }
