@@ -45,10 +45,11 @@ pub fn perform_on(core: &Core, shard: &mut Shard) -> Outcome {
     if config.policy == Policy::NoEviction {
         return Outcome::Failed;
     }
-    // Evicting while a multi-core operation holds the shard would interleave writes with
-    // it, and during replay the deletes would be logged before LSNs are known; paused
-    // writes keep the dataset still, as Redis does not evict while clients are paused.
-    if core.is_held() || core.global.commit.is_loading() || super::pause::writes_paused() {
+    // Evicting while an operation holds the whole shard would interleave writes with it
+    // (beside transactions that hold keys only, their keys are passed over), and during
+    // replay the deletes would be logged before LSNs are known; paused writes keep the
+    // dataset still, as Redis does not evict while clients are paused.
+    if !core.holds_keys_only() || core.global.commit.is_loading() || super::pause::writes_paused() {
         return Outcome::Running;
     }
     let share = share(core.id, used - config.maxmemory_bytes).max(1);
@@ -62,6 +63,7 @@ pub fn perform_on(core: &Core, shard: &mut Shard) -> Outcome {
         share,
         |_| (before - crate::process::thread_net_bytes()).max(0) as u64,
         || started.elapsed().as_micros() as u64,
+        |key| core.is_locked(key),
     );
     let ops = shard.journal.stop_recording();
     shard.journal.mark_held(None);

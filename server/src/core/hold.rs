@@ -113,6 +113,20 @@ impl Core {
         !self.hold.holders.borrow().is_empty()
     }
 
+    /// Whether every holder (if any) holds keys only: commands on other keys, eviction of
+    /// other keys, may run beside them.
+    pub fn holds_keys_only(&self) -> bool {
+        self.hold.holders.borrow().iter().all(|h| h.keys.is_some())
+    }
+
+    /// Whether a holder locked `key`.
+    pub fn is_locked(&self, key: &[u8]) -> bool {
+        let holders = self.hold.holders.borrow();
+        holders
+            .iter()
+            .any(|h| h.keys.as_ref().is_none_or(|locks| locks.0.contains(key)))
+    }
+
     /// Whether a single-shard command on `keys` may run now: nothing holds the shard, or
     /// every holder locked only keys and none of these.
     pub fn admits(&self, keys: &[&[u8]]) -> bool {

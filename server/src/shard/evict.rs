@@ -355,6 +355,9 @@ pub fn evict_key(shard: &mut Shard, db: usize, key: &[u8]) -> bool {
     true
 }
 
+/// Candidates a round passes over because a transaction holds them before it gives up.
+const LOCKED_SKIPS_MAX: usize = 64;
+
 /// How a round of eviction ended (Redis's EVICT_OK / EVICT_RUNNING / EVICT_FAIL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -370,18 +373,28 @@ pub enum Outcome {
 /// `maxmemory-eviction-tenacity` sets runs out, or no key is left that the policy may
 /// evict. `freed` reports the bytes freed so far (the allocator's count, as Redis
 /// measures each deletion). Returns the outcome and the keys evicted.
+/// `locked`: keys a transaction holds (core/hold.rs), which are passed over; after
+/// `LOCKED_SKIPS_MAX` of them in one round the rest is left to the next.
 pub fn evict(
     shard: &mut Shard,
     to_free_bytes: u64,
     mut freed: impl FnMut(&Shard) -> u64,
     mut elapsed_us: impl FnMut() -> u64,
+    locked: impl Fn(&[u8]) -> bool,
 ) -> (Outcome, usize) {
     let limit_us = shard.evict.config.time_limit_us();
-    let mut keys = 0;
+    let (mut keys, mut skipped) = (0, 0);
     while freed(shard) < to_free_bytes {
         let Some((db, key)) = choose(shard) else {
             return (Outcome::Failed, keys);
         };
+        if locked(&key) {
+            skipped += 1;
+            if skipped == LOCKED_SKIPS_MAX {
+                return (Outcome::Running, keys);
+            }
+            continue;
+        }
         if evict_key(shard, db, &key) {
             keys += 1;
         }
@@ -410,7 +423,38 @@ mod tests {
     /// Evicts `n` keys, each counted as 1 byte freed.
     fn evict_n(shard: &mut Shard, n: u64) -> (Outcome, usize) {
         let before = shard.dbs[0].len() as u64;
-        evict(shard, n, |s| before - s.dbs[0].len() as u64, || 0)
+        evict(
+            shard,
+            n,
+            |s| before - s.dbs[0].len() as u64,
+            || 0,
+            |_| false,
+        )
+    }
+
+    #[test]
+    fn keys_a_transaction_holds_are_passed_over() {
+        for policy in [Policy::AllkeysLru, Policy::AllkeysRandom] {
+            let mut shard = shard_with(policy);
+            for i in 0..20 {
+                put(&mut shard, &format!("k{i}"), 0, 0);
+            }
+            let locked = |key: &[u8]| key.starts_with(b"k1");
+            let before = shard.dbs[0].len() as u64;
+            let (outcome, keys) = evict(
+                &mut shard,
+                100,
+                |s| before - s.dbs[0].len() as u64,
+                || 0,
+                locked,
+            );
+            // k1 and k10..k19 stay; the other nine go, then only locked keys are left.
+            assert_eq!((outcome, keys), (Outcome::Running, 9), "{policy:?}");
+            assert!((0..20)
+                .map(|i| format!("k{i}"))
+                .filter(|k| locked(k.as_bytes()))
+                .all(|k| shard.dbs[0].raw_get(k.as_bytes()).is_some()));
+        }
     }
 
     #[test]
