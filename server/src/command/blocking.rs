@@ -19,7 +19,8 @@
 //!
 //! Inside EXEC or a script a blocking command does not block: when the non-blocking try
 //! finds nothing it answers the timeout reply, as Redis does. Waiters its pushes made
-//! servable are served when the transaction ends (`serve_after_all`), not inside it.
+//! servable are served when the transaction ends, not inside it: each core serves them as
+//! its last hold is released (core/hold.rs).
 
 use super::args::{is, parse_i64};
 use super::list::{self, mpop, mpop_here, parse_end, parse_mpop, reply_mpop, Mpop};
@@ -258,7 +259,7 @@ impl Serve for ListServe {
 /// by core/exec.rs right after they run).
 pub async fn serve_after(s: &Session, core: usize) {
     if s.exec.is_some() {
-        // Inside EXEC or a script: `serve_after_all` runs when it has released its cores.
+        // Inside EXEC or a script: its cores serve them as they are released.
         return;
     }
     let global = s.core.global.clone();
@@ -268,20 +269,6 @@ pub async fn serve_after(s: &Session, core: usize) {
     })
     .await;
     op.finish().await;
-}
-
-/// After a transaction or script released its cores: serves the waiters its pushes made
-/// servable there.
-pub async fn serve_after_all(s: &Session, cores: impl IntoIterator<Item = usize>) {
-    for core in cores {
-        let ready = s
-            .core
-            .call(core, |core| core.shard.borrow().blocked.has_ready())
-            .await;
-        if ready {
-            serve_after(s, core).await;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -194,8 +194,8 @@ async fn run_with_holds(
     let ctx = script::call::leave();
     ctx.tx.finish().await;
     drop(turn);
-    // Pushes by the script may have made blocked clients servable.
-    super::blocking::serve_after_all(s, ctx.held.iter().copied()).await;
+    // Clients blocked on keys the script pushed to were served as each core was released
+    // (core/hold.rs).
 
     match outcome {
         Ok(Ok(value)) => convert::write_lua(&mut s.reply(), &value),

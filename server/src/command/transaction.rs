@@ -281,12 +281,8 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
         s.exec = None;
         tx.finish().await;
         drop(turn);
-        // Pushes inside the transaction may have made blocked clients servable: each core
-        // serves them when its last hold is released (core/hold.rs), which saves the
-        // grouped path a round trip per core; the other path keeps its explicit pass.
-        if !grouped {
-            super::blocking::serve_after_all(s, cores).await;
-        }
+        // Clients blocked on keys the transaction pushed to were served as each core was
+        // released (core/hold.rs).
         unwatch_all(s).await;
         Ok(())
     }
