@@ -14,6 +14,12 @@
 //! the record, a single-shard command is a CMD op (its arguments and clock) and a command
 //! over several cores contributes the physical ops it records (`Scope`).
 //!
+//! A transaction of single-key commands (and PING, ECHO, TIME) holds only its keys and
+//! its watched keys on each core (core/hold.rs), so commands and other transactions on
+//! other keys run beside it, and runs each core's commands in one step (`run_grouped`):
+//! one round trip per core. Anything else (scripts, KEYS, operations over several cores)
+//! holds whole cores and runs command by command.
+//!
 //! A command with a queuing error (unknown, wrong arity, refused, keys across cores for a
 //! single-shard command) fails the transaction: EXEC answers EXECABORT. Errors while
 //! running are replies inside EXEC's array, as in Redis.

@@ -2,7 +2,9 @@
 //! every core it touches, in ascending core order, runs its steps, then releases them.
 //!
 //! Holding means the shard runs nothing else: messages for it are deferred and local
-//! commands wait. Taking holds in one global order makes deadlock impossible, and since
+//! commands wait; or, for an operation that named its keys (`lock_keys_only`: EXEC of
+//! single-key commands), that nothing else touches those keys (core/hold.rs). Taking
+//! holds in one global order makes deadlock impossible, and since
 //! every hold is kept until the operation ends (two-phase locking), no client can observe
 //! half of it. MGET/MSET/DEL/RENAME use it today; MULTI/EXEC and scripts reuse it, and the
 //! durable path gives the whole operation one LSN while the holds are in place.
