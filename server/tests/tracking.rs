@@ -214,6 +214,26 @@ fn bcast_sends_changed_keys_under_the_prefixes_and_noloop_spares_own_writes() {
     bcast.expect(&push(&both));
 }
 
+/// Redis sends a BCAST client one message per prefix (prefixes in byte order, each
+/// prefix's keys sorted), not one for everything a command changed.
+#[test]
+fn bcast_sends_one_message_per_prefix() {
+    let server = Server::start();
+    let mut bcast = Conn::open(&server, true);
+    let mut writer = Conn::open(&server, true);
+    bcast.call(
+        &[
+            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "user:", "PREFIX", "item:",
+        ],
+        b"+OK\r\n",
+    );
+    // One hash tag: both keys on one core, changed by one command, gathered together.
+    let (user, item) = ("user:{t}1", "item:{t}2");
+    writer.call(&["MSET", user, "1", item, "2"], b"+OK\r\n");
+    bcast.expect(&push(&[item]));
+    bcast.expect(&push(&[user]));
+}
+
 #[test]
 fn redirect_to_a_resp2_subscriber_on_either_core_and_broken_redirect() {
     let server = Server::start();

@@ -14,8 +14,8 @@
 //! its own write is dropped, as Redis checks the target's flags when it invalidates.
 //!
 //! BCAST invalidations are gathered for one turn of the core's sender task, so the keys
-//! a command (or a pipeline, a transaction) changed under a client's prefixes come in one
-//! message, as Redis gathers them until it sleeps.
+//! a command (or a pipeline, a transaction) changed under one of a client's prefixes come
+//! in one message, one message per prefix, as Redis gathers them until it sleeps.
 //!
 //! Invalidations go through the connection's mailbox (core/pubsub.rs), which the
 //! connection sends when it is idle or before its next reply: on the writer's own
@@ -294,14 +294,14 @@ impl Registry {
                 Remote::Broken { client } => self.broken(client),
             }
         }
-        for (client, mut keys) in bcast {
+        for (client, keys) in bcast {
             let Some(tracker) = self.get(client) else {
                 continue;
             };
-            // Redis sends a prefix's keys from its radix tree: sorted, each once.
-            keys.sort();
-            keys.dedup();
-            self.send(core, &tracker, Some(keys));
+            let messages = by_prefix(&tracker.prefixes.borrow(), keys);
+            for keys in messages {
+                self.send(core, &tracker, Some(keys));
+            }
         }
     }
 
@@ -321,6 +321,28 @@ impl Registry {
             None => bcast.push((note.target.id, keys)),
         }
     }
+}
+
+/// A BCAST client's keys of one turn as Redis sends them: one message per prefix (its
+/// prefixes never overlap, so a key falls under one), prefixes in byte order (`prefixes`
+/// is kept sorted), each prefix's keys sorted and each once, as its radix tree gives
+/// them. No prefix is the empty prefix: every key. A key under no prefix of the client
+/// (it changed them meanwhile) is dropped.
+fn by_prefix(prefixes: &[Vec<u8>], keys: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+    let mut groups: Vec<Vec<Vec<u8>>> = vec![Vec::new(); prefixes.len().max(1)];
+    for key in keys {
+        if prefixes.is_empty() {
+            groups[0].push(key);
+        } else if let Some(at) = prefixes.iter().position(|p| key.starts_with(p)) {
+            groups[at].push(key);
+        }
+    }
+    groups.retain(|keys| !keys.is_empty());
+    for keys in &mut groups {
+        keys.sort();
+        keys.dedup();
+    }
+    groups
 }
 
 /// Takes the invalidations `shard` owes after a command or step, delivers those for this
