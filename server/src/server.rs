@@ -178,6 +178,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         next_client_id: AtomicU64::new(1),
         next_slowlog_id: AtomicU64::new(0),
         next_lsn: AtomicU64::new(1),
+        next_event_batch: AtomicU64::new(0),
         commit: crate::commit::Shared::new(plan.durability, cores),
     });
     // Bind once up front so a taken port is one clear error, not one per core.

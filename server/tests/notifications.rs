@@ -796,3 +796,49 @@ fn eviction_raises_evicted_and_invalidates_tracked_keys_on_both_cores() {
     let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(size, 0);
 }
+
+/// An event is shown only once the write it reports is durable (DESIGN.md invariant 2):
+/// with the log's commits held back, a SET executes but neither its reply nor its events
+/// go out; released, both do.
+#[test]
+fn events_wait_for_the_write_to_be_durable() {
+    if common::durability_mode() == "none" {
+        eprintln!("skipped: events wait for the log only with one");
+        return;
+    }
+    let server = Server::start();
+    let mut admin = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KEA")
+        .query(&mut admin)
+        .unwrap();
+    let mut watch = watcher(&server.url());
+    let _: () = redis::cmd("DEBUG")
+        .arg("HOLD-COMMITS")
+        .arg("1")
+        .query(&mut admin)
+        .unwrap();
+    let mut writer = server.raw();
+    writer.send(b"*3\r\n$3\r\nSET\r\n$7\r\ndurable\r\n$1\r\nv\r\n");
+    assert_eq!(
+        next_event(&mut watch, Duration::from_millis(500)),
+        None,
+        "an event went out before its write was durable"
+    );
+    let _: () = redis::cmd("DEBUG")
+        .arg("HOLD-COMMITS")
+        .arg("0")
+        .query(&mut admin)
+        .unwrap();
+    writer.roundtrip(b"", b"+OK\r\n");
+    let events = receive(&mut watch, 2, Duration::from_millis(500));
+    assert_eq!(
+        events,
+        vec![
+            ("__keyspace@0__:durable".to_string(), "set".to_string()),
+            ("__keyevent@0__:set".to_string(), "durable".to_string()),
+        ]
+    );
+}

@@ -73,7 +73,7 @@ pub fn perform_on(core: &Core, shard: &mut Shard) -> Outcome {
     }
     // The `evicted` events and tracking invalidations go out now, ahead of whatever the
     // command that triggered eviction raises (as Redis evicts before running it).
-    core.notifier.take_from(shard);
+    core.notifier.take_from(&core.global, shard);
     super::tracking::deliver_from(core, shard);
     if keys > 0 {
         core.latency_event("eviction-cycle", started.elapsed());

@@ -83,7 +83,7 @@ pub fn execute_shard(
             core.wake_shipper();
         }
     }
-    core.notifier.take_from(shard);
+    core.notifier.take_from(&core.global, shard);
     let took = started.elapsed();
     core.command_timed(index, spec.flags & flags::FAST != 0, took);
     let mut stats = core.stats.borrow_mut();

@@ -57,6 +57,9 @@ pub struct Global {
     /// executes (a multi-core operation: while it holds its cores), so LSN order is an
     /// order of execution (DESIGN.md). Unused with `--durability none`.
     pub next_lsn: AtomicU64,
+    /// The next number for a batch of keyspace events (core/notify.rs): one order over
+    /// every core's batches, the order they were raised in.
+    pub next_event_batch: AtomicU64,
     /// Durability mode, commit watermark, log state (see commit/).
     pub commit: crate::commit::Shared,
 }
@@ -177,6 +180,9 @@ impl Core {
         let shared = &self.global.commit;
         self.ring.release(shared, self.id);
         self.shard.borrow_mut().journal.clean(shared.watermark());
+        if self.id == crate::commit::LOG_CORE {
+            self.notifier.durable_advanced();
+        }
     }
 
     /// Starts the tasks that receive messages from every other core.
@@ -431,7 +437,6 @@ impl Core {
             now_ms,
             crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
         );
-        self.notifier.take_from(&mut shard);
         tracking::deliver_from(self, &mut shard);
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);
@@ -439,6 +444,8 @@ impl Core {
             shard.journal.log_ops(|n| self.global.take_lsns(n), &ops);
             self.wake_shipper();
         }
+        // After the record: the `expired` events wait for it (notify.rs).
+        self.notifier.take_from(&self.global, &mut shard);
         shard.stats.expire_cycle_cpu_ms += started.elapsed().as_millis() as u64;
         drop(shard);
         self.latency_event("expire-cycle", started.elapsed());

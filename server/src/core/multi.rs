@@ -416,19 +416,19 @@ impl Drop for MultiCore {
     /// An operation abandoned mid-way (its task was dropped) must not leave cores held,
     /// nor changes unlogged.
     fn drop(&mut self) {
+        // Abandoned while holding: log what the steps did first, so its events (pushed
+        // next) wait for that record (core/notify.rs).
+        let release_held = (!self.held.is_empty() && !self.nested)
+            .then(|| (self.log(), std::mem::take(&mut self.held)));
         // Finished or abandoned, what the steps did raises its events (a nested
         // operation's are the transaction's to deliver).
         if !self.nested {
-            self.core
-                .notifier
-                .push(std::mem::take(&mut *self.events.borrow_mut()));
+            let events = std::mem::take(&mut *self.events.borrow_mut());
+            self.core.notifier.push(&self.core.global, events);
         }
-        if self.held.is_empty() || self.nested {
-            return;
+        if let Some((lsn, held)) = release_held {
+            let (core, tx) = (self.core.clone(), self.tx);
+            glommio::spawn_local(async move { release(&core, tx, held, lsn).await }).detach();
         }
-        let lsn = self.log();
-        let held = std::mem::take(&mut self.held);
-        let (core, tx) = (self.core.clone(), self.tx);
-        glommio::spawn_local(async move { release(&core, tx, held, lsn).await }).detach();
     }
 }

@@ -9,76 +9,164 @@
 //!                 PUBLISH __keyevent@<db>__:<event> <key>   (E)
 //! ```
 //!
-//! Order: a core's events reach every subscriber in the order they were raised, because
-//! one task sends them and the channel between two cores keeps order. A multi-core
-//! operation hands the events of each step to its coordinating core as the step returns
-//! (core/multi.rs), so RENAME's `rename_from` always precedes its `rename_to`. Events
-//! raised on different cores by unrelated commands have no order between them, as the
-//! commands themselves have none.
+//! Order and durability: with a log, a subscriber sees an event only once the write it
+//! reports is durable (DESIGN.md invariant 2), and every subscriber sees every core's
+//! events in one order, the order they were raised in:
 //!
-//! Durability (a known gap): events go out when raised, before the write they describe is
-//! durable, so a subscriber can see an event for a write a crash then loses (Redis makes
-//! no promise here; DESIGN.md's "no client sees uncommitted state" does). Holding each
-//! core's batches for the watermark was tried and reordered causally related events
-//! raised on two cores (a push and the blocked pop it served), since each core's task
-//! then wakes on its own: doing it right needs one order over every core's batches.
+//! ```text
+//! push: batch number n (one counter for every core), after_lsn = newest LSN handed out
+//!   -> the core's task sends its batches to the log core
+//!   -> log core: batches wait by number; batch n goes once n-1 went and the watermark
+//!      passed its after_lsn, delivered there and sent to every other core (in order)
+//! ```
+//!
+//! Whatever an event reports was logged at or below the newest LSN handed out when it is
+//! pushed, so waiting for that LSN is enough. Numbers follow the order batches were
+//! pushed in, and an event is pushed after everything it depends on (a push and the
+//! blocked pop it served on another core; RENAME's `rename_from` before `rename_to`, one
+//! batch), so one order over the numbers keeps causes before effects: per-core delivery
+//! as each core saw its own watermark reordered them. If the log fails, nothing pending
+//! is ever delivered. Without a log (`--durability none`) each core sends its events
+//! straight to every core, in the order it raised them.
 //!
 //! Cost while notifications are off: `take_from` tests one empty vector.
 
 use super::mesh::Msg;
 use super::signal::Signal;
-use super::Core;
+use super::{Core, Global};
 use crate::shard::notify::Event;
 use crate::shard::Shard;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
+
+/// Events pushed together, with their place in the order and the LSN they wait for.
+struct Batch {
+    number: u64,
+    after_lsn: u64,
+    events: Vec<Event>,
+}
 
 #[derive(Default)]
 pub struct Notifier {
-    pending: RefCell<Vec<Event>>,
+    pending: RefCell<Vec<Batch>>,
     signal: Signal,
+    /// On the log core: every core's batches, waiting for their turn and the watermark.
+    order: RefCell<Order>,
+}
+
+#[derive(Default)]
+struct Order {
+    next: u64,
+    waiting: BTreeMap<u64, (u64, Vec<Event>)>,
 }
 
 impl Notifier {
     /// Queues `events` for delivery after the ones already queued.
-    pub fn push(&self, events: Vec<Event>) {
+    pub fn push(&self, global: &Global, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
-        self.pending.borrow_mut().extend(events);
+        let number = global.next_event_batch.fetch_add(1, SeqCst);
+        let after_lsn = global.next_lsn.load(SeqCst).saturating_sub(1);
+        self.pending.borrow_mut().push(Batch {
+            number,
+            after_lsn,
+            events,
+        });
         self.signal.raise();
     }
 
     /// Queues the events `shard` raised since they were last taken.
     #[inline]
-    pub fn take_from(&self, shard: &mut Shard) {
+    pub fn take_from(&self, global: &Global, shard: &mut Shard) {
         if !shard.events.is_empty() {
-            self.push(shard.take_events());
+            self.push(global, shard.take_events());
         }
+    }
+
+    /// The watermark moved: on the log core, batches it lets through go out.
+    pub fn durable_advanced(&self) {
+        if !self.order.borrow().waiting.is_empty() {
+            self.signal.raise();
+        }
+    }
+
+    /// On the log core: batches join the order.
+    fn accept(&self, batches: Vec<Batch>) {
+        let mut order = self.order.borrow_mut();
+        for batch in batches {
+            order
+                .waiting
+                .insert(batch.number, (batch.after_lsn, batch.events));
+        }
+    }
+
+    /// On the log core: another core's batches join the order, and the task looks.
+    fn accept_remote(&self, batches: Vec<Batch>) {
+        self.accept(batches);
+        self.signal.raise();
+    }
+
+    /// On the log core: the next batch in the order, once its write is durable.
+    fn next_ready(&self, watermark: u64) -> Option<Vec<Event>> {
+        let mut order = self.order.borrow_mut();
+        let (&number, &(after_lsn, _)) = order.waiting.first_key_value()?;
+        if number != order.next || after_lsn > watermark {
+            return None;
+        }
+        order.next += 1;
+        order.waiting.remove(&number).map(|(_, events)| events)
     }
 }
 
-/// Starts the task that delivers this core's events to every core.
+/// Starts the task that delivers this core's events to every core (see the module doc).
 pub fn spawn(core: &Rc<Core>) {
     let core = core.clone();
     glommio::spawn_local(async move {
+        let log_core = crate::commit::LOG_CORE;
         loop {
             core.notifier.signal.wait().await;
-            let events = std::mem::take(&mut *core.notifier.pending.borrow_mut());
-            if events.is_empty() {
+            let batches = std::mem::take(&mut *core.notifier.pending.borrow_mut());
+            if !core.global.commit.journaled() {
+                let events: Vec<Event> = batches.into_iter().flat_map(|b| b.events).collect();
+                if !events.is_empty() {
+                    broadcast(&core, events).await;
+                }
                 continue;
             }
-            let events = Arc::new(events);
-            deliver(&core, &events);
-            for dest in (0..core.cores).filter(|&dest| dest != core.id) {
-                let events = events.clone();
-                let call = Box::new(move |core: &Core| deliver(core, &events));
-                core.send(dest, Msg::Call(call)).await;
+            if core.id != log_core {
+                if !batches.is_empty() {
+                    let call = Box::new(move |core: &Core| core.notifier.accept_remote(batches));
+                    core.send(log_core, Msg::Call(call)).await;
+                }
+                continue;
+            }
+            core.notifier.accept(batches);
+            if core.global.commit.failure().is_some() {
+                // Never durable: nothing pending may be shown.
+                core.notifier.order.borrow_mut().waiting.clear();
+                continue;
+            }
+            while let Some(events) = core.notifier.next_ready(core.global.commit.watermark()) {
+                broadcast(&core, events).await;
             }
         }
     })
     .detach();
+}
+
+/// Delivers `events` here and sends them to every other core.
+async fn broadcast(core: &Rc<Core>, events: Vec<Event>) {
+    let events = Arc::new(events);
+    deliver(core, &events);
+    for dest in (0..core.cores).filter(|&dest| dest != core.id) {
+        let events = events.clone();
+        let call = Box::new(move |core: &Core| deliver(core, &events));
+        core.send(dest, Msg::Call(call)).await;
+    }
 }
 
 /// Publishes `events` to this core's subscribers: keyspace channel first, as Redis does.
