@@ -48,12 +48,17 @@ impl KeyLocks {
         KeyLocks(keys.into_iter().collect())
     }
 
+    /// Whether `key` is locked (by name).
+    pub fn locks(&self, key: &[u8]) -> bool {
+        self.0.contains(key)
+    }
+
     /// Whether a command on `keys` may run beside the holder: it names at least one key
     /// (a keyless command may reach any key: SCAN, RANDOMKEY, FLUSHDB) and none is locked.
     pub fn admit<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) -> bool {
         let mut any = false;
         for key in keys {
-            if self.0.contains(key) {
+            if self.locks(key) {
                 return false;
             }
             any = true;
@@ -124,7 +129,7 @@ impl Core {
         let holders = self.hold.holders.borrow();
         holders
             .iter()
-            .any(|h| h.keys.as_ref().is_none_or(|locks| locks.0.contains(key)))
+            .any(|h| h.keys.as_ref().is_none_or(|locks| locks.locks(key)))
     }
 
     /// Whether a single-shard command on `keys` may run now: nothing holds the shard, or
@@ -174,7 +179,7 @@ impl Core {
                     holder
                         .keys
                         .as_ref()
-                        .is_some_and(|locks| keys.clone().all(|k| !locks.0.contains(k)))
+                        .is_some_and(|locks| keys.clone().all(|k| !locks.locks(k)))
                 })
             }
         }
