@@ -158,6 +158,17 @@ fn default_mode_invalidates_readers_of_keys_on_both_cores_once() {
     writer.call(&["SET", &a, "y"], b"+OK\r\n");
     reader.expect(&push(&[&a]));
     reader.expect_silence();
+    // A multi-core read inside the script (MGET over both cores) remembers both keys.
+    let script = "#!lua flags=allow-cross-slot-keys\nreturn redis.call('mget', KEYS[1], KEYS[2])";
+    reader.call(
+        &["EVAL", script, "2", &a, &b],
+        b"*2\r\n$1\r\ny\r\n$1\r\nx\r\n",
+    );
+    writer.call(&["SET", &a, "z"], b"+OK\r\n");
+    reader.expect(&push(&[&a]));
+    writer.call(&["SET", &b, "z"], b"+OK\r\n");
+    reader.expect(&push(&[&b]));
+    reader.expect_silence();
 }
 
 #[test]
@@ -464,4 +475,83 @@ fn reads_in_a_transaction_are_remembered_and_reads_invalidate_nothing() {
     reader.expect(&push(&[&a]));
     writer.call(&["SET", &b, "2"], b"+OK\r\n");
     reader.expect(&push(&[&b]));
+}
+
+/// A script's reads are remembered for the client that ran it, as Redis's call() does for
+/// the commands a script executes, whichever core owns the key: EVAL and EVAL_RO, one
+/// key per core, and a script allowed to cross cores that reads both.
+#[test]
+fn keys_a_script_reads_are_remembered_on_their_own_core() {
+    let server = Server::start();
+    let mut reader = Conn::open(&server, true);
+    let mut writer = Conn::open(&server, true);
+    reader.call(&["CLIENT", "TRACKING", "on"], b"+OK\r\n");
+    let read = "return redis.call('get', KEYS[1])";
+    for command in ["EVAL", "EVAL_RO"] {
+        for core in [0, 1] {
+            let key = key_on(core, &format!("{command}-s"));
+            writer.call(&["SET", &key, "1"], b"+OK\r\n");
+            reader.call(&[command, read, "1", &key], &bulk("1"));
+            writer.call(&["SET", &key, "2"], b"+OK\r\n");
+            reader.expect(&push(&[&key]));
+            reader.expect_silence();
+        }
+    }
+    let (a, b) = (key_on(0, "both"), key_on(1, "both"));
+    let script = "#!lua flags=allow-cross-slot-keys\nreturn {redis.call('get', KEYS[1]), redis.call('get', KEYS[2])}";
+    writer.call(&["MSET", &a, "1", &b, "1"], b"+OK\r\n");
+    reader.call(
+        &["EVAL", script, "2", &a, &b],
+        b"*2\r\n$1\r\n1\r\n$1\r\n1\r\n",
+    );
+    writer.call(&["SET", &b, "x"], b"+OK\r\n");
+    reader.expect(&push(&[&b]));
+    writer.call(&["SET", &a, "y"], b"+OK\r\n");
+    reader.expect(&push(&[&a]));
+    reader.expect_silence();
+    // A multi-core read inside the script (MGET over both cores) remembers both keys.
+    let script = "#!lua flags=allow-cross-slot-keys\nreturn redis.call('mget', KEYS[1], KEYS[2])";
+    reader.call(
+        &["EVAL", script, "2", &a, &b],
+        b"*2\r\n$1\r\ny\r\n$1\r\nx\r\n",
+    );
+    writer.call(&["SET", &a, "z"], b"+OK\r\n");
+    reader.expect(&push(&[&a]));
+    writer.call(&["SET", &b, "z"], b"+OK\r\n");
+    reader.expect(&push(&[&b]));
+    reader.expect_silence();
+}
+
+/// A RESP3 connection that neither tracks nor subscribes still gets the invalidations
+/// redirected to it, as pushes, while it sits idle (Redis's sendTrackingMessage), on
+/// either core; one that went back to RESP2 gets nothing, as in Redis.
+#[test]
+fn redirect_to_an_idle_resp3_connection() {
+    let server = Server::start();
+    let mut writer = Conn::open(&server, false);
+    // Connections alternate between the two cores: four rounds place the listener and the
+    // tracker on both, and the key on both.
+    for round in 0..4 {
+        let mut listener = Conn::open(&server, true);
+        let listener_id = listener.id();
+        let mut tracker = Conn::open(&server, false);
+        tracker.call(
+            &["CLIENT", "TRACKING", "on", "REDIRECT", &listener_id],
+            b"+OK\r\n",
+        );
+        let key = key_on(round % 2, "i");
+        tracker.call(&["GET", &key], b"$-1\r\n");
+        writer.call(&["SET", &key, "1"], b"+OK\r\n");
+        listener.expect(&push(&[&key]));
+        writer.call(&["FLUSHALL"], b"+OK\r\n");
+        listener.expect(b">2\r\n$10\r\ninvalidate\r\n$-1\r\n");
+        listener.expect_silence();
+
+        listener.call(&["HELLO", "2"], b"*14\r\n");
+        listener.fill_to(usize::MAX, Duration::from_millis(200));
+        listener.pending.clear();
+        tracker.call(&["GET", &key], b"$-1\r\n");
+        writer.call(&["SET", &key, "2"], b"+OK\r\n");
+        listener.expect_silence();
+    }
 }

@@ -107,6 +107,14 @@ fn hello(s: &mut Session, argv: Argv) -> Done<'_> {
         }
         s.proto = proto;
         s.info.proto.set(proto as u8);
+        if proto == Proto::Resp3 {
+            // A RESP3 connection takes pushes at any time, even while it neither tracks
+            // nor subscribes: another client's REDIRECT invalidations (Redis's
+            // sendTrackingMessage) need a mailbox to land in.
+            s.mailbox();
+        } else if let Some(mailbox) = &s.subs.mailbox {
+            mailbox.proto.set(proto);
+        }
         let id = s.id() as i64;
         let mut r = s.reply();
         r.map(7);

@@ -97,15 +97,8 @@ fn confirm(s: &mut Session, what: &str, name: Option<&[u8]>, count: usize) {
 }
 
 fn subscribe_to(s: &mut Session, argv: Argv, kind: Kind) {
-    let mailbox = s
-        .subs
-        .mailbox
-        .get_or_insert_with(|| Mailbox::new(s.info.clone(), s.proto))
-        .clone();
-    mailbox.proto.set(s.proto);
+    let mailbox = s.mailbox();
     let core = s.core.clone();
-    // A subscriber can be the REDIRECT target of a tracking client.
-    core.tracking.add_mailbox(&s.info, &mailbox);
     core.pubsub.borrow_mut().limit = core.settings.borrow().pubsub_output_limit;
     for name in argv.into_iter().skip(1) {
         if !s.subs.list(kind).contains(&name) {

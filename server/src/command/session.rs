@@ -75,6 +75,21 @@ impl Session {
         self.info.id
     }
 
+    /// The connection's mailbox, made on first use: what reaches the connection between
+    /// its replies (Pub/Sub messages, invalidations, MONITOR lines). It is registered as
+    /// a place a tracking client's REDIRECT invalidations can land.
+    pub fn mailbox(&mut self) -> Rc<crate::core::pubsub::Mailbox> {
+        let (info, proto) = (&self.info, self.proto);
+        let mailbox = self
+            .subs
+            .mailbox
+            .get_or_insert_with(|| crate::core::pubsub::Mailbox::new(info.clone(), proto))
+            .clone();
+        mailbox.proto.set(proto);
+        self.core.tracking.add_mailbox(&self.info, &mailbox);
+        mailbox
+    }
+
     /// Collects the replies of the commands waiting on another core, so that replies
     /// leave in request order and the next command runs after them.
     pub async fn finish_run(&mut self) {

@@ -9,7 +9,6 @@
 
 use super::session::Session;
 use super::{flags, Handler, Spec, Status};
-use crate::core::pubsub::Mailbox;
 use crate::core::tracking::{Mode, Tracker};
 use crate::core::Core;
 use crate::shard::slot::key_core;
@@ -158,13 +157,8 @@ fn prefix_collision(s: &Session, prefixes: &[Vec<u8>]) -> Option<(String, bool)>
 
 /// Redis's enableTracking: the mode is replaced, BCAST prefixes add to the client's.
 async fn enable(s: &mut Session, options: Options) {
-    let mailbox = s
-        .subs
-        .mailbox
-        .get_or_insert_with(|| Mailbox::new(s.info.clone(), s.proto))
-        .clone();
+    let mailbox = s.mailbox();
     let core = s.core.clone();
-    core.tracking.add_mailbox(&s.info, &mailbox);
     let (redirect, redirect_core) = options.redirect.unwrap_or((0, 0));
     let mode = Mode {
         bcast: options.bcast,
@@ -319,7 +313,7 @@ pub async fn remember_before(s: &Session, spec: &Spec, args: &super::Args<'_>) {
     }
 }
 
-/// `remember_before` for a command queued in MULTI, run by EXEC.
+/// `remember_before` for a command queued in MULTI, run by EXEC, or called by a script.
 pub async fn remember_queued(s: &Session, spec: &Spec, argv: &[Vec<u8>]) {
     if let Some(caller) = remembering(s, spec) {
         let keys = spec.keys.positions(argv.len()).map(|at| argv[at].clone());

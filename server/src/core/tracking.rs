@@ -239,8 +239,8 @@ impl Registry {
         let target = self.mailboxes.borrow().get(&to).cloned();
         let Some((info, mailbox)) = target else {
             if core.clients.borrow().by_id.contains_key(&to) {
-                // Connected, but neither subscribed nor tracking, so it has no mailbox:
-                // a RESP2 client would get nothing anyway; a RESP3 one misses the push.
+                // Connected with no mailbox: a RESP2 connection neither subscribed nor
+                // tracking (every RESP3 one has a mailbox), which Redis sends nothing.
                 return;
             }
             if from.core as usize == core.id {

@@ -205,6 +205,11 @@ fn run(ctx: &mut CallCtx, index: u16, argv: Vec<Vec<u8>>) -> Result<Vec<u8>, Str
         }
         Handler::Multi(handler) | Handler::Conn(handler) => {
             let session = &mut ctx.session;
+            // CLIENT TRACKING: a multi-core read (MGET over cores) remembers its keys for
+            // the script's client, as a client's own does (single-shard reads remember in
+            // their step). Messages to held cores are run by them at once (Msg::Call).
+            let remembered = crate::command::tracking::remember_queued(session, spec, &argv);
+            futures::executor::block_on(remembered);
             session.proto = ctx.proto;
             session.out.clear();
             let result = futures::executor::block_on(handler(session, argv));
