@@ -33,10 +33,10 @@ pub const MESH_CHANNEL_MESSAGES: usize = 1024;
 /// single insert rehashes the whole keyspace (a 1M-key rehash stalls a core for ~40 ms).
 pub const DB_SEGMENTS: usize = 256;
 
-/// Active expiry: how often each core runs a cycle, and how many entries one cycle may
-/// examine before yielding to foreground work.
-pub const ACTIVE_EXPIRE_INTERVAL_MS: u64 = 100;
-pub const ACTIVE_EXPIRE_ENTRIES_PER_CYCLE: usize = 20_000;
+/// Active expiry: how many entries each core may examine per second, spread over the
+/// `hz` cycles of that second, so a higher `hz` makes expiry more incremental (as
+/// Redis's per-cycle time budget shrinks with it) without examining more.
+pub const ACTIVE_EXPIRE_ENTRIES_PER_SECOND: usize = 200_000;
 
 /// SCAN's default COUNT.
 pub const SCAN_COUNT_DEFAULT: usize = 10;

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! used ≈ offset + Σ per core (bytes its thread allocated − bytes it freed)
-//!          ^ exact total − Σ, reset by core 0's cron every 100 ms and by INFO
+//!          ^ exact total − Σ, reset by core 0's cron (`hz`) and by INFO
 //! ```
 //!
 //! Each core reads its own thread's jemalloc counters (two loads through pointers jemalloc
@@ -143,7 +143,7 @@ pub fn malloc_stats() -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The highest `allocated` seen, sampled by core 0's cron every 100 ms (Redis samples its
+/// The highest `allocated` seen, sampled by core 0's cron (`hz` times a second) (Redis samples its
 /// peak in serverCron the same way) and by every INFO.
 static PEAK_ALLOCATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 

@@ -217,10 +217,7 @@ fn digest_and_digest_value_match_redis_server() {
         return;
     };
     let ours = Server::start();
-    let mut theirs = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut theirs = redis.client();
     let mut mine = ours.client();
     let empty: String = query(&mut mine, &["DEBUG", "DIGEST"]);
     assert_eq!(empty, "0".repeat(40));

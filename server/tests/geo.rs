@@ -161,10 +161,7 @@ fn random_searches_match_redis_with_sources_and_destinations_on_both_cores() {
         .unwrap_or(0x9e37_79b9_7f4a_7c15);
     let mut rng = Rng(seed);
     let redis = RedisServer::start(&[]).expect("redis-server is installed");
-    let mut theirs = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut theirs = redis.client();
     let server = Server::start();
     let mut mine = server.client();
     let sources = [key_on(0, "big:"), key_on(1, "big:"), key_on(0, "small:")];

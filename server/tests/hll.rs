@@ -33,10 +33,7 @@ fn key_on(core: usize, prefix: &str) -> String {
 
 fn redis_server() -> (RedisServer, Connection) {
     let redis = RedisServer::start(&[]).expect("redis-server is installed");
-    let con = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let con = redis.client();
     (redis, con)
 }
 

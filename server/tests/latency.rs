@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Server;
+use common::{RedisServer, Server};
 use redis::Connection;
 
 fn config_set(con: &mut Connection, name: &str, value: &str) {
@@ -153,4 +153,59 @@ fn info_latencystats_uses_the_configured_percentiles() {
         .query(&mut con)
         .unwrap();
     assert!(!info.contains("latency_percentiles_usec_set"), "{info}");
+}
+
+/// LATENCY DOCTOR against redis-server: after the same slow script under the same
+/// settings, both give the same report, numbers aside: the event's line, and the advice
+/// for a disabled, a too-high and a fitting slow log. The huge-pages advice depends on
+/// each process's memory, not on the events, so it is left out of the comparison.
+#[test]
+fn doctor_gives_redis_advice() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        eprintln!("skipped: redis-server is not installed, nothing to compare with");
+        return;
+    };
+    let ours = Server::start();
+    let mut theirs = redis.client();
+    let mut ours = ours.client();
+    let shape = |report: String| -> String {
+        let lines = report
+            .lines()
+            .filter(|l| !l.contains("anonymous huge pages"));
+        let text: String = lines.map(|l| format!("{l}\n")).collect();
+        let digits = text.replace(|c: char| c.is_ascii_digit(), "9");
+        // One number, however many digits it has.
+        let mut shaped = String::new();
+        for c in digits.chars() {
+            if !(c == '9' && shaped.ends_with('9')) {
+                shaped.push(c);
+            }
+        }
+        shaped
+    };
+    for con in [&mut ours, &mut theirs] {
+        let doctor: String = redis::cmd("LATENCY").arg("DOCTOR").query(con).unwrap();
+        assert!(doctor.starts_with("I'm sorry, Dave"), "{doctor}");
+        config_set(con, "latency-monitor-threshold", "20");
+    }
+    let mut reports = Vec::new();
+    for slowlog in ["-1", "100000", "10000"] {
+        let mut pair = Vec::new();
+        for con in [&mut ours, &mut theirs] {
+            config_set(con, "slowlog-log-slower-than", slowlog);
+            slow_command(con, 40);
+            let doctor: String = redis::cmd("LATENCY").arg("DOCTOR").query(con).unwrap();
+            pair.push(shape(doctor));
+        }
+        assert_eq!(pair[0], pair[1], "slowlog-log-slower-than {slowlog}");
+        reports.push(pair.remove(0));
+    }
+    assert!(
+        reports[0].contains("Try to enable the Slow Log"),
+        "{}",
+        reports[0]
+    );
+    assert!(reports[1].contains("Your current Slow Log configuration"));
+    assert!(reports[2].contains("- Check your Slow Log"));
+    assert!(!reports[2].contains("Your current Slow Log configuration"));
 }

@@ -277,10 +277,7 @@ fn function_dumps_move_between_redis_and_holdfast() {
         eprintln!("skipped: redis-server is not installed");
         return;
     };
-    let mut theirs = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut theirs = redis.client();
     let dir = TempDir::new("functions-dump");
     let server = Server::start_durable(&dir.path);
     let mut ours = server.client();

@@ -201,35 +201,15 @@ fn render_graph(event: &str, series: &Series, now_s: u64) -> String {
 /// and the closing Redis gives when it has no advice to offer.
 async fn doctor(s: &Session) -> String {
     let monitor = events(s).await;
-    let threshold_ms = s.core.settings.borrow().latency_monitor_threshold_ms;
-    if monitor.events.is_empty() && threshold_ms == 0 {
-        return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n".into();
-    }
-    let spiked: Vec<_> = monitor
-        .events
-        .iter()
-        .filter(|(_, series)| !series.samples.is_empty())
-        .collect();
-    if spiked.is_empty() {
-        return "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n".into();
-    }
-    let mut report = "Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n".to_string();
-    for (number, (name, series)) in spiked.iter().enumerate() {
-        let samples: Vec<u64> = series.samples.iter().map(|s| s.ms).collect();
-        let count = samples.len() as u64;
-        let avg = samples.iter().sum::<u64>() / count;
-        let mad = samples.iter().map(|&ms| ms.abs_diff(avg)).sum::<u64>() / count;
-        let first = series.samples.front().map_or(0, |s| s.unix_s);
-        let last = series.samples.back().map_or(0, |s| s.unix_s);
-        let period = (last - first) as f64 / count as f64;
-        report.push_str(&format!(
-            "{}. {name}: {count} latency spikes (average {avg}ms, mean deviation {mad}ms, period {period:.2} sec). Worst all time event {}ms.\n",
-            number + 1,
-            series.max_ms
-        ));
-    }
-    report.push_str("\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the Redis community to get some help, providing this report in your help request.\n");
-    report
+    let settings = s.core.settings.borrow().clone();
+    let inputs = super::latency_doctor::Inputs {
+        threshold_ms: settings.latency_monitor_threshold_ms,
+        slowlog_log_slower_than_us: settings.slowlog_log_slower_than_us,
+        hz: settings.hz,
+        anon_huge_pages_bytes: super::latency_doctor::anon_huge_pages_bytes(),
+        now_unix_s: crate::shard::unix_ms() / 1000,
+    };
+    super::latency_doctor::report(&monitor, &inputs)
 }
 
 /// Every core's histograms, merged.

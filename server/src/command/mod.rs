@@ -28,6 +28,7 @@ pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod latency;
+mod latency_doctor;
 pub mod list;
 pub mod long_double;
 pub mod memory;

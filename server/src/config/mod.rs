@@ -61,6 +61,9 @@ pub struct Settings {
     pub notify_keyspace_events: u32,
     /// CLIENT TRACKING: keys the tracking table may hold before it evicts (0: no limit).
     pub tracking_table_max_keys: u64,
+    /// `hz`: background cycles (active expiry, the eviction timer, idle clients) per
+    /// second, 1..500.
+    pub hz: u64,
 }
 
 impl Default for Settings {
@@ -102,6 +105,7 @@ impl Default for Settings {
                 soft_seconds: 0,
             },
             tracking_table_max_keys: 1_000_000,
+            hz: 10,
         }
     }
 }

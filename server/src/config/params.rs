@@ -887,7 +887,7 @@ const CLIENT_EVICTION: Effect =
 const PROCESS: Effect =
     Effect::Ignored("Holdfast runs in the foreground, logs to stderr and handles signals itself");
 const THREADS: Effect = Effect::Ignored(
-    "Holdfast runs one pinned executor per core (--threads, --cpus) with a fixed cron",
+    "Holdfast runs one pinned executor per core (--threads, --cpus); its cron follows `hz`",
 );
 const ALLOCATOR: Effect = Effect::Ignored(
     "Holdfast runs jemalloc with its defaults and does not defragment, fork, or free values \
@@ -1148,7 +1148,10 @@ pub static PARAMS: &[Param] = &[
             unsigned: false,
             clamp: Some((1, 500)),
         }),
-        THREADS,
+        Effect::Applied(
+            "each core's cron runs this many times a second: active expiry (its per-second \
+             budget spread over the cycles), the eviction timer, idle clients",
+        ),
     ),
     param("ignore-warnings", "", string(false), PROCESS),
     param("io-threads", "1", int(1, 128), THREADS).flags(IMMUTABLE),
@@ -1424,7 +1427,7 @@ pub static PARAMS: &[Param] = &[
         "0",
         int(0, INT_MAX),
         Effect::Applied(
-            "each core's cron closes connections idle for longer (checked every 100 ms)",
+            "each core's cron closes connections idle for longer (checked `hz` times a second)",
         ),
     ),
     param(

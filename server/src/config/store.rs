@@ -286,6 +286,7 @@ impl ConfigStore {
             lfu_log_factor: unsigned("lfu-log-factor"),
             lfu_decay_time: unsigned("lfu-decay-time"),
             latency_monitor_threshold_ms: unsigned("latency-monitor-threshold"),
+            hz: unsigned("hz"),
             latency_tracking: matches!(
                 self.values[params::index_of("latency-tracking")],
                 Value::Bool(true)

@@ -11,7 +11,7 @@
 //! ```text
 //! before a denyoom command, on the core that executes it (core/exec.rs)
 //! before a multi-core or connection command, on the connection's core (dispatch.rs)
-//! from the cron, every core, every 100 ms
+//! from the cron, every core, `hz` times a second
 //! ```
 //!
 //! Each runs as often as writes land on its shard, so shards shrink in step. The -OOM

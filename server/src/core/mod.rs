@@ -289,10 +289,10 @@ impl Core {
         let core = self.clone();
         glommio::spawn_local_into(
             async move {
-                let interval =
-                    std::time::Duration::from_millis(crate::limits::ACTIVE_EXPIRE_INTERVAL_MS);
                 loop {
-                    glommio::timer::sleep(interval).await;
+                    // `hz` can change at any time (CONFIG SET): read it every cycle.
+                    let hz = core.settings.borrow().hz.clamp(1, 500);
+                    glommio::timer::sleep(std::time::Duration::from_micros(1_000_000 / hz)).await;
                     // Expiry and eviction skip a held shard: with transactions holding keys
                     // back to back it would never be free, so new holds wait for the cycle.
                     core.wait_unheld().await;
@@ -432,11 +432,9 @@ impl Core {
         shard.journal.begin();
         shard.journal.start_recording();
         let now_ms = shard.now_ms();
-        crate::shard::expire::active_cycle(
-            &mut shard,
-            now_ms,
-            crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_CYCLE,
-        );
+        let hz = self.settings.borrow().hz.clamp(1, 500) as usize;
+        let budget = crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_SECOND / hz;
+        crate::shard::expire::active_cycle(&mut shard, now_ms, budget);
         tracking::deliver_from(self, &mut shard);
         let ops = shard.journal.stop_recording();
         shard.journal.mark_held(None);

@@ -258,6 +258,13 @@ impl RedisServer {
         }
         Some(RedisServer { port, child })
     }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
 }
 
 impl Drop for RedisServer {
