@@ -360,6 +360,14 @@ fn every_command_that_creates_a_list_or_sorted_set_wakes_its_waiters() {
             &[&["LMOVE", s, k, "LEFT", "RIGHT"]],
             bulks(&[k, "3"]),
         );
+        // A BLMOVE that finds its source full moves at once, waking the key's waiter.
+        woken_by(
+            &server,
+            &["BLPOP", k, "0"],
+            0,
+            &[&["BLMOVE", s, k, "LEFT", "RIGHT", "0"]],
+            bulks(&[k, "1"]),
+        );
         let _: i64 = query(&mut con, &["DEL", s]);
         woken_by(
             &server,

@@ -29,7 +29,7 @@ use super::session::Session;
 use super::{flags::*, Handler, KeySpec, Spec, Status, NO_KEYS};
 use crate::core::multi::MultiCore;
 use crate::resp::{Proto, Reply};
-use crate::shard::blocking::{serve_ready, Serve, Waiter, Wakeup};
+use crate::shard::blocking::{Serve, Waiter, Wakeup};
 use crate::shard::list::End;
 use crate::shard::slot::key_core;
 use crate::shard::{unix_ms, Ctx, Shard};
@@ -254,23 +254,6 @@ impl Serve for ListServe {
     }
 }
 
-/// Runs the waiters a push on `core` made servable, once no multi-core operation holds
-/// it (the pushes of LMOVE and BLMOVE happen inside one; single-shard pushes are served
-/// by core/exec.rs right after they run).
-pub async fn serve_after(s: &Session, core: usize) {
-    if s.exec.is_some() {
-        // Inside EXEC or a script: its cores serve them as they are released.
-        return;
-    }
-    let global = s.core.global.clone();
-    let mut op = MultiCore::new(s, [core]);
-    op.run(core, move |shard| {
-        serve_ready(shard, |n| global.take_lsns(n));
-    })
-    .await;
-    op.finish().await;
-}
-
 // ---------------------------------------------------------------------------------------
 // Attempt, register, wait
 
@@ -321,13 +304,9 @@ async fn attempt(
     let mut op = MultiCore::transaction(s, involved.iter().copied());
     let done = request.try_now(&mut op, db, cores, proto).await;
     if !matches!(done, Ok(None)) {
+        // Clients blocked on a key it pushed to (BLMOVE's destination) are served as
+        // its holds are released (core/hold.rs), or by EXEC's or the script's.
         op.finish().await;
-        // Inside EXEC or a script the transaction serves them when it ends.
-        if let (Ok(Some(_)), None) = (&done, &s.exec) {
-            for &core in &others {
-                serve_after(s, core).await;
-            }
-        }
         return done.map(|reply| Attempt::Done(reply.expect("checked")));
     }
     if s.exec.is_some() {

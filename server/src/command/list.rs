@@ -687,11 +687,9 @@ async fn move_generic(s: &mut Session, argv: Argv, from: End, to: End) -> Result
     let (src_core, dst_core) = (key_core(&src, s.core.cores), key_core(&dst, s.core.cores));
     let mut op = MultiCore::new(s, [src_core, dst_core]);
     let moved = move_element(&mut op, db, (src_core, src), (dst_core, dst), (from, to)).await;
+    // Clients blocked on the destination were served as the move ended: by its step
+    // on one core, or as its holds were released (core/multi.rs, core/hold.rs).
     op.finish().await;
-    if let Ok(Some(_)) = moved {
-        // Clients blocked on the destination are served now the move is logged.
-        super::blocking::serve_after(s, dst_core).await;
-    }
     match moved? {
         Some(value) => s.reply().bulk(&value),
         None => s.reply().null(),

@@ -254,9 +254,15 @@ fn exec(s: &mut Session, _argv: Argv) -> Done<'_> {
             true => Some(crate::script::Turn::take().await),
             false => None,
         };
-        let cores = transaction_cores(s, &queue.commands);
-        let mut tx = MultiCore::transaction(s, cores.iter().copied());
         let locks = transaction_locks(s, &queue.commands);
+        let cores = match &locks {
+            // Every core it touches has keys to lock there.
+            Some(locks) => (0..s.core.cores)
+                .filter(|&core| !locks[core].is_empty())
+                .collect(),
+            None => transaction_cores(s, &queue.commands),
+        };
+        let mut tx = MultiCore::transaction(s, cores.iter().copied());
         let grouped = locks.is_some()
             && queue
                 .commands
