@@ -26,11 +26,15 @@ impl Signal {
     pub async fn wait(&self) {
         poll_fn(|cx| {
             if self.raised.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.waiter.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
+                return Poll::Ready(());
             }
+            // A connection waits on its mailbox's signal once per read: keeping the waker
+            // it left last time saves a clone and a drop of a task reference each time.
+            let mut waiter = self.waiter.borrow_mut();
+            if !waiter.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waiter = Some(cx.waker().clone());
+            }
+            Poll::Pending
         })
         .await
     }
