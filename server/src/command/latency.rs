@@ -196,9 +196,7 @@ fn render_graph(event: &str, series: &Series, now_s: u64) -> String {
     out
 }
 
-/// Redis's createLatencyReport without its advice heuristics: the disabled and the
-/// no-spike texts as Redis words them, else one line per event with Redis's statistics
-/// and the closing Redis gives when it has no advice to offer.
+/// Redis's createLatencyReport over every core's events (latency_doctor.rs).
 async fn doctor(s: &Session) -> String {
     let monitor = events(s).await;
     let settings = s.core.settings.borrow().clone();

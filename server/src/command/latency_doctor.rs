@@ -222,8 +222,8 @@ mod tests {
         };
         assert!(report(&Monitor::default(), &off).starts_with("I'm sorry, Dave"));
         assert!(report(&Monitor::default(), &inputs()).starts_with("Dave, no latency spike"));
-        // Samples 10, 20 and 60 ms, the oldest 400 s ago: average 30, deviation (20 + 10 + 30) / 3,
-        // period 400 / 3.
+        // Samples 10, 20 and 60 ms, the oldest 400 s ago: average 30, deviation
+        // (20 + 10 + 30) / 3, period 400 / 3.
         let events = monitor(&[("command", &[(600, 10), (700, 20), (800, 60)])]);
         let text = report(&events, &inputs());
         assert!(
