@@ -2,9 +2,9 @@
 # Server CPU time per request for two Holdfast binaries, A/B: on a shared, noisy machine
 # ops/s swing by 2x between runs, while the server's own CPU time per request (utime +
 # stime from /proc, no hardware counters needed) moves by about 10%. Each round starts
-# each binary fresh (--threads 1 --durability none, taskset CPU 1), fills 100k keys with
-# SET, then measures N GETs from redis-benchmark on CPU 0; rounds interleave A and B and
-# the medians are printed.
+# each binary fresh (--threads 1 --durability none, taskset CPU 1; THREADS=2 runs
+# --threads 2 on CPUs 0 and 1), fills 100k keys with SET, then measures N GETs from
+# redis-benchmark on CPU 0; rounds interleave A and B and the medians are printed.
 #
 # Usage: bench/scripts/cpu-per-request.sh A_BINARY B_BINARY [ROUNDS] [N] [-- extra
 #        redis-benchmark flags, e.g. -3 for RESP3 or -P 16]
@@ -17,6 +17,8 @@ shift $(( $# < 4 ? $# : 4 ))
 [ "${1:-}" = "--" ] && shift
 extra=("$@")
 port=7612
+threads=${THREADS:-1}
+cpus=$([ "$threads" = 1 ] && echo 1 || echo 0-$((threads - 1)))
 ticks=$(getconf CLK_TCK)
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -24,8 +26,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 for round in $(seq "$rounds"); do
     for bin in "$a" "$b"; do
-        taskset -c 1 "$bin" --port $port --threads 1 --durability none --dir "$work/hf" \
-            >/dev/null 2>&1 &
+        taskset -c "$cpus" "$bin" --port $port --threads "$threads" --durability none \
+            --dir "$work/hf" >/dev/null 2>&1 &
         pid=$!
         echo $pid >"$work/pid"
         for _ in $(seq 100); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.05; done

@@ -306,6 +306,11 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // Holdfast patch: pairs with the fence the executor issues between announcing
+        // that it will sleep (`prepare_to_sleep`) and checking its channels one last time
+        // (sys/uring.rs): either this thread sees `should_notify` set and writes the
+        // eventfd, or the executor sees what was sent before this call and stays awake.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
