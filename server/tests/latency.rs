@@ -1,6 +1,7 @@
 //! LATENCY through the real binary: events past `latency-monitor-threshold` from either
 //! core, merged; RESET; HISTOGRAM's RESP3 map shape and counts summed over cores; INFO
-//! latencystats with the configured percentiles; `latency-tracking no` keeps nothing.
+//! latencystats with the configured percentiles; `latency-tracking no` keeps nothing;
+//! DOCTOR against redis-server; the `log-commit` event of writes waiting for the log.
 
 mod common;
 
@@ -208,4 +209,48 @@ fn doctor_gives_redis_advice() {
     assert!(reports[1].contains("Your current Slow Log configuration"));
     assert!(reports[2].contains("- Check your Slow Log"));
     assert!(!reports[2].contains("Your current Slow Log configuration"));
+}
+
+/// A write that waits for the log past the threshold is a `log-commit` event (writes held
+/// back with DEBUG HOLD-COMMITS for 200 ms here), and DOCTOR points at the disk.
+#[test]
+fn writes_waiting_for_the_log_are_a_log_commit_event() {
+    if common::durability_mode() == "none" {
+        eprintln!("skipped: there is no log to wait for with durability none");
+        return;
+    }
+    let server = Server::start();
+    let mut con = server.client();
+    config_set(&mut con, "latency-monitor-threshold", "100");
+    let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut con).unwrap();
+    let latest: Vec<(String, i64, i64, i64)> =
+        redis::cmd("LATENCY").arg("LATEST").query(&mut con).unwrap();
+    assert!(latest.iter().all(|e| e.0 != "log-commit"), "{latest:?}");
+    let _: () = redis::cmd("DEBUG")
+        .arg("HOLD-COMMITS")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    let mut writer = server.raw();
+    writer.send(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _: () = redis::cmd("DEBUG")
+        .arg("HOLD-COMMITS")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    writer.roundtrip(b"", b"+OK\r\n");
+    let latest: Vec<(String, i64, i64, i64)> =
+        redis::cmd("LATENCY").arg("LATEST").query(&mut con).unwrap();
+    let commit = latest
+        .iter()
+        .find(|e| e.0 == "log-commit")
+        .unwrap_or_else(|| panic!("no log-commit event: {latest:?}"));
+    assert!(commit.2 >= 200, "{commit:?}");
+    let doctor: String = redis::cmd("LATENCY").arg("DOCTOR").query(&mut con).unwrap();
+    assert!(doctor.contains("log-commit: 1 latency spikes"), "{doctor}");
+    assert!(
+        doctor.contains("- Try to lower the disk contention."),
+        "{doctor}"
+    );
 }

@@ -1,8 +1,10 @@
 //! LATENCY DOCTOR: Redis's report (latency.c createLatencyReport), its statistics per
 //! event and the advice its rules give, for the events Holdfast records (`command`,
 //! `fast-command`, `expire-cycle`, `eviction-cycle`) and the one rule that looks at the
-//! process instead (transparent huge pages). Redis's fork and AOF rules have no event to
-//! fire on here: Holdfast never forks and its log is not an AOF.
+//! process instead (transparent huge pages). Holdfast never forks and its log is not an
+//! AOF, so Redis's fork and AOF events never occur; its own `log-commit` (writes waiting
+//! for their record to be durable) gets the disk advice Redis gives for an AOF write
+//! waiting on fsync, less the ext4 `data=writeback` hint (the log writes with O_DIRECT).
 
 use crate::core::latency::{Monitor, Series};
 
@@ -23,6 +25,9 @@ struct Advice {
     slowlog_tuning: bool,
     slowlog_inspect: bool,
     scheduler: bool,
+    local_disk: bool,
+    ssd: bool,
+    disk_contention: bool,
     hz: bool,
     large_objects: bool,
     mass_eviction: bool,
@@ -132,6 +137,13 @@ impl Advice {
                 self.mass_eviction = true;
                 self.count += 1;
             }
+            // Redis's aof-write-pending-fsync rule.
+            "log-commit" => {
+                self.local_disk = true;
+                self.ssd = true;
+                self.disk_contention = true;
+                self.count += 3;
+            }
             _ => {}
         }
     }
@@ -150,6 +162,15 @@ impl Advice {
         }
         if self.scheduler {
             report.push_str("- The system is slow to execute Redis code paths not containing system calls. This usually means the system does not provide Redis CPU time to run for long periods. You should try to:\n  1) Lower the system load.\n  2) Use a computer / VM just for Redis if you are running other software in the same system.\n  3) Check if you have a \"noisy neighbour\" problem.\n  4) Check with 'redis-cli --intrinsic-latency 100' what is the intrinsic latency in your system.\n  5) Check if the problem is allocator-related by recompiling Redis with MALLOC=libc, if you are using Jemalloc. However this may create fragmentation problems.\n");
+        }
+        if self.local_disk {
+            report.push_str("- It is strongly advised to use local disks for persistence, especially if you are using AOF. Remote disks provided by platform-as-a-service providers are known to be slow.\n");
+        }
+        if self.ssd {
+            report.push_str("- SSD disks are able to reduce fsync latency, and total time needed for snapshotting and AOF log rewriting (resulting in smaller memory usage and smaller final AOF rewrite buffer flushes). With extremely high write load SSD disks can be a good option. However Redis should perform reasonably with high load using normal disks. Use this advice as a last resort.\n");
+        }
+        if self.disk_contention {
+            report.push_str("- Try to lower the disk contention. This is often caused by other disk intensive processes running in the same computer (including other Redis instances).\n");
         }
         if self.hz && inputs.hz < 100 {
             report.push_str("- In order to make the Redis keys expiring process more incremental, try to set the 'hz' configuration parameter to 100 using 'CONFIG SET hz 100'.\n");
@@ -278,6 +299,16 @@ mod tests {
         let lines = advice_lines(&text);
         assert_eq!(lines.len(), 1, "{text}");
         assert!(lines[0].starts_with("- Deleting, expiring or evicting"));
+    }
+
+    #[test]
+    fn slow_commits_point_at_the_disk() {
+        let events = monitor(&[("log-commit", &[(990, 40)])]);
+        let lines = advice_lines(&report(&events, &inputs()));
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("- It is strongly advised to use local disks"));
+        assert!(lines[1].starts_with("- SSD disks are able to reduce fsync latency"));
+        assert!(lines[2].starts_with("- Try to lower the disk contention"));
     }
 
     #[test]

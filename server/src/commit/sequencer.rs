@@ -26,6 +26,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::{Poll, Waker};
+use std::time::Instant;
 
 pub type LocalLog = Log<DmaStorage>;
 
@@ -33,6 +34,9 @@ pub type LocalLog = Log<DmaStorage>;
 struct Chunk {
     bytes: Vec<u8>,
     at: usize,
+    /// When the chunk reached the log core: the `log-commit` latency event runs from here
+    /// to durability (the group commit's wait, the write and the fdatasync).
+    arrived: Instant,
 }
 
 impl Chunk {
@@ -46,8 +50,9 @@ pub struct Sequencer {
     /// Per source core, its chunks in arrival order.
     queues: RefCell<Vec<VecDeque<Chunk>>>,
     input: Signal,
-    /// Records appended and not yet known durable, oldest first.
-    in_flight: RefCell<VecDeque<Durable<DmaStorage>>>,
+    /// Records appended and not yet known durable, oldest first, with when their chunk
+    /// arrived.
+    in_flight: RefCell<VecDeque<(Durable<DmaStorage>, Instant)>>,
     broadcaster: RefCell<Option<Waker>>,
     /// Set by DEBUG FAIL-LOG.
     failing: Cell<bool>,
@@ -74,6 +79,7 @@ impl Sequencer {
         self.queues.borrow_mut()[from].push_back(Chunk {
             bytes: frames,
             at: 0,
+            arrived: Instant::now(),
         });
         self.kick();
     }
@@ -118,7 +124,9 @@ impl Sequencer {
                     "the log assigns LSNs in sequence"
                 );
                 chunk.at += frame_bytes;
-                self.in_flight.borrow_mut().push_back(durable);
+                self.in_flight
+                    .borrow_mut()
+                    .push_back((durable, chunk.arrived));
                 if let Some(waker) = self.broadcaster.borrow_mut().take() {
                     waker.wake();
                 }
@@ -135,7 +143,7 @@ impl Sequencer {
         self.kick();
     }
 
-    async fn oldest_in_flight(&self) -> Durable<DmaStorage> {
+    async fn oldest_in_flight(&self) -> (Durable<DmaStorage>, Instant) {
         poll_fn(|cx| match self.in_flight.borrow_mut().pop_front() {
             Some(durable) => Poll::Ready(durable),
             None => {
@@ -175,14 +183,17 @@ pub fn spawn(core: &Rc<Core>, sequencer: Rc<Sequencer>) {
     let core = core.clone();
     glommio::spawn_local(async move {
         loop {
-            let durable = sequencer.oldest_in_flight().await;
+            let (durable, arrived) = sequencer.oldest_in_flight().await;
             match durable.await {
                 Ok(_) => {
+                    // LATENCY: writes waited this long for durability (the oldest of
+                    // what just became durable waited longest).
+                    core.latency_event("log-commit", arrived.elapsed());
                     let watermark = sequencer.log.watermark().get().0;
                     sequencer
                         .in_flight
                         .borrow_mut()
-                        .retain(|d| d.lsn().0 > watermark);
+                        .retain(|(d, _)| d.lsn().0 > watermark);
                     let shared = &core.global.commit;
                     let newly = watermark - shared.watermark();
                     shared.records_logged.fetch_add(newly, Ordering::Relaxed);
