@@ -5,6 +5,8 @@
 # each binary fresh (--threads 1 --durability none, taskset CPU 1; THREADS=2 runs
 # --threads 2 on CPUs 0 and 1), fills 100k keys with SET, then measures N GETs from
 # redis-benchmark on CPU 0; rounds interleave A and B and the medians are printed.
+# SCRIPT='lua body' measures EVALSHA of that script with one key (key:__rand_int__)
+# instead of GET.
 #
 # Usage: bench/scripts/cpu-per-request.sh A_BINARY B_BINARY [ROUNDS] [N] [-- extra
 #        redis-benchmark flags, e.g. -3 for RESP3 or -P 16]
@@ -34,7 +36,13 @@ for round in $(seq "$rounds"); do
         flags=(-p $port -c 100 -d 100 -r 1000000 -q "${extra[@]}")
         taskset -c 0 redis-benchmark "${flags[@]}" -t set -n 100000 >/dev/null
         before=$(cpu_ticks $pid)
-        taskset -c 0 redis-benchmark "${flags[@]}" -t get -n "$n" >/dev/null
+        if [ -n "${SCRIPT:-}" ]; then
+            sha=$(redis-cli -p $port script load "$SCRIPT")
+            taskset -c 0 redis-benchmark "${flags[@]}" -n "$n" EVALSHA "$sha" 1 key:__rand_int__ \
+                >/dev/null
+        else
+            taskset -c 0 redis-benchmark "${flags[@]}" -t get -n "$n" >/dev/null
+        fi
         after=$(cpu_ticks $pid)
         us=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v n="$n" \
             'BEGIN { printf "%.2f", (a - b) * 1000000 / t / n }')
@@ -43,8 +51,10 @@ for round in $(seq "$rounds"); do
         rm -rf "$work/hf"
     done
 done
+label=${SCRIPT:+EVALSHA}
+label=${label:-GET}
 for bin in "$a" "$b"; do
     median=$(awk -v bin="$bin" '$3 == bin { print $4 }' "$work/rounds" | sort -n |
         awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-    echo "median server CPU us per GET: $median  ($bin)"
+    echo "median server CPU us per $label: $median  ($bin)"
 done

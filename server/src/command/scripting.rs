@@ -99,8 +99,7 @@ async fn run_script(s: &mut Session, argv: Argv, form: Form) -> Result<(), Statu
     let (keys, args) = split_keys(&argv)?;
     let engine = script::engine().map_err(|e| Status::err(format!("ERR {e}")))?;
     let compiled = if form.by_sha {
-        let sha = String::from_utf8_lossy(&argv[1]).into_owned();
-        match engine.get(&sha) {
+        match engine.get(&argv[1]) {
             Some(compiled) => compiled,
             None => return Err(Status::err("NOSCRIPT No matching script. Please use EVAL.")),
         }
@@ -178,7 +177,7 @@ async fn run_with_holds(
     };
     let mut tx = MultiCore::transaction(s, held.iter().copied());
     tx.hold_all().await;
-    let mut session = Session::new(s.core.clone(), s.info.clone());
+    let mut session = Session::with_reply_capacity(s.core.clone(), s.info.clone(), 0);
     session.db = s.db;
     session.dep = s.dep.clone();
     session.exec = Some(tx.scope());

@@ -43,12 +43,18 @@ pub struct Session {
 
 impl Session {
     pub fn new(core: Rc<Core>, info: Rc<ClientInfo>) -> Self {
+        Self::with_reply_capacity(core, info, 16 * 1024)
+    }
+
+    /// A session whose reply buffer starts with `capacity` bytes: a connection's is sized
+    /// for pipelined replies, a script's (one reply per call) starts empty.
+    pub fn with_reply_capacity(core: Rc<Core>, info: Rc<ClientInfo>, capacity: usize) -> Self {
         Session {
             core,
             info,
             db: 0,
             proto: Proto::Resp2,
-            out: Vec::with_capacity(16 * 1024),
+            out: Vec::with_capacity(capacity),
             reply_mode: ReplyMode::On,
             close: false,
             run: None,

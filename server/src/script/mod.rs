@@ -208,13 +208,21 @@ impl Engine {
     }
 
     /// The compiled function for `sha`, compiling its stored body if this core has not.
-    pub fn get(&self, sha: &str) -> Option<Result<Compiled, String>> {
+    pub fn get(&self, sha: &[u8]) -> Option<Result<Compiled, String>> {
         self.forget_if_flushed();
-        let sha = sha.to_ascii_lowercase();
-        if let Some(compiled) = self.compiled.borrow().get(&sha) {
-            return Some(Ok(compiled.clone()));
+        // EVALSHA's hot path: the compiled script found without allocating.
+        let mut lower = [0u8; 40];
+        if sha.len() == lower.len() {
+            lower.copy_from_slice(sha);
+            lower.make_ascii_lowercase();
+            let found = std::str::from_utf8(&lower)
+                .ok()
+                .and_then(|key| self.compiled.borrow().get(key).cloned());
+            if let Some(compiled) = found {
+                return Some(Ok(compiled));
+            }
         }
-        let body = body(&sha)?;
+        let body = body(&String::from_utf8_lossy(sha))?;
         Some(self.compile(&body))
     }
 
