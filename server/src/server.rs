@@ -104,6 +104,49 @@ pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
     })
 }
 
+/// Descriptors a process needs besides its clients' (Redis's CONFIG_MIN_RESERVED_FDS), and
+/// per core (its rings, eventfds, log files and listeners).
+const RESERVED_FDS: u64 = 32;
+const FDS_PER_CORE: u64 = 16;
+
+/// Redis's adjustOpenFilesLimit: raises the soft RLIMIT_NOFILE so `maxclients` clients
+/// can connect (many systems start processes at 1024). A client takes two descriptors
+/// when it can receive pushes between replies (Pub/Sub, tracking, any RESP3 client: its
+/// second handle writes them), so room for two each is asked for; the hard limit caps it,
+/// with a warning when even one each does not fit.
+fn raise_open_files_limit(maxclients: u64, cores: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let reserved = RESERVED_FDS + FDS_PER_CORE * cores as u64;
+    let wanted = (2 * maxclients + reserved).min(limit.rlim_max);
+    if limit.rlim_cur < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = wanted;
+        }
+    }
+    if limit.rlim_cur < maxclients + reserved {
+        eprintln!(
+            "holdfast: warning: maxclients {maxclients} needs at least {} open files, but \
+             the limit is {} (hard limit {}): raise it (ulimit -n) or expect 'Too many \
+             open files' before maxclients is reached",
+            maxclients + reserved,
+            limit.rlim_cur,
+            limit.rlim_max
+        );
+    }
+}
+
 /// Redis's `bind` list as socket addresses: `*` is every IPv4 address, `::*` every IPv6
 /// one, and a leading `-` (optional address) is dropped.
 fn listen_addrs(bind: &[String], port: u16) -> Vec<String> {
@@ -167,6 +210,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     crate::core::stopwatch::calibrate();
     let cores = plan.cpus.len();
     let settings: Settings = plan.config.settings();
+    raise_open_files_limit(settings.maxclients, cores);
     *CONFIG.lock().expect("config lock") = Some(plan.config);
     let global = Arc::new(Global {
         started: Instant::now(),

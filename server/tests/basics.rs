@@ -255,3 +255,65 @@ fn client_pause_holds_writes_or_everything() {
         "a read ran during an ALL pause: {read:?}"
     );
 }
+
+/// Started with a soft limit of 256 open files, as some systems start processes with a
+/// low one, the server raises it toward `maxclients` (Redis's adjustOpenFilesLimit, two
+/// descriptors per client here) and takes 400 subscribers, each holding two.
+#[test]
+fn a_low_open_files_limit_is_raised_for_maxclients() {
+    use std::os::unix::process::CommandExt;
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    if hard.rlim_max < 1200 {
+        eprintln!(
+            "skipped: the hard open files limit ({}) leaves no room",
+            hard.rlim_max
+        );
+        return;
+    }
+    let server = Server::start_adjusted(&["--threads", "2"], |command| {
+        // SAFETY: setrlimit is async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            command.pre_exec(|| {
+                let mut low = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut low);
+                low.rlim_cur = 256;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &low) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .expect("a soft open files limit");
+    // maxclients 10000: two descriptors each, 32 reserved and 16 per core.
+    let wanted = (2 * 10_000 + 32 + 2 * 16).min(hard.rlim_max);
+    assert_eq!(soft, wanted, "{limits}");
+    let mut clients: Vec<_> = (0..400).map(|_| server.raw()).collect();
+    for client in &mut clients {
+        client.roundtrip(
+            b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n",
+            b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+        );
+    }
+    // Each subscriber's second handle is made as it next reads.
+    for client in &mut clients {
+        client.roundtrip(b"*1\r\n$4\r\nPING\r\n", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    }
+}

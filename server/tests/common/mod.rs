@@ -71,14 +71,31 @@ impl Server {
     }
 
     fn launch(args: &[&str], dir: Option<std::path::PathBuf>) -> Server {
+        Self::launch_adjusted(args, dir, |_| {})
+    }
+
+    /// Starts the server with `--durability none` and `extra` flags, its command adjusted
+    /// first (a limit set before exec, say).
+    pub fn start_adjusted(extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut args = vec!["--durability", "none"];
+        args.extend_from_slice(extra);
+        Self::launch_adjusted(&args, None, adjust)
+    }
+
+    fn launch_adjusted(
+        args: &[&str],
+        dir: Option<std::path::PathBuf>,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_holdfast-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast-server"));
+        command
             .args(["--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start holdfast-server");
+            .stderr(Stdio::inherit());
+        adjust(&mut command);
+        let child = command.spawn().expect("start holdfast-server");
         let mut server = Server { port, child, dir };
         server.wait_ready();
         server
@@ -109,6 +126,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: the process gets no chance to flush or close anything, as in a crash.
