@@ -110,18 +110,19 @@ const RESERVED_FDS: u64 = 32;
 const FDS_PER_CORE: u64 = 16;
 
 /// Redis's adjustOpenFilesLimit: raises the soft RLIMIT_NOFILE so `maxclients` clients
-/// can connect (many systems start processes at 1024). A client takes two descriptors
-/// when it can receive pushes between replies (Pub/Sub, tracking, any RESP3 client: its
-/// second handle writes them), so room for two each is asked for; the hard limit caps it,
-/// with a warning when even one each does not fit.
-fn raise_open_files_limit(maxclients: u64, cores: usize) {
+/// can connect (many systems start processes at 1024), and returns how many clients fit
+/// under the limit it got: `maxclients`, or fewer when the hard limit is too low. A client
+/// takes two descriptors when it can receive pushes between replies (Pub/Sub, tracking,
+/// any RESP3 client: its second handle writes them), so room for two each is asked for;
+/// fewer clients are reported only when even one each does not fit, as Redis counts.
+pub fn raise_open_files_limit(maxclients: u64, cores: usize) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct it is given.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
+        return maxclients;
     }
     let reserved = RESERVED_FDS + FDS_PER_CORE * cores as u64;
     let wanted = (2 * maxclients + reserved).min(limit.rlim_max);
@@ -135,16 +136,30 @@ fn raise_open_files_limit(maxclients: u64, cores: usize) {
             limit.rlim_cur = wanted;
         }
     }
-    if limit.rlim_cur < maxclients + reserved {
-        eprintln!(
-            "holdfast: warning: maxclients {maxclients} needs at least {} open files, but \
-             the limit is {} (hard limit {}): raise it (ulimit -n) or expect 'Too many \
-             open files' before maxclients is reached",
-            maxclients + reserved,
-            limit.rlim_cur,
-            limit.rlim_max
-        );
+    maxclients.min(limit.rlim_cur.saturating_sub(reserved))
+}
+
+/// At start: the open files limit raised for `maxclients`, which is lowered (with Redis's
+/// warnings) to what the hard limit allows.
+fn fit_maxclients(config: &mut ConfigStore, cores: usize) -> anyhow::Result<()> {
+    let wanted = config.settings().maxclients;
+    let fits = raise_open_files_limit(wanted, cores);
+    if fits == wanted {
+        return Ok(());
     }
+    if fits < 1 {
+        anyhow::bail!("the open files limit leaves no room for a client: raise 'ulimit -n'");
+    }
+    let needed = wanted + RESERVED_FDS + FDS_PER_CORE * cores as u64;
+    eprintln!(
+        "holdfast: warning: you requested maxclients of {wanted} requiring at least {needed} \
+         max file descriptors; maxclients has been reduced to {fits} to compensate for low \
+         ulimit. If you need higher maxclients increase 'ulimit -n'."
+    );
+    let value = fits.to_string().into_bytes();
+    config
+        .set(&[(b"maxclients".to_vec(), value)])
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Redis's `bind` list as socket addresses: `*` is every IPv4 address, `::*` every IPv6
@@ -209,8 +224,9 @@ fn core_ids() -> Vec<usize> {
 pub fn run(plan: Plan) -> anyhow::Result<()> {
     crate::core::stopwatch::calibrate();
     let cores = plan.cpus.len();
+    let mut plan = plan;
+    fit_maxclients(&mut plan.config, cores)?;
     let settings: Settings = plan.config.settings();
-    raise_open_files_limit(settings.maxclients, cores);
     *CONFIG.lock().expect("config lock") = Some(plan.config);
     let global = Arc::new(Global {
         started: Instant::now(),

@@ -317,3 +317,54 @@ fn a_low_open_files_limit_is_raised_for_maxclients() {
         client.roundtrip(b"*1\r\n$4\r\nPING\r\n", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
     }
 }
+
+/// Under a hard open files limit of 300, `maxclients` is lowered at start to what fits
+/// (300 less 32 reserved and 16 per core), and CONFIG SET refuses more with Redis's text
+/// (redis-server 7.0.15 under `prlimit --nofile=300:300` says the same, with its own
+/// count: "... try with 268"), keeping the old value.
+#[test]
+fn maxclients_fits_the_hard_open_files_limit() {
+    use std::os::unix::process::CommandExt;
+    let server = Server::start_adjusted(&["--threads", "2"], |command| {
+        // SAFETY: setrlimit is async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            command.pre_exec(|| {
+                let low = libc::rlimit {
+                    rlim_cur: 300,
+                    rlim_max: 300,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &low) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let mut con = server.client();
+    let get = |con: &mut redis::Connection| -> Vec<String> {
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxclients")
+            .query(con)
+            .unwrap()
+    };
+    assert_eq!(get(&mut con), ["maxclients", "236"]);
+    let refused: redis::RedisResult<()> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxclients")
+        .arg("10000")
+        .query(&mut con);
+    let text = refused.unwrap_err().to_string();
+    assert!(
+        text.contains("CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 236"),
+        "{text}"
+    );
+    assert_eq!(get(&mut con), ["maxclients", "236"]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxclients")
+        .arg("100")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(get(&mut con), ["maxclients", "100"]);
+}

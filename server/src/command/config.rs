@@ -79,7 +79,13 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
         .map(|pair| (pair[0].clone(), pair[1].clone()))
         .collect();
     let local = is_local_client(&s.info.addr);
-    with_store(|store| store.config_set(&pairs, local)).map_err(Status::err)?;
+    let cores = s.core.cores;
+    with_store(|store| {
+        let before = store.settings().maxclients;
+        store.config_set(&pairs, local)?;
+        fit_maxclients(store, before, cores)
+    })
+    .map_err(Status::err)?;
     // Each core copies the store's settings when the message reaches it, so whichever
     // of two concurrent SETs is copied last, every core ends with the store's final state.
     s.core
@@ -106,6 +112,29 @@ async fn set(s: &mut Session, args: &[Vec<u8>]) -> Result<(), Status> {
     crate::process::refresh_used_memory(s.core.id);
     s.reply().ok();
     Ok(())
+}
+
+/// A raised `maxclients` raises the open files limit with it (Redis's updateMaxclients);
+/// when the hard limit cannot fit that many clients the old value comes back and the SET
+/// fails with Redis's text.
+fn fit_maxclients(
+    store: &mut crate::config::ConfigStore,
+    before: u64,
+    cores: usize,
+) -> Result<(), String> {
+    let wanted = store.settings().maxclients;
+    if wanted <= before {
+        return Ok(());
+    }
+    let fits = crate::server::raise_open_files_limit(wanted, cores);
+    if fits == wanted {
+        return Ok(());
+    }
+    store.set(&[(b"maxclients".to_vec(), before.to_string().into_bytes())])?;
+    Err(format!(
+        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating \
+         system is not able to handle the specified number of clients, try with {fits}"
+    ))
 }
 
 /// Redis's notion of a local client (for `enable-protected-configs local`): connected
