@@ -109,6 +109,10 @@ pub fn resolve(options: &Options) -> anyhow::Result<Plan> {
 const RESERVED_FDS: u64 = 32;
 const FDS_PER_CORE: u64 = 16;
 
+fn reserved_fds(cores: usize) -> u64 {
+    RESERVED_FDS + FDS_PER_CORE * cores as u64
+}
+
 /// Redis's adjustOpenFilesLimit: raises the soft RLIMIT_NOFILE so `maxclients` clients
 /// can connect (many systems start processes at 1024), and returns how many clients fit
 /// under the limit it got: `maxclients`, or fewer when the hard limit is too low. A client
@@ -124,7 +128,7 @@ pub fn raise_open_files_limit(maxclients: u64, cores: usize) -> u64 {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return maxclients;
     }
-    let reserved = RESERVED_FDS + FDS_PER_CORE * cores as u64;
+    let reserved = reserved_fds(cores);
     let wanted = (2 * maxclients + reserved).min(limit.rlim_max);
     if limit.rlim_cur < wanted {
         let raised = libc::rlimit {
@@ -150,7 +154,7 @@ fn fit_maxclients(config: &mut ConfigStore, cores: usize) -> anyhow::Result<()> 
     if fits < 1 {
         anyhow::bail!("the open files limit leaves no room for a client: raise 'ulimit -n'");
     }
-    let needed = wanted + RESERVED_FDS + FDS_PER_CORE * cores as u64;
+    let needed = wanted + reserved_fds(cores);
     eprintln!(
         "holdfast: warning: you requested maxclients of {wanted} requiring at least {needed} \
          max file descriptors; maxclients has been reduced to {fits} to compensate for low \

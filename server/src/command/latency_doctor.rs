@@ -47,9 +47,7 @@ pub fn report(monitor: &Monitor, inputs: &Inputs) -> String {
         .events
         .iter()
         .filter(|(_, series)| !series.samples.is_empty());
-    let mut count = 0;
     for (number, (name, series)) in events.enumerate() {
-        count += 1;
         if number == 0 {
             report.push_str("Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n");
         }
@@ -69,7 +67,8 @@ pub fn report(monitor: &Monitor, inputs: &Inputs) -> String {
         advice.disable_thp = true;
         advice.count += 1;
     }
-    if count == 0 && advice.count == 0 {
+    // Nothing written yet: no event had samples.
+    if report.is_empty() && advice.count == 0 {
         report.push_str("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n");
     } else if advice.count == 0 {
         report.push_str("\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the Redis community to get some help, providing this report in your help request.\n");

@@ -124,12 +124,9 @@ impl Core {
         self.hold.holders.borrow().iter().all(|h| h.keys.is_some())
     }
 
-    /// Whether a holder locked `key`.
+    /// Whether a holder locked `key`: a single-shard command on it would not be admitted.
     pub fn is_locked(&self, key: &[u8]) -> bool {
-        let holders = self.hold.holders.borrow();
-        holders
-            .iter()
-            .any(|h| h.keys.as_ref().is_none_or(|locks| locks.locks(key)))
+        !self.admits(&[key])
     }
 
     /// Whether a single-shard command on `keys` may run now: nothing holds the shard, or

@@ -291,8 +291,8 @@ impl Core {
             async move {
                 loop {
                     // `hz` can change at any time (CONFIG SET): read it every cycle.
-                    let hz = core.settings.borrow().hz.clamp(1, 500);
-                    glommio::timer::sleep(std::time::Duration::from_micros(1_000_000 / hz)).await;
+                    let period = std::time::Duration::from_micros(1_000_000 / core.hz());
+                    glommio::timer::sleep(period).await;
                     // Expiry and eviction skip a held shard: with transactions holding keys
                     // back to back it would never be free, so new holds wait for the cycle.
                     core.wait_unheld().await;
@@ -400,6 +400,11 @@ impl Core {
         stats.output.sample(output, now_ms);
     }
 
+    /// Cron cycles per second (`hz`, which CONFIG keeps within 1..500).
+    fn hz(&self) -> u64 {
+        self.settings.borrow().hz.clamp(1, 500)
+    }
+
     fn cron(&self) {
         self.clock_s
             .set(self.global.started.elapsed().as_secs() as u32);
@@ -432,8 +437,7 @@ impl Core {
         shard.journal.begin();
         shard.journal.start_recording();
         let now_ms = shard.now_ms();
-        let hz = self.settings.borrow().hz.clamp(1, 500) as usize;
-        let budget = crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_SECOND / hz;
+        let budget = crate::limits::ACTIVE_EXPIRE_ENTRIES_PER_SECOND / self.hz() as usize;
         crate::shard::expire::active_cycle(&mut shard, now_ms, budget);
         tracking::deliver_from(self, &mut shard);
         let ops = shard.journal.stop_recording();
